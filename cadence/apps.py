@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CadenceConfig(AppConfig):
+    name = "cadence"
+    verbose_name = "Cadence"
+
+    def ready(self) -> None:
+        from cadence import receivers  # noqa: F401

@@ -1,0 +1,161 @@
+"""Load demo data: topics in Dutch and English, about 1,000 contacts, a superuser. Safe to run again."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from cadence.models import Schedule
+from preferences.frequencies import frequencies, get_frequency
+from preferences.models import ConsentEvent, Contact, Topic
+from preferences.tokens import Purpose, contact_url
+
+TOPICS = [
+    ("saving", "Saving", "Sparen", "Interest rates, saving goals and tips.", "Rentes, spaardoelen en tips."),
+    (
+        "mortgage",
+        "Mortgages",
+        "Hypotheken",
+        "Buying a home, moving, refinancing.",
+        "Een huis kopen, verhuizen, oversluiten.",
+    ),
+    (
+        "insurance",
+        "Insurance",
+        "Verzekeringen",
+        "What is covered, and when to check.",
+        "Wat is gedekt, en wanneer u het nakijkt.",
+    ),
+    ("pension", "Pension", "Pensioen", "Building up and planning your pension.", "Pensioen opbouwen en plannen."),
+    (
+        "energy",
+        "Energy saving",
+        "Energie besparen",
+        "Lower bills and a greener home.",
+        "Lagere rekeningen en een groener huis.",
+    ),
+    ("investing", "Investing", "Beleggen", "Markets explained, without jargon.", "Beurzen uitgelegd, zonder jargon."),
+]
+FIRST_NAMES = ["Anna", "Bram", "Chloë", "Daan", "Emma", "Finn", "Julia", "Lars", "Noor", "Sem", "Tess", "Yusuf"]
+SOURCES = ["website", "branch", "app", "campaign-spring", "partner"]
+
+
+class Command(BaseCommand):
+    help = "Load demo topics, about 1,000 contacts (prospects included) and a superuser; print the URLs."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--contacts", type=int, default=1000)
+        parser.add_argument("--seed", type=int, default=7)
+
+    def handle(self, *args: Any, contacts: int, seed: int, **options: Any) -> None:
+        with transaction.atomic():
+            topics = self._topics()
+            if not Contact.objects.exists():
+                self._contacts(contacts, topics, random.Random(seed))
+        password = self._superuser()
+        demo = Contact.objects.filter(status=Contact.Status.CONFIRMED).order_by("created_at").first()
+        site = settings.SITE_URL
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {Contact.objects.count()} contacts."))
+        self.stdout.write(f"  Sign up:             {site}/subscribe/")
+        if demo is not None:
+            self.stdout.write(f"  Preference centre:   {contact_url(demo, Purpose.PREFERENCES)}")
+            self.stdout.write(f"  Unsubscribe page:    {contact_url(demo, Purpose.UNSUBSCRIBE)}")
+        self.stdout.write(f"  Admin:               {site}/admin/  (user: admin, password: {password})")
+        self.stdout.write(f"  API docs:            {site}/api/docs/")
+        self.stdout.write("  Flower:              http://127.0.0.1:5555/")
+        self.stdout.write(f"  Mail goes to files:  {settings.EMAIL_FILE_PATH}/")
+
+    def _topics(self) -> list[Topic]:
+        for position, (slug, name_en, name_nl, text_en, text_nl) in enumerate(TOPICS):
+            Topic.objects.update_or_create(
+                slug=slug,
+                defaults={
+                    "name_en": name_en,
+                    "name_nl": name_nl,
+                    "description_en": text_en,
+                    "description_nl": text_nl,
+                    "position": position,
+                },
+            )
+        return list(Topic.objects.all())
+
+    def _contacts(self, count: int, topics: list[Topic], rng: random.Random) -> None:
+        now = timezone.now()
+        keys = [f.key for f in frequencies()]
+        statuses = [Contact.Status.CONFIRMED] * 8 + [Contact.Status.PENDING, Contact.Status.UNSUBSCRIBED]
+        contacts = []
+        for n in range(count):
+            created = now - timedelta(days=rng.randint(0, 540), minutes=rng.randint(0, 1440))
+            status = rng.choice(statuses)
+            share = 0 if rng.random() < 0.45 else rng.randint(5, 100)
+            contacts.append(
+                Contact(
+                    email=f"demo{n:05d}@example.com",
+                    first_name=rng.choice(FIRST_NAMES),
+                    locale=rng.choice(["nl", "nl", "en"]),
+                    status=status,
+                    frequency=rng.choice(keys),
+                    source=rng.choice(SOURCES),
+                    share_of_customer=share,
+                    potential=rng.choice(list(Contact.Potential.values)),
+                    external_id=f"CRM-{100000 + n}" if share else None,
+                    created_at=created,
+                    confirmed_at=created + timedelta(minutes=5) if status != Contact.Status.PENDING else None,
+                    unsubscribed_at=created + timedelta(days=30) if status == Contact.Status.UNSUBSCRIBED else None,
+                )
+            )
+        Contact.objects.bulk_create(contacts, batch_size=500)
+        through = Contact.topics.through
+        links = [
+            through(contact_id=c.id, topic_id=t.id) for c in contacts for t in rng.sample(topics, rng.randint(1, 3))
+        ]
+        through.objects.bulk_create(links, batch_size=2000)
+        events = []
+        for c in contacts:
+            events.append(
+                ConsentEvent(
+                    contact=c,
+                    kind=ConsentEvent.Kind.SIGNUP,
+                    occurred_at=c.created_at,
+                    source=c.source,
+                    wording_version=settings.CONSENT_WORDING_VERSION,
+                    evidence={"demo": True},
+                )
+            )
+            if c.confirmed_at:
+                events.append(
+                    ConsentEvent(
+                        contact=c,
+                        kind=ConsentEvent.Kind.CONFIRMED,
+                        occurred_at=c.confirmed_at,
+                        source="confirm-link",
+                        wording_version=settings.CONSENT_WORDING_VERSION,
+                        evidence={"demo": True},
+                    )
+                )
+        ConsentEvent.objects.bulk_create(events, batch_size=2000)
+        schedules = []
+        for c in contacts:
+            if c.status != Contact.Status.CONFIRMED:
+                continue
+            interval = get_frequency(c.frequency).interval
+            last = now - timedelta(seconds=rng.randint(0, int(interval.total_seconds())))
+            schedules.append(Schedule(contact=c, next_due_at=last + interval, last_sent_at=last, welcome_step=1))
+        Schedule.objects.bulk_create(schedules, batch_size=2000)
+
+    def _superuser(self) -> str:
+        password = secrets.token_urlsafe(9)
+        user, _created = get_user_model().objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True, "email": "admin@example.com"}
+        )
+        user.set_password(password)
+        user.save()
+        return password

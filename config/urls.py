@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from preferences import api as preferences_api
+from preferences import views as preferences_views
+
+urlpatterns = [
+    path("subscribe/", preferences_views.signup, name="signup"),
+    path("confirm/<str:token>/", preferences_views.confirm, name="confirm"),
+    path("preferences/<str:token>/", preferences_views.preference_centre, name="preference-centre"),
+    path("unsubscribe/<str:token>/", preferences_views.unsubscribe, name="unsubscribe"),
+    path("api/v1/subscribe/", preferences_api.SubscribeView.as_view(), name="api-subscribe"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("anymail/", include("anymail.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def new_token_secret() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class Locale(models.TextChoices):
+    EN = "en", "English"
+    NL = "nl", "Nederlands"
+
+
+class Topic(models.Model):
+    slug = models.SlugField(unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_nl = models.CharField(_("name (Dutch)"), max_length=100)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    description_nl = models.TextField(_("description (Dutch)"), blank=True)
+    is_active = models.BooleanField(_("offered on the preference centre"), default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "slug"]
+        verbose_name = _("topic")
+        verbose_name_plural = _("topics")
+
+    def __str__(self) -> str:
+        return self.name_en
+
+    def name(self, locale: str) -> str:
+        return self.name_nl if locale == Locale.NL else self.name_en
+
+    def description(self, locale: str) -> str:
+        return self.description_nl if locale == Locale.NL else self.description_en
+
+
+class Contact(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending confirmation")
+        CONFIRMED = "confirmed", _("confirmed")
+        UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+
+    class Potential(models.TextChoices):
+        HIGH = "high", _("high")
+        MEDIUM = "medium", _("medium")
+        LOW = "low", _("low")
+        NONE = "none", _("none")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(_("email address"), max_length=254, unique=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    locale = models.CharField(_("language"), max_length=2, choices=Locale.choices, default=Locale.NL)
+    time_zone = models.CharField(_("time zone"), max_length=64, default=settings.DEFAULT_CONTACT_TIMEZONE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    topics = models.ManyToManyField(Topic, blank=True, related_name="contacts")
+    frequency = models.CharField(_("frequency"), max_length=32, default=settings.CADENCE_DEFAULT_FREQUENCY)
+    paused_until = models.DateTimeField(_("paused until"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=100, blank=True)
+    external_id = models.CharField(_("CRM id"), max_length=100, null=True, blank=True, unique=True)
+    share_of_customer = models.PositiveSmallIntegerField(_("share of customer (%)"), default=0)
+    potential = models.CharField(_("potential"), max_length=8, choices=Potential.choices, default=Potential.MEDIUM)
+    suppressed_at = models.DateTimeField(_("suppressed at"), null=True, blank=True)
+    suppression_reason = models.CharField(_("suppression reason"), max_length=32, blank=True)
+    # Rotating the secret invalidates every link ever sent to this contact.
+    token_secret = models.CharField(max_length=64, default=new_token_secret, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="contact_status_created"),
+            models.Index(fields=["share_of_customer", "potential"], name="contact_share_potential"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(share_of_customer__lte=100), name="contact_share_max_100"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_prospect(self) -> bool:
+        return self.share_of_customer == 0
+
+    def is_paused(self, now: datetime | None = None) -> bool:
+        return self.paused_until is not None and self.paused_until > (now or timezone.now())
+
+    def may_receive_marketing(self, now: datetime | None = None) -> bool:
+        """Return whether consent allows a marketing mail now (checked again at send time)."""
+        return self.status == self.Status.CONFIRMED and self.suppressed_at is None and not self.is_paused(now)
+
+    def rotate_token_secret(self) -> None:
+        self.token_secret = new_token_secret()
+        self.save(update_fields=["token_secret", "updated_at"])
+
+    def choices_snapshot(self) -> dict[str, Any]:
+        """Return the person's choices as stored in the consent ledger."""
+        return {
+            "status": self.status,
+            "topics": sorted(self.topics.values_list("slug", flat=True)) if self.pk else [],
+            "frequency": self.frequency,
+            "locale": self.locale,
+            "paused_until": self.paused_until.isoformat() if self.paused_until else None,
+        }
+
+
+class ConsentEvent(models.Model):
+    """One entry of the append-only consent ledger."""
+
+    class Kind(models.TextChoices):
+        SIGNUP = "signup", _("signed up")
+        CONFIRMED = "confirmed", _("confirmed")
+        PREFERENCES = "preferences", _("changed preferences")
+        PAUSED = "paused", _("paused")
+        UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+        RESUBSCRIBED = "resubscribed", _("subscribed again")
+        SUPPRESSED = "suppressed", _("suppressed")
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    source = models.CharField(max_length=100, blank=True)
+    wording_version = models.CharField(max_length=32, blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent ledger")
+        indexes = [models.Index(fields=["contact", "occurred_at"], name="consent_contact_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("The consent ledger is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ValueError("The consent ledger is append-only.")

@@ -1,0 +1,205 @@
+"""The writes of the preferences app: signup, confirmation, choices, pause, unsubscribe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from preferences import signals
+from preferences.frequencies import get_frequency
+from preferences.models import ConsentEvent, Contact, Topic
+
+PAUSE_MONTHS = (1, 3, 6)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Who did it and how: stored with every ledger entry."""
+
+    ip_address: str | None = None
+    user_agent: str = ""
+    source: str = ""
+    wording_version: str = field(default_factory=lambda: settings.CONSENT_WORDING_VERSION)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def normalize_email(email: str) -> str:
+    """Return the address as stored: trimmed, domain and local part lower-cased."""
+    return email.strip().lower()
+
+
+def _record(contact: Contact, kind: str, evidence: Evidence, before: dict, after: dict) -> ConsentEvent:
+    return ConsentEvent.objects.create(
+        contact=contact,
+        kind=kind,
+        ip_address=evidence.ip_address,
+        user_agent=evidence.user_agent[:500],
+        source=evidence.source[:100],
+        wording_version=evidence.wording_version,
+        before=before,
+        after=after,
+        evidence=evidence.extra,
+    )
+
+
+@transaction.atomic
+def contact_subscribe(
+    *,
+    email: str,
+    first_name: str = "",
+    locale: str = "nl",
+    topics: Iterable[Topic] = (),
+    frequency: str = "",
+    source: str = "",
+    evidence: Evidence,
+) -> Contact:
+    """Record a signup and ask for confirmation.
+
+    New and unsubscribed addresses become pending and get a confirmation mail; a pending address
+    gets the confirmation again; a confirmed one gets a note with its preference-centre link and
+    its choices are left alone. The caller answers the same in every case.
+    """
+    email = normalize_email(email)
+    frequency = get_frequency(frequency or settings.CADENCE_DEFAULT_FREQUENCY).key
+    contact, created = Contact.objects.select_for_update().get_or_create(
+        email=email,
+        defaults={"first_name": first_name, "locale": locale, "frequency": frequency, "source": source},
+    )
+    before = {} if created else contact.choices_snapshot()
+    already_confirmed = contact.status == Contact.Status.CONFIRMED
+    if not already_confirmed:
+        contact.first_name = first_name or contact.first_name
+        contact.locale = locale
+        contact.frequency = frequency
+        contact.source = contact.source or source
+        contact.status = Contact.Status.PENDING
+        contact.save()
+        contact.topics.set(list(topics))
+    event = _record(contact, ConsentEvent.Kind.SIGNUP, evidence, before, contact.choices_snapshot())
+    signals.confirmation_requested.send(
+        sender=Contact, contact=contact, event_id=event.pk, already_confirmed=already_confirmed
+    )
+    return contact
+
+
+@transaction.atomic
+def contact_confirm(*, contact: Contact, evidence: Evidence) -> bool:
+    """Confirm a pending contact. Return False when there was nothing to confirm."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.status != Contact.Status.PENDING:
+        return False
+    before = contact.choices_snapshot()
+    contact.status = Contact.Status.CONFIRMED
+    contact.confirmed_at = timezone.now()
+    contact.unsubscribed_at = None
+    contact.save(update_fields=["status", "confirmed_at", "unsubscribed_at", "updated_at"])
+    _record(contact, ConsentEvent.Kind.CONFIRMED, evidence, before, contact.choices_snapshot())
+    signals.contact_confirmed.send(sender=Contact, contact=contact)
+    return True
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    for day in range(moment.day, 27, -1):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    return moment.replace(year=year, month=month, day=min(moment.day, 28))
+
+
+@transaction.atomic
+def contact_update_preferences(
+    *,
+    contact: Contact,
+    evidence: Evidence,
+    topics: Iterable[Topic] | None = None,
+    frequency: str | None = None,
+    locale: str | None = None,
+    pause_months: int | None = None,
+    resume: bool = False,
+) -> list[str]:
+    """Apply the choices given and return the names of the fields that changed.
+
+    `pause_months` pauses marketing mail for 1, 3 or 6 months from now; `resume` ends a pause.
+    """
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    before = contact.choices_snapshot()
+    if frequency is not None:
+        contact.frequency = get_frequency(frequency).key
+    if locale is not None:
+        contact.locale = locale
+    if pause_months is not None:
+        if pause_months not in PAUSE_MONTHS:
+            raise ValueError(f"pause_months must be one of {PAUSE_MONTHS}")
+        contact.paused_until = _add_months(timezone.now(), pause_months)
+    elif resume:
+        contact.paused_until = None
+    contact.save()
+    if topics is not None:
+        contact.topics.set(list(topics))
+    after = contact.choices_snapshot()
+    changes = [key for key in after if after[key] != before.get(key)]
+    if changes:
+        kind = (
+            ConsentEvent.Kind.PAUSED
+            if changes == ["paused_until"] and contact.paused_until
+            else ConsentEvent.Kind.PREFERENCES
+        )
+        _record(contact, kind, evidence, before, after)
+        signals.preferences_changed.send(sender=Contact, contact=contact, changes=changes)
+    return changes
+
+
+@transaction.atomic
+def contact_unsubscribe(*, contact: Contact, evidence: Evidence) -> bool:
+    """Unsubscribe from all marketing mail at once. Return False when already unsubscribed."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.status == Contact.Status.UNSUBSCRIBED:
+        return False
+    before = contact.choices_snapshot()
+    contact.status = Contact.Status.UNSUBSCRIBED
+    contact.unsubscribed_at = timezone.now()
+    contact.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+    _record(contact, ConsentEvent.Kind.UNSUBSCRIBED, evidence, before, contact.choices_snapshot())
+    signals.contact_unsubscribed.send(sender=Contact, contact=contact)
+    return True
+
+
+@transaction.atomic
+def contact_resubscribe(*, contact: Contact, evidence: Evidence) -> bool:
+    """Undo an unsubscribe made from the preference centre (the person is there, holding the link)."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.status != Contact.Status.UNSUBSCRIBED or contact.confirmed_at is None:
+        return False
+    before = contact.choices_snapshot()
+    contact.status = Contact.Status.CONFIRMED
+    contact.unsubscribed_at = None
+    contact.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+    _record(contact, ConsentEvent.Kind.RESUBSCRIBED, evidence, before, contact.choices_snapshot())
+    signals.preferences_changed.send(sender=Contact, contact=contact, changes=["status"])
+    return True
+
+
+def pause_end(months: int, now: datetime | None = None) -> datetime:
+    """Return when a pause of `months` started at `now` ends."""
+    return _add_months(now or timezone.now(), months)
+
+
+__all__ = [
+    "Evidence",
+    "contact_confirm",
+    "contact_resubscribe",
+    "contact_subscribe",
+    "contact_unsubscribe",
+    "contact_update_preferences",
+    "normalize_email",
+    "pause_end",
+]

@@ -1,0 +1,19 @@
+"""What preferences tells the other apps. Receivers live in cadence/receivers.py.
+
+Each signal is sent inside the transaction that made the change, with `contact`.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# A contact confirmed their subscription (double opt-in done).
+contact_confirmed = Signal()
+# Topics, frequency, language or pause changed; `changes` names the fields that changed.
+preferences_changed = Signal()
+# A contact left (preference centre, one-click unsubscribe or an ESP report).
+contact_unsubscribed = Signal()
+# A contact can no longer be mailed (hard bounce, complaint); `reason` says why.
+contact_suppressed = Signal()
+# A pending contact asked to be subscribed (new, or again): the confirmation mail must go out.
+confirmation_requested = Signal()

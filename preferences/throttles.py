@@ -1,0 +1,34 @@
+"""Signup throttles: per client address and per email address (Redis-backed cache)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from rest_framework.throttling import SimpleRateThrottle
+
+from preferences.services import normalize_email
+
+
+class SignupIPThrottle(SimpleRateThrottle):
+    scope = "signup_ip"
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class SignupAddressThrottle(SimpleRateThrottle):
+    scope = "signup_address"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        data = getattr(request, "data", None) or request.POST
+        email = data.get("email") if hasattr(data, "get") else None
+        if not isinstance(email, str) or not email.strip():
+            return None
+        digest = hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
+        return self.cache_format % {"scope": self.scope, "ident": digest}
+
+
+def signup_allowed(request: Any) -> bool:
+    """Return False when this client or this address has signed up too often (for the form view)."""
+    return all(throttle().allow_request(request, None) for throttle in (SignupIPThrottle, SignupAddressThrottle))

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from config.celery import app as celery_app
+from tests.factories import TopicFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles(settings) -> Iterator[None]:
+    """Each test starts with empty throttle counters and mail from the anymail test backend."""
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def celery_eager() -> Iterator[None]:
+    """Run tasks in-process for tests about the service, not the queue."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.task_eager_propagates = False
+
+
+@pytest.fixture
+def topics(db) -> list:
+    return [
+        TopicFactory(slug="saving", name_en="Saving", name_nl="Sparen"),
+        TopicFactory(slug="mortgage", name_en="Mortgages", name_nl="Hypotheken"),
+        TopicFactory(slug="pension", name_en="Pension", name_nl="Pensioen"),
+    ]
+
+
+def database_url_for_subprocess() -> str:
+    """Return a DATABASE_URL that points another process at the current (test) database."""
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    auth = quote(s["USER"] or "")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"])
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": database_url_for_subprocess(), "PYTHONUNBUFFERED": "1", "CONN_MAX_AGE": "0"})
+    env.update(extra)
+    return env
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pytest
+from anymail.exceptions import AnymailAPIError
+from django.core import mail
+from django.utils import timezone
+
+from messaging import services
+from messaging.models import Delivery
+from preferences.models import Contact
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def queued(contact: Contact, kind: str = Delivery.Kind.WELCOME, key: str = "k") -> Delivery:
+    return Delivery.objects.create(contact=contact, kind=kind, template=kind, idempotency_key=key)
+
+
+def test_a_delivery_is_sent_once_even_when_sent_twice():
+    delivery = queued(ContactFactory())
+    services.delivery_send(delivery_id=delivery.id)
+    assert services.delivery_send(delivery_id=delivery.id) is None
+    assert len(mail.outbox) == 1
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SENT and delivery.attempts == 1
+    assert delivery.esp_message_id and delivery.esp_name == "test"
+
+
+def test_one_key_makes_one_delivery():
+    contact = ContactFactory()
+    assert services.delivery_create(contact=contact, kind="welcome", template="welcome", idempotency_key="same")
+    assert services.delivery_create(contact=contact, kind="welcome", template="welcome", idempotency_key="same") is None
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": Contact.Status.UNSUBSCRIBED},
+        {"status": Contact.Status.PENDING},
+        {"suppressed_at": timezone.now()},
+        {"paused_until": timezone.now() + timezone.timedelta(days=3)},
+    ],
+)
+def test_consent_is_checked_again_at_send_time(change):
+    contact = ContactFactory()
+    delivery = queued(contact)
+    Contact.objects.filter(pk=contact.pk).update(**change)
+
+    services.delivery_send(delivery_id=delivery.id)
+
+    assert mail.outbox == []
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.CANCELLED
+
+
+def test_transactional_mail_carries_no_marketing_headers():
+    contact = ContactFactory(status=Contact.Status.PENDING, confirmed_at=None)
+    services.delivery_send(delivery_id=queued(contact, Delivery.Kind.CONFIRMATION).id)
+    message = mail.outbox[0]
+    assert "List-Unsubscribe" not in message.extra_headers
+    assert "/confirm/" in message.body
+
+
+def test_a_transient_esp_error_queues_the_delivery_again(monkeypatch):
+    delivery = queued(ContactFactory())
+
+    def fail(self, *args, **kwargs):
+        raise AnymailAPIError("busy", status_code=503)
+
+    monkeypatch.setattr("anymail.backends.test.EmailBackend.send_messages", fail)
+    with pytest.raises(services.TransientSendError):
+        services.delivery_send(delivery_id=delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.QUEUED
+    assert "503" in delivery.error
+
+
+def test_a_permanent_esp_error_fails_the_delivery_visibly(monkeypatch):
+    delivery = queued(ContactFactory())
+
+    def fail(self, *args, **kwargs):
+        raise AnymailAPIError("bad sender", status_code=400)
+
+    monkeypatch.setattr("anymail.backends.test.EmailBackend.send_messages", fail)
+    services.delivery_send(delivery_id=delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED
+    assert "400" in delivery.error
