@@ -11,3 +11,7 @@ class ScheduleAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     raw_id_fields = ["contact"]
     show_full_result_count = False
+
+
+# The index links to the ops page (cadence.ops_views.ops_page at /admin/ops/).
+admin.site.index_template = "cadence/admin/index.html"

@@ -175,6 +175,15 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 _ = crontab  # periodic tasks are added by the cadence engine
+# Webhook processing and retries from the ops page have their own routes; unknown tasks go to `default`.
+CELERY_TASK_ROUTES.update(
+    {
+        "messaging.tasks.*webhook*": {"queue": "webhooks"},
+    }
+)
+# Keep Django's LOGGING (JSON, redaction) in worker and beat processes instead of Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {
@@ -211,3 +220,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# No email addresses or tokens in logs, whatever the formatter.
+LOGGING["filters"] = {"redact": {"()": "config.logredact.RedactFilter"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+
+# OPERATIONS (/healthz, /metrics, the ops page)
+# /metrics answers only to "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 403 to everyone.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The checks /healthz runs; a web-only liveness probe may want "database,broker".
+HEALTHZ_CHECKS = env.list("HEALTHZ_CHECKS", default=["database", "broker", "tick", "worker"])
+# The tick runs every minute; older than this, beat is taken for dead.
+HEALTHZ_TICK_MAX_AGE = env.int("HEALTHZ_TICK_MAX_AGE", default=180)
+HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", default=1.0)
+# A subscriber is overdue when their due time (or welcome) is older than this grace.
+OPS_OVERDUE_GRACE = env.int("OPS_OVERDUE_GRACE", default=3600)
+OPS_WELCOME_GRACE = env.int("OPS_WELCOME_GRACE", default=900)

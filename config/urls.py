@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from cadence import ops_views
 from preferences import api as preferences_api
 from preferences import views as preferences_views
 
@@ -16,5 +17,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("anymail/", include("anymail.urls")),
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("metrics", ops_views.metrics_view, name="metrics"),
+    path("admin/ops/", admin.site.admin_view(ops_views.ops_page), name="admin-ops"),
+    path("admin/ops/retry/<uuid:delivery_id>/", admin.site.admin_view(ops_views.ops_retry), name="admin-ops-retry"),
     path("admin/", admin.site.urls),
 ]

@@ -183,6 +183,12 @@ def _finish(delivery: Delivery, status: str, *, error: str = "", esp_message_id:
         delivery.esp_name = esp_name
         fields += ["sent_at", "esp_message_id", "esp_name"]
     delivery.save(update_fields=fields)
+    if status != Delivery.Status.SENT:
+        logger.warning(
+            "delivery %s",
+            status,
+            extra={"delivery_id": str(delivery.id), "contact_id": str(delivery.contact_id), "error": delivery.error},
+        )
 
 
 def _describe(exc: Exception) -> str:
@@ -196,3 +202,20 @@ def _describe(exc: Exception) -> str:
 def _esp_name() -> str:
     backend = settings.EMAIL_BACKEND
     return backend.split(".")[-2] if backend.startswith("anymail.") else backend.rsplit(".", 2)[-2]
+
+
+# Kinds a person waits for go to the latency-sensitive queue, the rest to bulk.
+WELCOME_QUEUE_KINDS = frozenset({Delivery.Kind.CONFIRMATION, Delivery.Kind.ALREADY_SUBSCRIBED, Delivery.Kind.WELCOME})
+
+
+def delivery_retry(*, delivery_id: UUID | str, enqueue: Callable[[Delivery], None]) -> Delivery | None:
+    """Queue a failed delivery again and enqueue it after commit. Return it, or None when it was not failed."""
+    reset = Delivery.objects.filter(id=delivery_id, status=Delivery.Status.FAILED).update(
+        status=Delivery.Status.QUEUED, error="", updated_at=timezone.now()
+    )
+    if not reset:
+        return None
+    delivery = Delivery.objects.get(id=delivery_id)
+    logger.info("delivery retried", extra={"delivery_id": str(delivery.id), "contact_id": str(delivery.contact_id)})
+    transaction.on_commit(lambda: enqueue(delivery))
+    return delivery

@@ -31,3 +31,9 @@ def send_delivery(delivery_id: str) -> None:
 
 def enqueue_delivery(delivery: Any) -> None:
     send_delivery.delay(str(delivery.id))
+
+
+def enqueue_retry(delivery: Any) -> None:
+    """Enqueue a retried delivery on the queue its kind belongs to."""
+    queue = "welcome" if delivery.kind in services.WELCOME_QUEUE_KINDS else "bulk"
+    send_delivery.apply_async((str(delivery.id),), queue=queue)

@@ -1,0 +1,105 @@
+"""Prometheus metrics, read from PostgreSQL and Redis at scrape time by one custom collector."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from cadence import ops
+from messaging.models import Delivery
+
+logger = logging.getLogger(__name__)
+
+
+class OpsCollector(Collector):
+    """Yield the ops figures; a source that fails is reported in `cadence_scrape_errors`, not raised."""
+
+    def collect(self) -> Iterator[Metric]:
+        errors = GaugeMetricFamily(
+            "cadence_scrape_errors", "1 when a source could not be read during this scrape.", labels=["source"]
+        )
+        for source, collect in (
+            ("queues", self._queues),
+            ("deliveries", self._deliveries),
+            ("promise", self._promise),
+            ("tick", self._tick),
+            ("welcome_latency", self._welcome_latency),
+        ):
+            try:
+                yield from collect()
+                errors.add_metric([source], 0)
+            except Exception:
+                logger.exception("metrics source failed", extra={"source": source})
+                errors.add_metric([source], 1)
+        yield errors
+
+    def _queues(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "cadence_queue_depth", "Messages waiting in a Celery queue (all priority lists).", labels=["queue"]
+        )
+        for queue, n in ops.queue_depths().items():
+            depth.add_metric([queue], n)
+        yield depth
+        yield GaugeMetricFamily(
+            "cadence_queue_unacked", "Messages taken by a worker and not yet acknowledged.", value=ops.unacked_count()
+        )
+
+    def _deliveries(self) -> Iterator[Metric]:
+        deliveries = GaugeMetricFamily(
+            "cadence_deliveries", "Deliveries by status and kind.", labels=["status", "kind"]
+        )
+        counts = ops.deliveries_by_status_and_kind()
+        for status in Delivery.Status.values:
+            for kind in Delivery.Kind.values:
+                deliveries.add_metric([status, kind], counts.get((status, kind), 0))
+        yield deliveries
+        # A gauge, not a counter: a retry from the ops page takes a failure away.
+        errors = GaugeMetricFamily(
+            "cadence_esp_errors",
+            "Failed deliveries, and queued ones waiting after a transient ESP error, by error class.",
+            labels=["error_class"],
+        )
+        found = ops.esp_errors()
+        for error_class in ("transient", "recipient_refused", "permanent", "retries_exhausted", "other"):
+            errors.add_metric([error_class], found.get(error_class, 0))
+        yield errors
+
+    def _promise(self) -> Iterator[Metric]:
+        overdue = GaugeMetricFamily(
+            "cadence_subscribers_overdue",
+            "Subscribers the no-silence promise currently fails, by reason.",
+            labels=["reason"],
+        )
+        for reason, n in ops.overdue_by_reason().items():
+            overdue.add_metric([reason], n)
+        yield overdue
+        yield GaugeMetricFamily(
+            "cadence_tick_lag_seconds", "Age of the oldest due schedule (0 when none is due).", value=ops.tick_lag()
+        )
+
+    def _tick(self) -> Iterator[Metric]:
+        age = ops.last_tick_age()
+        yield GaugeMetricFamily(
+            "cadence_last_tick_age_seconds",
+            "Seconds since the tick last ran (NaN when it never did).",
+            value=float("nan") if age is None else age,
+        )
+
+    def _welcome_latency(self) -> Iterator[Metric]:
+        histogram = ops.welcome_latency()
+        yield HistogramMetricFamily(
+            "cadence_welcome_latency_seconds",
+            "Confirmation to welcome sent, for welcomes sent in the last 24 hours.",
+            buckets=histogram.cumulative(),
+            sum_value=histogram.total,
+        )
+
+
+def registry() -> CollectorRegistry:
+    """Return a registry holding only the ops collector (no process metrics of the web worker)."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(OpsCollector())
+    return reg

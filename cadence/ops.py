@@ -1,0 +1,245 @@
+"""The figures ops looks at: queues, deliveries, overdue subscribers, tick age, latency.
+
+Read-only, computed at the moment they are asked for (a scrape, /healthz, the ops page), each
+with one bounded query. The tick records when it last ran with `tick_record()`; this module is
+the one place that knows the Redis key (`TICK_KEY`).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import redis
+from django.conf import settings
+from django.db.models import Case, CharField, Count, Exists, Min, OuterRef, Q, Value, When
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+from kombu.transport.redis import PRIORITY_STEPS, Channel
+
+from cadence.models import Schedule
+from messaging.models import Delivery
+from preferences.models import Contact
+
+# Set by the tick to the Unix time it ran (a float, as text), no expiry.
+TICK_KEY = "cadence:last_tick"
+# Seconds, confirm -> welcome sent.
+WELCOME_LATENCY_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
+WELCOME_LATENCY_WINDOW = timedelta(hours=24)
+WELCOME_LATENCY_MAX_ROWS = 10_000
+# Welcomes are checked for contacts confirmed this recently; older silence is the schedule's.
+WELCOME_OVERDUE_WINDOW = timedelta(days=7)
+REDIS_TIMEOUT = 1.0
+
+
+@lru_cache(maxsize=8)
+def redis_client(url: str) -> redis.Redis:
+    """Return a client for `url` with short timeouts, so a dead Redis costs a second, not a minute."""
+    return redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT)
+
+
+# TICK
+
+
+def tick_record(*, now: datetime | None = None) -> None:
+    """Remember that the tick ran at `now` (called by the tick on every run)."""
+    moment = now or timezone.now()
+    redis_client(settings.REDIS_URL).set(TICK_KEY, repr(moment.timestamp()))
+
+
+def last_tick_at() -> datetime | None:
+    """Return when the tick last ran, or None when it never did. Raise redis.RedisError when Redis is down."""
+    value = redis_client(settings.REDIS_URL).get(TICK_KEY)
+    if value is None:
+        return None
+    return datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def last_tick_age(*, now: datetime | None = None) -> float | None:
+    """Return the seconds since the tick last ran, or None when it never did."""
+    at = last_tick_at()
+    return None if at is None else max(0.0, ((now or timezone.now()) - at).total_seconds())
+
+
+def tick_lag(*, now: datetime | None = None) -> float:
+    """Return how long the oldest due schedule has been waiting, in seconds (0 when none is due)."""
+    now = now or timezone.now()
+    oldest = Schedule.objects.filter(is_active=True, next_due_at__lte=now).aggregate(oldest=Min("next_due_at"))[
+        "oldest"
+    ]
+    return 0.0 if oldest is None else (now - oldest).total_seconds()
+
+
+# QUEUES
+
+
+def queue_names() -> list[str]:
+    return [queue.name for queue in settings.CELERY_TASK_QUEUES]
+
+
+def priority_keys(queue: str) -> list[str]:
+    """Return the Redis list keys kombu uses for `queue`, one per priority step (step 0 is the bare name)."""
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    steps = options.get("priority_steps", PRIORITY_STEPS)
+    sep = options.get("sep", Channel.sep)
+    prefix = options.get("global_keyprefix", "")
+    return [f"{prefix}{queue}{sep}{step}" if step else f"{prefix}{queue}" for step in steps]
+
+
+def broker_is_redis() -> bool:
+    return urlsplit(settings.CELERY_BROKER_URL).scheme in {"redis", "rediss", "redis+socket"}
+
+
+def queue_depths() -> dict[str, int]:
+    """Return the messages waiting per queue, priority lists included. Empty when the broker is not Redis."""
+    if not broker_is_redis():
+        return {}
+    client = redis_client(settings.CELERY_BROKER_URL)
+    names = queue_names()
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        for key in priority_keys(name):
+            pipe.llen(key)
+    sizes = iter(pipe.execute())
+    steps = len(priority_keys(names[0])) if names else 0
+    return {name: sum(next(sizes) for _ in range(steps)) for name in names}
+
+
+def unacked_count() -> int:
+    """Return the messages a worker holds but has not acknowledged (kombu's `unacked` hash)."""
+    if not broker_is_redis():
+        return 0
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+    return int(redis_client(settings.CELERY_BROKER_URL).hlen(f"{prefix}unacked"))
+
+
+# DELIVERIES
+
+
+def deliveries_by_status_and_kind() -> dict[tuple[str, str], int]:
+    rows = Delivery.objects.order_by().values_list("status", "kind").annotate(n=Count("pk"))
+    return {(status, kind): n for status, kind, n in rows}
+
+
+def esp_errors() -> dict[str, int]:
+    """Return failed deliveries (and queued ones waiting after a transient ESP error) by error class."""
+    error_class = Case(
+        When(status=Delivery.Status.QUEUED, then=Value("transient")),
+        When(error__startswith="recipient refused", then=Value("recipient_refused")),
+        When(error__startswith="permanent", then=Value("permanent")),
+        When(error__startswith="gave up", then=Value("retries_exhausted")),
+        default=Value("other"),
+        output_field=CharField(),
+    )
+    failing = Q(status=Delivery.Status.FAILED) | Q(status=Delivery.Status.QUEUED, error__startswith="transient")
+    rows = Delivery.objects.filter(failing).order_by().annotate(error_class=error_class)
+    return dict(rows.values_list("error_class").annotate(n=Count("pk")).values_list("error_class", "n"))
+
+
+def recent_failures(*, limit: int = 20) -> list[Delivery]:
+    return list(Delivery.objects.filter(status=Delivery.Status.FAILED).order_by("-updated_at")[:limit])
+
+
+def sends_per_hour(*, now: datetime | None = None, hours: int = 48) -> list[tuple[datetime, int]]:
+    """Return (hour, mails sent) for the last `hours` hours, oldest first, zero-filled."""
+    now = now or timezone.now()
+    last = now.replace(minute=0, second=0, microsecond=0)
+    first = last - timedelta(hours=hours - 1)
+    rows = (
+        Delivery.objects.filter(status=Delivery.Status.SENT, sent_at__gte=first)
+        .annotate(hour=TruncHour("sent_at"))
+        .order_by()
+        .values_list("hour")
+        .annotate(n=Count("pk"))
+        .values_list("hour", "n")
+    )
+    counts = {hour: n for hour, n in rows}
+    return [(first + timedelta(hours=i), counts.get(first + timedelta(hours=i), 0)) for i in range(hours)]
+
+
+# THE PROMISE: NOBODY SILENT
+
+
+def _marketable(now: datetime) -> Q:
+    return (
+        Q(status=Contact.Status.CONFIRMED)
+        & Q(suppressed_at__isnull=True)
+        & (Q(paused_until__isnull=True) | Q(paused_until__lte=now))
+    )
+
+
+def overdue_by_reason(*, now: datetime | None = None) -> dict[str, int]:
+    """Return how many subscribers the promise currently fails, by reason.
+
+    - `schedule`: an active schedule due longer ago than OPS_OVERDUE_GRACE;
+    - `no_schedule`: confirmed and mailable for longer than the grace, without an active schedule;
+    - `welcome`: confirmed (within the last week) longer ago than OPS_WELCOME_GRACE, no welcome sent.
+    """
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.OPS_OVERDUE_GRACE)
+    welcome_grace = timedelta(seconds=settings.OPS_WELCOME_GRACE)
+    marketable = _marketable(now)
+    schedule = Schedule.objects.filter(is_active=True, next_due_at__lt=now - grace).filter(
+        contact__in=Contact.objects.filter(marketable)
+    )
+    active_schedule = Schedule.objects.filter(contact=OuterRef("pk"), is_active=True)
+    welcome_sent = Delivery.objects.filter(
+        contact=OuterRef("pk"), kind=Delivery.Kind.WELCOME, status=Delivery.Status.SENT
+    )
+    return {
+        "schedule": schedule.count(),
+        "no_schedule": Contact.objects.filter(marketable, confirmed_at__lt=now - grace)
+        .exclude(Exists(active_schedule))
+        .count(),
+        "welcome": Contact.objects.filter(
+            marketable, confirmed_at__lt=now - welcome_grace, confirmed_at__gte=now - WELCOME_OVERDUE_WINDOW
+        )
+        .exclude(Exists(welcome_sent))
+        .count(),
+    }
+
+
+# WELCOME LATENCY
+
+
+@dataclass
+class Histogram:
+    buckets: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)  # per bucket, not cumulative; last is +Inf
+    total: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """Return Prometheus-style (upper bound, cumulative count) pairs, ending with +Inf."""
+        pairs, running = [], 0
+        for bound, n in zip([*map(str, self.buckets), "+Inf"], self.counts, strict=True):
+            running += n
+            pairs.append((bound, running))
+        return pairs
+
+
+def welcome_latency(*, now: datetime | None = None) -> Histogram:
+    """Return confirm -> welcome sent latencies of the last 24 hours (at most 10,000 most recent rows)."""
+    now = now or timezone.now()
+    histogram = Histogram(WELCOME_LATENCY_BUCKETS, [0] * (len(WELCOME_LATENCY_BUCKETS) + 1))
+    rows = (
+        Delivery.objects.filter(
+            kind=Delivery.Kind.WELCOME,
+            status=Delivery.Status.SENT,
+            sent_at__gte=now - WELCOME_LATENCY_WINDOW,
+            contact__confirmed_at__isnull=False,
+        )
+        .order_by("-sent_at")
+        .values_list("sent_at", "contact__confirmed_at")[:WELCOME_LATENCY_MAX_ROWS]
+    )
+    for sent_at, confirmed_at in rows:
+        seconds = max(0.0, (sent_at - confirmed_at).total_seconds())
+        histogram.counts[bisect.bisect_left(WELCOME_LATENCY_BUCKETS, seconds)] += 1
+        histogram.total += seconds
+    return histogram
