@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
+from celery import Celery
 from django.conf import settings
 from django.db import connection
 
@@ -48,11 +50,23 @@ def check_tick() -> Check:
     return Check(age <= limit, f"last tick {age:.0f}s ago (limit {limit}s)")
 
 
+@lru_cache(maxsize=4)
+def _probe_app(broker_url: str) -> Celery:
+    """Return a bare Celery app on `broker_url` for control pings.
+
+    The project's app publishes control messages through its own producer pool, bound to the
+    broker it was configured with at start, so it cannot be pointed at another broker per call.
+    """
+    probe = Celery("cadence-healthz", broker=broker_url, set_as_current=False)
+    probe.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    probe.conf.broker_connection_timeout = ops.REDIS_TIMEOUT
+    return probe
+
+
 def check_worker() -> Check:
     timeout = settings.HEALTHZ_WORKER_TIMEOUT
-    with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
-        # limit=1 returns as soon as one worker answers instead of waiting out the timeout.
-        replies = celery_app.control.ping(timeout=timeout, limit=1, connection=conn)
+    # limit=1 returns as soon as one worker answers instead of waiting out the timeout.
+    replies = _probe_app(settings.CELERY_BROKER_URL).control.ping(timeout=timeout, limit=1)
     if not replies:
         return Check(False, f"no worker answered a ping within {timeout}s")
     return Check(True, ", ".join(sorted(name for reply in replies for name in reply)))

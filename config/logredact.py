@@ -14,7 +14,8 @@ from typing import Any
 EMAIL_MASK = "[email]"
 TOKEN_MASK = "[token]"
 
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# An address ends in a top-level domain of letters, so "user:**@127.0.0.1" in a broker URL stays.
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\b")
 # Contact link tokens (`<22 chars>.<timestamp>.<signature>`) wherever they appear, and secrets
 # after a key that names them (token=..., Authorization: Bearer ..., api_key: ...).
 _LINK_TOKEN = re.compile(r"\b[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
