@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import redis
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from cadence import ops
+from messaging.models import Delivery
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
+    return client
+
+
+@pytest.fixture
+def welcome_queue():
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    keys = ops.priority_keys("welcome")
+    client.delete(*keys)
+    yield lambda: sum(client.llen(key) for key in keys)
+    client.delete(*keys)
+
+
+def failed_delivery(**fields) -> Delivery:
+    contact = ContactFactory()
+    return Delivery.objects.create(
+        contact=contact,
+        kind=Delivery.Kind.WELCOME,
+        template="welcome",
+        idempotency_key=f"welcome:{contact.pk}:0",
+        status=Delivery.Status.FAILED,
+        error="permanent: 400: bad sender",
+        **fields,
+    )
+
+
+def test_the_admin_index_links_to_the_ops_page(staff_client):
+    assert 'href="/admin/ops/"' in staff_client.get("/admin/").content.decode()
+
+
+def test_the_ops_page_is_for_staff_only(client):
+    response = client.get("/admin/ops/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_ops_page_shows_failures_and_a_chart_of_sends_per_hour(staff_client):
+    failure = failed_delivery()
+    now = timezone.now()
+    contact = ContactFactory()
+    for hours_ago in (0, 0, 5, 47, 60):
+        Delivery.objects.create(
+            contact=contact,
+            kind=Delivery.Kind.NURTURE,
+            template="nurture",
+            idempotency_key=f"n{hours_ago}-{now.timestamp()}-{Delivery.objects.count()}",
+            status=Delivery.Status.SENT,
+            sent_at=now - timedelta(hours=hours_ago),
+        )
+
+    page = staff_client.get("/admin/ops/").content.decode()
+
+    assert f"/admin/ops/retry/{failure.pk}/" in page
+    assert "permanent: 400: bad sender" in page
+    assert "<svg" in page and "cdn" not in page and '<script src="http' not in page
+    assert page.count('<rect class="bar"') == 48
+    assert "(4 in all)" in page  # the one sent 60 hours ago is outside the chart
+    assert "Recent failed deliveries" in page
+
+
+def test_the_ops_page_speaks_dutch(staff_client):
+    page = staff_client.get("/admin/ops/", HTTP_ACCEPT_LANGUAGE="nl").content.decode()
+    assert "Recente mislukte bezorgingen" in page
+    assert "De belofte: niemand stil" in page
+
+
+def test_retry_queues_a_failed_delivery_again_and_enqueues_it(
+    staff_client, welcome_queue, django_capture_on_commit_callbacks
+):
+    failure = failed_delivery()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"/admin/ops/retry/{failure.pk}/")
+
+    assert response.status_code == 302
+    failure.refresh_from_db()
+    assert failure.status == Delivery.Status.QUEUED and failure.error == ""
+    assert welcome_queue() == 1
+
+
+def test_retry_does_nothing_to_a_delivery_that_is_not_failed(
+    staff_client, welcome_queue, django_capture_on_commit_callbacks
+):
+    sent = failed_delivery(sent_at=timezone.now())
+    Delivery.objects.filter(pk=sent.pk).update(status=Delivery.Status.SENT)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(f"/admin/ops/retry/{sent.pk}/")
+
+    sent.refresh_from_db()
+    assert sent.status == Delivery.Status.SENT
+    assert welcome_queue() == 0
