@@ -1,0 +1,308 @@
+"""A distributed run that survives faults: beat and 2 workers, SIGKILLs and a Redis restart.
+
+    DATABASE_URL=postgres://... .venv/bin/python -m bench.chaos --contacts 100000
+
+Real processes against PostgreSQL and a redis-server of its own (a free port; never the shared
+one): one `celery beat` (tick every second, guard every 5 s, see bench/chaos_app.py) and
+`--workers` worker processes. N confirmed contacts are made due at once. While the mail flows,
+a worker is killed with SIGKILL `--kills` times (and restarted), and Redis is killed and
+restarted once, half-way, losing every message in it. Then the guard must bring everyone in.
+
+Mail goes to files (Django's file backend); the verdict is read from those files, not from the
+database: every contact must have received exactly one mail for the slot.
+Prints sent, duplicates, missing and the time to recover (last fault -> nobody missing).
+Exit status 0 only when there are no duplicates and nobody is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from bench.chaos_app import DEFAULT_CLAIM, DEFAULT_GUARD  # noqa: E402
+from bench.redisproc import RedisProcess  # noqa: E402
+
+TO_HEADER = re.compile(rb"^To: (.+)$", re.MULTILINE)
+
+
+@dataclass
+class Result:
+    contacts: int
+    sent: int
+    duplicates: int
+    missing: int
+    kills: int
+    redis_restarts: int
+    time_to_recover: float | None  # seconds from the last fault until nobody was missing
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return self.duplicates == 0 and self.missing == 0
+
+
+def missing_entry_points(claim: str, guard: str) -> list[str]:
+    """Return those of the tick/guard entry points that cannot be imported."""
+    import django
+
+    django.setup()
+    from bench.chaos_app import resolve
+
+    missing = []
+    for spec in (claim, guard):
+        try:
+            resolve(spec)
+        except (ImportError, AttributeError):
+            missing.append(spec)
+    return missing
+
+
+def make_contacts_due(run: str, count: int) -> None:
+    """Create `count` confirmed contacts of this run, each with a schedule due within the last 10 minutes."""
+    from django.utils import timezone
+
+    from cadence.models import Schedule
+    from preferences.models import Contact
+
+    now = timezone.now()
+    for start in range(0, count, 5000):
+        contacts = [
+            Contact(
+                email=f"chaos-{run}-{i}@chaos.example.org",
+                locale="en",
+                status=Contact.Status.CONFIRMED,
+                confirmed_at=now - timedelta(days=40),
+                source=f"chaos-{run}",
+            )
+            for i in range(start, min(start + 5000, count))
+        ]
+        Contact.objects.bulk_create(contacts, batch_size=1000)
+        Schedule.objects.bulk_create(
+            [Schedule(contact=c, next_due_at=now - timedelta(seconds=random.uniform(0, 600))) for c in contacts],
+            batch_size=1000,
+        )
+
+
+def mails_per_recipient(outbox: Path, run: str) -> Counter[str]:
+    """Count the mails in the file outbox per recipient of this run."""
+    marker = f"chaos-{run}-".encode()
+    counts: Counter[str] = Counter()
+    for path in outbox.glob("*"):
+        for match in TO_HEADER.finditer(path.read_bytes()):
+            address = match.group(1).strip()
+            if marker in address:
+                counts[address.decode()] += 1
+    return counts
+
+
+def contacts_without_sent_mail(run: str) -> int:
+    """Return how many of this run's contacts have no SENT delivery yet (the progress, from the database)."""
+    from django.db import connection
+
+    from messaging.models import Delivery
+    from preferences.models import Contact
+
+    connection.close_if_unusable_or_obsolete()
+    run_contacts = Contact.objects.filter(source=f"chaos-{run}")
+    sent = Delivery.objects.filter(contact__source=f"chaos-{run}", status=Delivery.Status.SENT)
+    return run_contacts.count() - sent.values("contact").distinct().count()
+
+
+class Processes:
+    """Beat and the workers, started with the same environment, killable one by one."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, workers: int, log: Path) -> None:
+        self.env, self.workdir, self.log = env, workdir, log
+        self.workers: list[subprocess.Popen[bytes] | None] = [None] * workers
+        self.beat: subprocess.Popen[bytes] | None = None
+
+    def _start(self, *args: str) -> subprocess.Popen[bytes]:
+        out = open(self.log, "ab")  # noqa: SIM115  (kept open for the child's lifetime)
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "bench.chaos_app", *args],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def start_worker(self, index: int) -> None:
+        self.workers[index] = self._start(
+            "worker",
+            "-Q",
+            "welcome,bulk,default",
+            "-P",
+            "threads",
+            "-c",
+            "4",
+            "-n",
+            f"chaos{index}-{uuid.uuid4().hex[:6]}@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "WARNING",
+        )
+
+    def start(self) -> None:
+        for index in range(len(self.workers)):
+            self.start_worker(index)
+        self.beat = self._start(
+            "beat", "-S", "celery.beat:PersistentScheduler", "-s", str(self.workdir / "beat-schedule"), "-l", "WARNING"
+        )
+
+    def kill_worker(self, index: int) -> None:
+        """SIGKILL one worker (no warm shutdown, no acks) and start a new one in its place."""
+        process = self.workers[index]
+        if process is not None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+        self.start_worker(index)
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.beat]:
+            if process is not None and process.poll() is None:
+                process.terminate()
+        for process in [*self.workers, self.beat]:
+            if process is not None:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+def run(
+    *,
+    contacts: int,
+    workers: int = 2,
+    kills: int = 3,
+    fault_interval: float = 5.0,
+    timeout: float = 600.0,
+    claim: str = DEFAULT_CLAIM,
+    guard: str = DEFAULT_GUARD,
+    guard_kwargs: dict | None = None,
+    database_url: str | None = None,
+    visibility_timeout: int = 30,
+    log: Path | None = None,
+) -> Result:
+    """Run the chaos scenario and return its figures (see the module docstring)."""
+    import django
+
+    django.setup()
+    run_id = uuid.uuid4().hex[:8]
+    workdir = Path(tempfile.mkdtemp(prefix="cadence-chaos-"))
+    outbox = workdir / "outbox"
+    outbox.mkdir()
+    redis_server = RedisProcess().start()
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url or os.environ["DATABASE_URL"],
+            "REDIS_URL": redis_server.url(),
+            "CELERY_BROKER_URL": redis_server.url(),
+            "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout),
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(outbox),
+            "CHAOS_CLAIM": claim,
+            "CHAOS_GUARD": guard,
+            "CHAOS_GUARD_KWARGS": json.dumps(guard_kwargs or {}),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    processes = Processes(env, workdir, workers, log or workdir / "processes.log")
+    started = time.monotonic()
+    make_contacts_due(run_id, contacts)
+    kill_count = redis_restarts = 0
+    recovered_at: float | None = None
+    try:
+        processes.start()
+        # The faults: SIGKILL a worker every `fault_interval` seconds; restart Redis half-way.
+        redis_after = kills // 2
+        for fault in range(kills):
+            time.sleep(fault_interval)
+            processes.kill_worker(fault % workers)
+            kill_count += 1
+            if fault + 1 == redis_after or (kills == 1 and fault == 0):
+                time.sleep(fault_interval / 2)
+                redis_server.restart()
+                redis_restarts += 1
+        last_fault = time.monotonic()
+        deadline = last_fault + timeout
+        while time.monotonic() < deadline:
+            if contacts_without_sent_mail(run_id) == 0:
+                recovered_at = time.monotonic()
+                break
+            time.sleep(1.0)
+        time.sleep(2.0)  # let any mail in flight land, so a duplicate would be seen
+    finally:
+        processes.stop()
+        redis_server.cleanup()
+    counts = mails_per_recipient(outbox, run_id)
+    return Result(
+        contacts=contacts,
+        sent=sum(counts.values()),
+        duplicates=sum(n - 1 for n in counts.values() if n > 1),
+        missing=contacts - len(counts),
+        kills=kill_count,
+        redis_restarts=redis_restarts,
+        time_to_recover=None if recovered_at is None else round(recovered_at - last_fault, 1),
+        elapsed=round(time.monotonic() - started, 1),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--kills", type=int, default=4)
+    parser.add_argument("--fault-interval", type=float, default=10.0)
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for recovery")
+    parser.add_argument("--claim", default=DEFAULT_CLAIM, help="module:function of the tick's claim")
+    parser.add_argument("--guard", default=DEFAULT_GUARD, help="module:function of the silence guard")
+    parser.add_argument("--guard-kwargs", default="{}", help="JSON of extra keyword arguments for the guard")
+    parser.add_argument("--visibility-timeout", type=int, default=30)
+    parser.add_argument("--migrate", action="store_true", help="run migrations on DATABASE_URL first")
+    args = parser.parse_args()
+    if "DATABASE_URL" not in os.environ:
+        raise SystemExit("Set DATABASE_URL (PostgreSQL) to the database to use.")
+    missing = missing_entry_points(args.claim, args.guard)
+    if missing:
+        raise SystemExit(f"The cadence engine is not on this branch: cannot import {', '.join(missing)}.")
+    if args.migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+    result = run(
+        contacts=args.contacts,
+        workers=args.workers,
+        kills=args.kills,
+        fault_interval=args.fault_interval,
+        timeout=args.timeout,
+        claim=args.claim,
+        guard=args.guard,
+        guard_kwargs=json.loads(args.guard_kwargs),
+        visibility_timeout=args.visibility_timeout,
+        log=Path("var") / "chaos.log",
+    )
+    print(json.dumps({**asdict(result), "ok": result.ok}, indent=2))
+    sys.exit(0 if result.ok else 1)
+
+
+if __name__ == "__main__":
+    main()

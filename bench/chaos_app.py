@@ -1,0 +1,68 @@
+"""The Celery app of `bench/chaos.py`: the project's app plus a tick and a guard on a short beat.
+
+The tick and the guard call the cadence engine's services, named by environment variables so
+the run can be pointed at whatever the engine calls them:
+
+- CHAOS_CLAIM (default `cadence.services:schedules_claim_due`)
+- CHAOS_GUARD (default `cadence.services:silence_guard_repair`)
+- CHAOS_GUARD_KWARGS: JSON of extra keyword arguments for the guard (for example short graces)
+- CHAOS_TICK_SECONDS (default 1), CHAOS_GUARD_SECONDS (default 5)
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from config.celery import app
+
+DEFAULT_CLAIM = "cadence.services:schedules_claim_due"
+DEFAULT_GUARD = "cadence.services:silence_guard_repair"
+
+
+def resolve(spec: str) -> Callable[..., Any]:
+    """Return the function named by "module:function"; raise ImportError/AttributeError when it is missing."""
+    module, _sep, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def call_with_known_kwargs(function: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call `function` with those of `kwargs` its signature accepts."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return function(**kwargs)
+    return function(**{k: v for k, v in kwargs.items() if k in parameters})
+
+
+@app.task(name="bench.chaos.tick", ignore_result=True)
+def tick() -> None:
+    from django.utils import timezone
+
+    from cadence import ops
+
+    claim = resolve(os.environ.get("CHAOS_CLAIM", DEFAULT_CLAIM))
+    for _ in range(int(os.environ.get("CHAOS_TICK_ROUNDS", "20"))):
+        claimed = call_with_known_kwargs(claim, now=timezone.now())
+        if not claimed:
+            break
+    ops.tick_record()
+
+
+@app.task(name="bench.chaos.guard", ignore_result=True)
+def guard() -> None:
+    from django.utils import timezone
+
+    repair = resolve(os.environ.get("CHAOS_GUARD", DEFAULT_GUARD))
+    extra = json.loads(os.environ.get("CHAOS_GUARD_KWARGS", "{}"))
+    call_with_known_kwargs(repair, now=timezone.now(), **extra)
+
+
+app.conf.beat_schedule = {
+    "chaos-tick": {"task": "bench.chaos.tick", "schedule": float(os.environ.get("CHAOS_TICK_SECONDS", "1"))},
+    "chaos-guard": {"task": "bench.chaos.guard", "schedule": float(os.environ.get("CHAOS_GUARD_SECONDS", "5"))},
+}
+app.conf.task_routes = {**app.conf.task_routes, "bench.chaos.*": {"queue": "default"}}
