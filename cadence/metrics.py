@@ -27,6 +27,7 @@ class OpsCollector(Collector):
             ("promise", self._promise),
             ("tick", self._tick),
             ("welcome_latency", self._welcome_latency),
+            ("webhook_events", self._webhook_events),
         ):
             try:
                 yield from collect()
@@ -96,6 +97,19 @@ class OpsCollector(Collector):
             buckets=histogram.cumulative(),
             sum_value=histogram.total,
         )
+
+    def _webhook_events(self) -> Iterator[Metric]:
+        counts = ops.webhook_events()
+        if counts is None:  # the webhook event log is not installed
+            return
+        events = GaugeMetricFamily(
+            "cadence_webhook_events",
+            "ESP webhook events of the last 24 hours, by ESP and type.",
+            labels=["esp", "type"],
+        )
+        for (esp, kind), n in sorted(counts.items()):
+            events.add_metric([esp, kind], n)
+        yield events
 
 
 def registry() -> CollectorRegistry:

@@ -160,6 +160,18 @@ def sends_per_hour(*, now: datetime | None = None, hours: int = 48) -> list[tupl
     return [(first + timedelta(hours=i), counts.get(first + timedelta(hours=i), 0)) for i in range(hours)]
 
 
+def webhook_events(*, now: datetime | None = None) -> dict[tuple[str, str], int] | None:
+    """Return ESP webhook events of the last 24 hours by (ESP, type), or None without a DeliveryEvent model."""
+    from messaging import models as messaging_models
+
+    event_model = getattr(messaging_models, "DeliveryEvent", None)
+    if event_model is None:
+        return None
+    since = (now or timezone.now()) - timedelta(hours=24)
+    rows = event_model.objects.filter(occurred_at__gte=since).order_by().values_list("esp_name", "type")
+    return {(esp, kind): n for esp, kind, n in rows.annotate(n=Count("pk"))}
+
+
 # THE PROMISE: NOBODY SILENT
 
 

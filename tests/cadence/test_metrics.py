@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+import messaging.models as messaging_models
 from cadence import ops
 from cadence.models import Schedule
 from messaging.models import Delivery
@@ -147,3 +148,31 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
     assert samples["cadence_welcome_latency_seconds_count"][()] == 4
     assert samples["cadence_welcome_latency_seconds_sum"][()] == pytest.approx(443)
     assert all(value == 0 for value in samples["cadence_scrape_errors"].values())
+
+
+@pytest.mark.skipif(
+    not hasattr(messaging_models, "DeliveryEvent"),
+    reason="the webhook event log (messaging.models.DeliveryEvent) is not on this branch",
+)
+def test_metrics_count_webhook_events_of_the_last_day(client, settings):
+    from messaging.models import DeliveryEvent
+
+    settings.METRICS_TOKEN = TOKEN
+    contact = ContactFactory()
+    delivery = Delivery.objects.create(contact=contact, kind="welcome", template="welcome", idempotency_key="e")
+    now = timezone.now()
+    for i, (kind, hours_ago) in enumerate([("delivered", 1), ("delivered", 2), ("bounced", 3), ("opened", 30)]):
+        DeliveryEvent.objects.create(
+            delivery=delivery,
+            contact=contact,
+            esp_name="postmark",
+            event_id=f"ev{i}",
+            type=kind,
+            occurred_at=now - timedelta(hours=hours_ago),
+        )
+
+    events = scrape(client)["cadence_webhook_events"]
+
+    assert events[(("esp", "postmark"), ("type", "delivered"))] == 2
+    assert events[(("esp", "postmark"), ("type", "bounced"))] == 1
+    assert (("esp", "postmark"), ("type", "opened")) not in events
