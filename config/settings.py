@@ -191,6 +191,10 @@ CELERY_TASK_ROUTES.update(
 # Keep Django's LOGGING (JSON, redaction) in worker and beat processes instead of Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)
+# After a broker connection loss, let a running send finish and record SENT: its redelivered copy
+# then finds the row claimed and does nothing. Cancelling it could stop it between the ESP call and
+# that write, leaving a mail sent but recorded as `sending`. (Celery 6 will default to True.)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {
