@@ -50,6 +50,7 @@ class Result:
     missing: int
     kills: int
     redis_restarts: int
+    crashes: int  # processes that exited on their own and were restarted, as a supervisor would
     time_to_recover: float | None  # seconds from the last fault until nobody was missing
     elapsed: float
 
@@ -125,6 +126,10 @@ def contacts_without_sent_mail(run: str) -> int:
     return run_contacts.count() - sent.values("contact").distinct().count()
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so that `finally` stops the processes and the Redis server
+
+
 class Processes:
     """Beat and the workers, started with the same environment, killable one by one."""
 
@@ -163,9 +168,24 @@ class Processes:
     def start(self) -> None:
         for index in range(len(self.workers)):
             self.start_worker(index)
+        self.start_beat()
+
+    def start_beat(self) -> None:
         self.beat = self._start(
             "beat", "-S", "celery.beat:PersistentScheduler", "-s", str(self.workdir / "beat-schedule"), "-l", "WARNING"
         )
+
+    def supervise(self) -> int:
+        """Restart every worker (and beat) that exited on its own, as systemd or Kubernetes would; return how many."""
+        restarted = 0
+        for index, process in enumerate(self.workers):
+            if process is not None and process.poll() is not None:
+                self.start_worker(index)
+                restarted += 1
+        if self.beat is not None and self.beat.poll() is not None:
+            self.start_beat()
+            restarted += 1
+        return restarted
 
     def kill_worker(self, index: int) -> None:
         """SIGKILL one worker (no warm shutdown, no acks) and start a new one in its place."""
@@ -228,18 +248,27 @@ def run(
     processes = Processes(env, workdir, workers, log or workdir / "processes.log")
     started = time.monotonic()
     make_contacts_due(run_id, contacts)
-    kill_count = redis_restarts = 0
+    kill_count = redis_restarts = crashes = 0
     recovered_at: float | None = None
+
+    def wait(seconds: float) -> None:
+        nonlocal crashes
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            crashes += processes.supervise()
+            time.sleep(min(0.5, max(end - time.monotonic(), 0)))
+
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         processes.start()
         # The faults: SIGKILL a worker every `fault_interval` seconds; restart Redis half-way.
-        redis_after = kills // 2
+        redis_after = max(kills // 2, 1)
         for fault in range(kills):
-            time.sleep(fault_interval)
+            wait(fault_interval)
             processes.kill_worker(fault % workers)
             kill_count += 1
-            if fault + 1 == redis_after or (kills == 1 and fault == 0):
-                time.sleep(fault_interval / 2)
+            if fault + 1 == redis_after:
+                wait(fault_interval / 2)
                 redis_server.restart()
                 redis_restarts += 1
         last_fault = time.monotonic()
@@ -248,9 +277,10 @@ def run(
             if contacts_without_sent_mail(run_id) == 0:
                 recovered_at = time.monotonic()
                 break
-            time.sleep(1.0)
-        time.sleep(2.0)  # let any mail in flight land, so a duplicate would be seen
+            wait(1.0)
+        wait(2.0)  # let any mail in flight land, so a duplicate would be seen
     finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
         processes.stop()
         redis_server.cleanup()
     counts = mails_per_recipient(outbox, run_id)
@@ -261,6 +291,7 @@ def run(
         missing=contacts - len(counts),
         kills=kill_count,
         redis_restarts=redis_restarts,
+        crashes=crashes,
         time_to_recover=None if recovered_at is None else round(recovered_at - last_fault, 1),
         elapsed=round(time.monotonic() - started, 1),
     )
