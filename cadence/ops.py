@@ -251,6 +251,8 @@ def welcome_latency(*, now: datetime | None = None) -> Histogram:
         .values_list("sent_at", "contact__confirmed_at")[:WELCOME_LATENCY_MAX_ROWS]
     )
     for sent_at, confirmed_at in rows:
+        if sent_at is None or confirmed_at is None:  # excluded by the filter; for the type checker
+            continue
         seconds = max(0.0, (sent_at - confirmed_at).total_seconds())
         histogram.counts[bisect.bisect_left(WELCOME_LATENCY_BUCKETS, seconds)] += 1
         histogram.total += seconds

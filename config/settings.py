@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import environ
 from celery.schedules import crontab
@@ -237,7 +238,7 @@ LOGGING = {
 }
 # No email addresses or tokens in logs, whatever the formatter.
 LOGGING["filters"] = {"redact": {"()": "config.logredact.RedactFilter"}}
-LOGGING["handlers"]["console"]["filters"] = ["redact"]
+cast(dict, LOGGING["handlers"])["console"]["filters"] = ["redact"]
 
 # OPERATIONS (/healthz, /metrics, the ops page)
 # /metrics answers only to "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 403 to everyone.

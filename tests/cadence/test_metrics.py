@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -22,7 +23,7 @@ TOKEN = "s3cret-metrics-token"
 
 
 @pytest.fixture
-def broker() -> redis.Redis:
+def broker() -> Iterator[redis.Redis]:
     """The real broker of the test run, with the project's queues emptied before and after."""
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
