@@ -5,6 +5,8 @@ import io
 import json
 import logging
 import logging.config
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from anymail.exceptions import AnymailRecipientsRefused
@@ -19,10 +21,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def json_log() -> io.StringIO:
+def json_log() -> Iterator[io.StringIO]:
     """The project's LOGGING with LOG_JSON=true, its console handler writing to a buffer."""
     stream = io.StringIO()
-    config = copy.deepcopy(settings.LOGGING)
+    config: dict[str, Any] = copy.deepcopy(settings.LOGGING)
     config["handlers"]["console"]["formatter"] = "json"
     config["handlers"]["console"]["stream"] = stream
     config["root"]["level"] = "INFO"
