@@ -220,7 +220,8 @@ def run(
     guard: str = DEFAULT_GUARD,
     guard_kwargs: dict | None = None,
     database_url: str | None = None,
-    visibility_timeout: int = 30,
+    visibility_timeout: int = 60,
+    task_time_limit: int = 45,
     log: Path | None = None,
 ) -> Result:
     """Run the chaos scenario and return its figures (see the module docstring)."""
@@ -238,7 +239,11 @@ def run(
             "DATABASE_URL": database_url or os.environ["DATABASE_URL"],
             "REDIS_URL": redis_server.url(),
             "CELERY_BROKER_URL": redis_server.url(),
+            # Short limits so that lost work comes back within the run; a task is killed before
+            # Redis hands its message to another worker.
             "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout),
+            "CELERY_TASK_TIME_LIMIT": str(task_time_limit),
+            "CELERY_TASK_SOFT_TIME_LIMIT": str(task_time_limit - 10),
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(outbox),
             "CHAOS_CLAIM": claim,
@@ -308,8 +313,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for recovery")
     parser.add_argument("--claim", default=DEFAULT_CLAIM, help="module:function of the tick's claim")
     parser.add_argument("--guard", default=DEFAULT_GUARD, help="module:function of the silence guard")
-    parser.add_argument("--guard-kwargs", default="{}", help="JSON of extra keyword arguments for the guard")
-    parser.add_argument("--visibility-timeout", type=int, default=30)
+    parser.add_argument(
+        "--guard-kwargs",
+        default='{"stuck_after": {"seconds": 60}}',
+        help='JSON of extra keyword arguments for the guard; {"seconds": n} becomes a timedelta',
+    )
+    parser.add_argument("--visibility-timeout", type=int, default=60)
+    parser.add_argument("--task-time-limit", type=int, default=45)
     parser.add_argument("--migrate", action="store_true", help="run migrations on DATABASE_URL first")
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ:
@@ -331,6 +341,7 @@ def main() -> None:
         guard=args.guard,
         guard_kwargs=json.loads(args.guard_kwargs),
         visibility_timeout=args.visibility_timeout,
+        task_time_limit=args.task_time_limit,
         log=BASE_DIR / "var" / "chaos.log",
     )
     print(json.dumps({**asdict(result), "ok": result.ok}, indent=2))

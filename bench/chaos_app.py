@@ -4,8 +4,9 @@ The tick and the guard call the cadence engine's services, named by environment 
 the run can be pointed at whatever the engine calls them:
 
 - CHAOS_CLAIM (default `cadence.services:schedules_claim_due`)
-- CHAOS_GUARD (default `cadence.services:silence_guard_repair`)
-- CHAOS_GUARD_KWARGS: JSON of extra keyword arguments for the guard (for example short graces)
+- CHAOS_GUARD (default `cadence.services:silence_repair`)
+- CHAOS_GUARD_KWARGS: JSON of extra keyword arguments for the guard (for example short graces);
+  an object `{"seconds": n}` becomes a timedelta, e.g. `{"stuck_after": {"seconds": 60}}`
 - CHAOS_TICK_SECONDS (default 1), CHAOS_GUARD_SECONDS (default 5)
 """
 
@@ -21,13 +22,29 @@ from typing import Any
 from config.celery import app
 
 DEFAULT_CLAIM = "cadence.services:schedules_claim_due"
-DEFAULT_GUARD = "cadence.services:silence_guard_repair"
+DEFAULT_GUARD = "cadence.services:silence_repair"
 
 
 def resolve(spec: str) -> Callable[..., Any]:
     """Return the function named by "module:function"; raise ImportError/AttributeError when it is missing."""
     module, _sep, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def guard_kwargs(text: str) -> dict[str, Any]:
+    """Return the guard's extra keyword arguments from JSON, `{"seconds": n}` read as a timedelta."""
+    from datetime import timedelta
+
+    parsed = json.loads(text or "{}")
+    return {
+        key: timedelta(seconds=value["seconds"]) if isinstance(value, dict) and set(value) == {"seconds"} else value
+        for key, value in parsed.items()
+    }
+
+
+def claimed_count(result: Any) -> int:
+    """Return how many schedules a claim took, whether it returns a number or an object with `claimed`."""
+    return int(getattr(result, "claimed", result) or 0)
 
 
 def call_with_known_kwargs(function: Callable[..., Any], **kwargs: Any) -> Any:
@@ -46,8 +63,7 @@ def tick() -> None:
 
     claim = resolve(os.environ.get("CHAOS_CLAIM", DEFAULT_CLAIM))
     for _ in range(int(os.environ.get("CHAOS_TICK_ROUNDS", "20"))):
-        claimed = call_with_known_kwargs(claim, now=timezone.now())
-        if not claimed:
+        if not claimed_count(call_with_known_kwargs(claim, now=timezone.now())):
             break
     ops.tick_record()
 
@@ -57,8 +73,7 @@ def guard() -> None:
     from django.utils import timezone
 
     repair = resolve(os.environ.get("CHAOS_GUARD", DEFAULT_GUARD))
-    extra = json.loads(os.environ.get("CHAOS_GUARD_KWARGS", "{}"))
-    call_with_known_kwargs(repair, now=timezone.now(), **extra)
+    call_with_known_kwargs(repair, now=timezone.now(), **guard_kwargs(os.environ.get("CHAOS_GUARD_KWARGS", "")))
 
 
 app.conf.beat_schedule = {

@@ -45,7 +45,7 @@ def test_every_contact_gets_exactly_one_mail_through_kills_and_a_redis_restart()
         timeout=180.0,
         claim=CLAIM,
         guard=GUARD,
-        guard_kwargs=json.loads(os.environ.get("CHAOS_GUARD_KWARGS", "{}")),
+        guard_kwargs=json.loads(os.environ.get("CHAOS_GUARD_KWARGS", '{"stuck_after": {"seconds": 60}}')),
         database_url=database_url_for_subprocess(),
     )
 
