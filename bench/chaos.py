@@ -39,6 +39,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 from bench.chaos_app import DEFAULT_CLAIM, DEFAULT_GUARD  # noqa: E402
 from bench.redisproc import RedisProcess  # noqa: E402
 
+# A welcome step beyond any series: the contacts are in the nurture phase.
+WELCOME_DONE = 1000
 TO_HEADER = re.compile(rb"^To: (.+)$", re.MULTILINE)
 
 
@@ -76,7 +78,7 @@ def missing_entry_points(claim: str, guard: str) -> list[str]:
 
 
 def make_contacts_due(run: str, count: int) -> None:
-    """Delete earlier runs' contacts; create `count` confirmed contacts due within the last 10 minutes."""
+    """Delete earlier runs' contacts; create `count` confirmed contacts, each with one nurture slot due."""
     from django.utils import timezone
 
     from cadence.models import Schedule
@@ -97,8 +99,17 @@ def make_contacts_due(run: str, count: int) -> None:
             for i in range(start, min(start + 5000, count))
         ]
         Contact.objects.bulk_create(contacts, batch_size=1000)
+        # Past the welcome series, last mailed a month ago: exactly one nurture slot is due per contact.
         Schedule.objects.bulk_create(
-            [Schedule(contact=c, next_due_at=now - timedelta(seconds=random.uniform(0, 600))) for c in contacts],
+            [
+                Schedule(
+                    contact=c,
+                    next_due_at=now - timedelta(seconds=random.uniform(0, 600)),
+                    last_sent_at=now - timedelta(days=31),
+                    welcome_step=WELCOME_DONE,
+                )
+                for c in contacts
+            ],
             batch_size=1000,
         )
 
