@@ -51,9 +51,9 @@ def test_recipients_go_out_in_chunks_of_the_esp_limit_each_with_their_own_values
         for email in message.to:
             delivery = Delivery.objects.get(contact__email=email)
             assert params["merge_metadata"][email]["delivery_id"] == str(delivery.id)
-            own = unsubscribe = services.unsubscribe_headers(delivery.contact)
+            own = services.unsubscribe_headers(delivery.contact)
             assert params["merge_headers"][email] == own
-            assert unsubscribe["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            assert own["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert {d.status for d in Delivery.objects.all()} == {Delivery.Status.SENT}
     assert all(d.esp_message_id != "" and d.esp_name == "test" for d in Delivery.objects.all())
 
