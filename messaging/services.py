@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.html import escape
+from django.utils.module_loading import import_string
 
 from messaging.models import Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
@@ -427,5 +428,6 @@ def _describe(exc: Exception) -> str:
 
 
 def _esp_name() -> str:
-    backend = settings.EMAIL_BACKEND
-    return backend.split(".")[-2] if backend.startswith("anymail.") else backend.rsplit(".", 2)[-2]
+    """Return the configured ESP's name in lower case ("mailgun", "amazon ses", "test"); the key of ESP_BATCH_SENDING."""
+    name = getattr(import_string(settings.EMAIL_BACKEND), "esp_name", None)
+    return str(name).lower() if name else settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
