@@ -20,6 +20,7 @@ from messaging.models import Delivery
 from tests import esp_backend
 from tests.conftest import subprocess_env
 from tests.factories import ContactFactory
+from tests.workers import purge_queues
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -30,13 +31,15 @@ WORKER_COMMAND += ["--without-mingle", "-l", "warning"]
 
 
 def _empty_queues() -> None:
-    connection = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    connection.delete(*QUEUES, "unacked", "unacked_index")
+    purge_queues(*QUEUES)
 
 
 @contextmanager
 def workers(count: int, **env: str) -> Iterator[list[subprocess.Popen]]:
-    """Start `count` solo-pool workers on the send queues, wait until each answers a ping."""
+    """Start `count` solo-pool workers on the send queues, wait until each answers a ping.
+
+    Solo workers (one process each) start and stop in a few seconds, unlike tests.workers' prefork one.
+    """
     _empty_queues()
     tag = f"deliv{os.getpid()}"
     names = [f"{tag}-{i}@test" for i in range(count)]
