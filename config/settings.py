@@ -164,7 +164,8 @@ SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=6)
 # https://anymail.dev/en/stable/sending/templates/#batch-send
 ESP_BATCH_SENDING = {
     "mailgun": {"limit": 1000, "placeholder": "%recipient.{name}%"},
-    "sparkpost": {"limit": 10000, "placeholder": "{{{{{name}}}}}"},
+    # SparkPost escapes {{x}} in HTML; {{{x}}} is verbatim (the HTML values come escaped already).
+    "sparkpost": {"limit": 10000, "placeholder": "{{{{{{{name}}}}}}}"},
     "sendgrid": {"limit": 1000, "placeholder": "-{name}-", "key": "-{name}-"},
     "test": {"limit": env.int("TEST_ESP_BATCH_LIMIT", default=100), "placeholder": "[[{name}]]"},
 }

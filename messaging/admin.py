@@ -17,8 +17,7 @@ class DeliveryEventInline(admin.TabularInline):
     model = DeliveryEvent
     extra = 0
     can_delete = False
-    fields = ["occurred_at", "type", "esp_name", "esp_type", "description", "click_url"]
-    readonly_fields = fields
+    fields = readonly_fields = ("occurred_at", "type", "esp_name", "esp_type", "description", "click_url")
     ordering = ["occurred_at", "id"]
 
     def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:

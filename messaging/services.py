@@ -213,13 +213,13 @@ class BatchResult:
     requeued: list[str] = field(default_factory=list)
 
     def add(self, delivery: Delivery, status: str) -> None:
-        bucket = {
+        buckets: dict[str, list[str]] = {
             Delivery.Status.SENT: self.sent,
             Delivery.Status.FAILED: self.failed,
             Delivery.Status.CANCELLED: self.cancelled,
             Delivery.Status.QUEUED: self.requeued,
-        }[status]
-        bucket.append(str(delivery.id))
+        }
+        buckets[status].append(str(delivery.id))
 
 
 # The per-recipient values of a batch message; the rest of the content is the same for the group.
