@@ -33,7 +33,7 @@ if used + wanted <= limit then
   return 0
 end
 local oldest = redis.call('ZRANGE', key, used + wanted - limit - 1, used + wanted - limit - 1, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now + 1)
+return math.max(1, tonumber(oldest[2]) + window - now)
 """
 
 
