@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import uuid
@@ -250,13 +251,14 @@ def deliveries_send_batch(*, delivery_ids: Sequence[UUID | str]) -> BatchResult:
     )
     suppressed = _suppressed({address_hash(delivery.contact.email) for delivery in deliveries})
     ready = []
-    for delivery in deliveries:
-        refusal = _may_send(delivery, suppressed)
-        if refusal:
-            _finish(delivery, Delivery.Status.CANCELLED, error=refusal)
-            result.add(delivery, Delivery.Status.CANCELLED)
-        else:
-            ready.append(delivery)
+    with transaction.atomic():
+        for delivery in deliveries:
+            refusal = _may_send(delivery, suppressed)
+            if refusal:
+                _finish(delivery, Delivery.Status.CANCELLED, error=refusal)
+                result.add(delivery, Delivery.Status.CANCELLED)
+            else:
+                ready.append(delivery)
     batch = settings.ESP_BATCH_SENDING.get(_esp_name())
     if batch:
         limit = min(int(batch["limit"]), max_chunk() or int(batch["limit"]))
@@ -295,17 +297,21 @@ class _BatchItem:
 def _group_for_batch(deliveries: list[Delivery], batch: dict[str, Any]) -> dict[tuple, list[_BatchItem]]:
     """Render each delivery with ESP merge fields for its own values; group equal renderings."""
     groups: dict[tuple, list[_BatchItem]] = defaultdict(list)
+    renderings: dict[str, RenderedMessage] = {}
     for delivery in deliveries:
-        rendered, merge_data = _render_for_batch(delivery, batch)
+        rendered, merge_data = _render_for_batch(delivery, batch, renderings)
         key = (delivery.kind, rendered.subject, rendered.text, rendered.html)
         groups[key].append(_BatchItem(delivery=delivery, merge_data=merge_data))
     return groups
 
 
-def _render_for_batch(delivery: Delivery, batch: dict[str, Any]) -> tuple[RenderedMessage, dict[str, str]]:
+def _render_for_batch(
+    delivery: Delivery, batch: dict[str, Any], renderings: dict[str, RenderedMessage] | None = None
+) -> tuple[RenderedMessage, dict[str, str]]:
     """Return the delivery rendered with merge fields, and the values the ESP puts in their place.
 
     The HTML part gets its own, escaped, copy of each value: the ESP substitutes it verbatim.
+    `renderings` remembers what equal contexts rendered to, so a group is rendered once.
     """
     placeholder: str = batch["placeholder"]
     key_format: str = batch.get("key", "{name}")
@@ -321,10 +327,16 @@ def _render_for_batch(delivery: Delivery, batch: dict[str, Any]) -> tuple[Render
         merge_data[key_format.format(name=name)] = value
         merge_data[key_format.format(name=f"{name}_html")] = str(escape(value))
     locale = delivery.contact.locale
+    memo_key = json.dumps([delivery.template, locale, text_context, html_context], sort_keys=True, default=str)
+    if renderings is not None and memo_key in renderings:
+        return renderings[memo_key], merge_data
     with translation.override(locale):
         as_text = render_message(delivery.template, text_context, locale)
         as_html = render_message(delivery.template, html_context, locale)
-    return RenderedMessage(subject=as_text.subject, text=as_text.text, html=as_html.html), merge_data
+    rendered = RenderedMessage(subject=as_text.subject, text=as_text.text, html=as_html.html)
+    if renderings is not None:
+        renderings[memo_key] = rendered
+    return rendered, merge_data
 
 
 def _chunks(items: list[_BatchItem], size: int) -> Iterable[list[_BatchItem]]:
@@ -377,9 +389,10 @@ def _send_chunk(chunk: list[_BatchItem], rendered: RenderedMessage, result: Batc
         transient = exc.status_code in TRANSIENT_STATUSES or exc.status_code is None
         status = Delivery.Status.QUEUED if transient else Delivery.Status.FAILED
         label = "transient" if transient else "permanent"
-        for item in chunk:
-            _finish(item.delivery, status, error=f"{label}: {exc.status_code}: {_describe(exc)}")
-            result.add(item.delivery, status)
+        with transaction.atomic():
+            for item in chunk:
+                _finish(item.delivery, status, error=f"{label}: {exc.status_code}: {_describe(exc)}")
+                result.add(item.delivery, status)
         return
     except OSError as exc:
         for item in chunk:
@@ -388,6 +401,11 @@ def _send_chunk(chunk: list[_BatchItem], rendered: RenderedMessage, result: Batc
         return
     recipients = message.anymail_status.recipients
     esp_name = _esp_name()
+    with transaction.atomic():  # one commit for the chunk's results
+        _record_recipients(chunk, recipients, esp_name, result)
+
+
+def _record_recipients(chunk: list[_BatchItem], recipients: dict[str, Any], esp_name: str, result: BatchResult) -> None:
     for item in chunk:
         recipient = recipients.get(item.delivery.contact.email)
         if recipient is None or recipient.status in REFUSED_STATUSES:
