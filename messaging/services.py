@@ -262,7 +262,7 @@ def deliveries_send_batch(*, delivery_ids: Sequence[UUID | str]) -> BatchResult:
     batch = settings.ESP_BATCH_SENDING.get(_esp_name())
     if batch:
         limit = min(int(batch["limit"]), max_chunk() or int(batch["limit"]))
-        for (_kind, subject, text, html), group in _group_for_batch(ready, batch).items():
+        for (_kind, subject, text, html), group in _group_for_batch(ready, batch, result).items():
             for chunk in _chunks(group, limit):
                 _send_chunk(chunk, RenderedMessage(subject=subject, text=text, html=html), result)
     else:
@@ -278,10 +278,13 @@ def deliveries_send_batch(*, delivery_ids: Sequence[UUID | str]) -> BatchResult:
 
 
 def deliveries_fail(*, delivery_ids: Iterable[UUID | str], error: str) -> int:
-    """Mark the deliveries still queued or sending as failed for good. Return how many."""
-    return Delivery.objects.filter(
-        id__in=list(delivery_ids), status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING]
-    ).update(status=Delivery.Status.FAILED, error=error[:2000], updated_at=timezone.now())
+    """Mark the deliveries still queued as failed for good (retries used up). Return how many.
+
+    A row left `sending` may have reached the ESP; it stays for the silence guard, never resent.
+    """
+    return Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.FAILED, error=error[:2000], updated_at=timezone.now()
+    )
 
 
 def _suppressed(hashes: set[str]) -> set[str]:
@@ -294,12 +297,23 @@ class _BatchItem:
     merge_data: dict[str, str]
 
 
-def _group_for_batch(deliveries: list[Delivery], batch: dict[str, Any]) -> dict[tuple, list[_BatchItem]]:
-    """Render each delivery with ESP merge fields for its own values; group equal renderings."""
+def _group_for_batch(
+    deliveries: list[Delivery], batch: dict[str, Any], result: BatchResult
+) -> dict[tuple, list[_BatchItem]]:
+    """Render each delivery with ESP merge fields for its own values; group equal renderings.
+
+    A delivery whose mail cannot be rendered fails alone, with the reason.
+    """
     groups: dict[tuple, list[_BatchItem]] = defaultdict(list)
     renderings: dict[str, RenderedMessage] = {}
     for delivery in deliveries:
-        rendered, merge_data = _render_for_batch(delivery, batch, renderings)
+        try:
+            rendered, merge_data = _render_for_batch(delivery, batch, renderings)
+        except Exception as exc:  # a broken template must not strand the rest of the batch
+            logger.exception("delivery could not be rendered", extra={"delivery_id": str(delivery.id)})
+            _finish(delivery, Delivery.Status.FAILED, error=f"render error: {exc!r}")
+            result.add(delivery, Delivery.Status.FAILED)
+            continue
         key = (delivery.kind, rendered.subject, rendered.text, rendered.html)
         groups[key].append(_BatchItem(delivery=delivery, merge_data=merge_data))
     return groups

@@ -157,3 +157,14 @@ def test_consent_is_checked_again_for_every_recipient_of_a_batch():
     confirmed, left = nurture(), nurture(ContactFactory(status=Contact.Status.UNSUBSCRIBED))
     result = services.deliveries_send_batch(delivery_ids=[confirmed.id, left.id])
     assert result.sent == [str(confirmed.id)] and result.cancelled == [str(left.id)]
+
+
+def test_a_mail_that_cannot_be_rendered_fails_alone():
+    broken = Delivery.objects.create(
+        contact=ContactFactory(), kind=Delivery.Kind.NURTURE, template="no_such_template", idempotency_key="broken"
+    )
+    fine = nurture()
+    result = services.deliveries_send_batch(delivery_ids=[broken.id, fine.id])
+    broken.refresh_from_db()
+    assert result.sent == [str(fine.id)] and result.failed == [str(broken.id)]
+    assert broken.status == Delivery.Status.FAILED and broken.error.startswith("render error")
