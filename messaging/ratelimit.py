@@ -49,14 +49,14 @@ def _script(url: str):  # type: ignore[no-untyped-def]
 class SendRateLimiter:
     """At most `rate` messages per second for one ESP account, across all processes."""
 
-    def __init__(self, *, rate: float, key: str, url: str) -> None:
+    def __init__(self, *, rate: float, key: str, url: str, window_ms: int | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
         self.key = f"ratelimit:{key}"
         self.url = url
         # One second, or longer for less than one message a second (0.5/s: one per 2 s).
-        self.window_ms = 1000 if rate >= 1 else int(1000 / rate)
+        self.window_ms = window_ms or (1000 if rate >= 1 else int(1000 / rate))
         self.per_window = max(1, int(rate * self.window_ms / 1000))
 
     def try_acquire(self, count: int = 1) -> float:
