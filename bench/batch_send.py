@@ -32,7 +32,9 @@ def main(count: int) -> None:
     for mode, batch in [("batch of 100", {"test": {"limit": 100, "placeholder": "[[{name}]]"}}), ("one by one", {})]:
         settings.ESP_BATCH_SENDING = batch
         contacts = Contact.objects.bulk_create(
-            Contact(email=f"bench-{run}-{mode[:3]}-{i}@example.com", first_name=f"P{i}", locale="en", status="confirmed")
+            Contact(
+                email=f"bench-{run}-{mode[:3]}-{i}@example.com", first_name=f"P{i}", locale="en", status="confirmed"
+            )
             for i in range(count)
         )
         deliveries = Delivery.objects.bulk_create(
