@@ -64,7 +64,7 @@ class OpsCollector(Collector):
             labels=["error_class"],
         )
         found = ops.esp_errors()
-        for error_class in ("transient", "recipient_refused", "permanent", "retries_exhausted", "other"):
+        for error_class in ("transient", "recipient_refused", "permanent", "retries_exhausted", "render_error", "other"):
             errors.add_metric([error_class], found.get(error_class, 0))
         yield errors
 

@@ -131,6 +131,7 @@ def esp_errors() -> dict[str, int]:
         When(error__startswith="recipient refused", then=Value("recipient_refused")),
         When(error__startswith="permanent", then=Value("permanent")),
         When(error__startswith="gave up", then=Value("retries_exhausted")),
+        When(error__startswith="render error", then=Value("render_error")),
         default=Value("other"),
         output_field=CharField(),
     )

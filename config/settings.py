@@ -140,6 +140,37 @@ ANYMAIL = {
 }
 ANYMAIL = {k: v for k, v in ANYMAIL.items() if v is not None}
 
+# DELIVERABILITY
+# Every ANYMAIL_<ESP>_<NAME> variable (API keys, webhook signing keys such as
+# ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY, ANYMAIL_POSTAL_WEBHOOK_KEY, ANYMAIL_MAILERSEND_SIGNING_SECRET,
+# ANYMAIL_RESEND_SIGNING_SECRET, ANYMAIL_MANDRILL_WEBHOOK_KEY) becomes ANYMAIL["<ESP>_<NAME>"].
+# https://anymail.dev/en/stable/tips/securing_webhooks/
+for _name, _value in env.ENVIRON.items():
+    if _name.startswith("ANYMAIL_") and _name != "ANYMAIL_WEBHOOK_SECRET":
+        _lowered = _value.strip().lower()
+        ANYMAIL[_name.removeprefix("ANYMAIL_")] = {"true": True, "false": False}.get(_lowered, _value)
+# Soft bounces of one contact within the window that suppress it.
+SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
+SOFT_BOUNCE_WINDOW_DAYS = env.int("SOFT_BOUNCE_WINDOW_DAYS", default=30)
+# Messages per second for the whole ESP account, shared by every worker through Redis (0: no limit).
+ESP_MAX_SEND_RATE = env.float("ESP_MAX_SEND_RATE", default=0)
+ESP_RATE_LIMIT_KEY = env.str("ESP_RATE_LIMIT_KEY", default="esp-send-rate")
+# Transient ESP errors: retry after base * 2**n seconds (between half and all of it), at most max.
+SEND_RETRY_BACKOFF = env.float("SEND_RETRY_BACKOFF", default=5)
+SEND_RETRY_BACKOFF_MAX = env.float("SEND_RETRY_BACKOFF_MAX", default=600)
+SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=6)
+# Batch sending through anymail's merge_data: recipients per ESP call and the ESP's merge-field
+# syntax ("{name}" is the variable). ESPs not listed (Postmark, Brevo, Amazon SES: batch only with
+# stored templates) are sent one message per recipient.
+# https://anymail.dev/en/stable/sending/templates/#batch-send
+ESP_BATCH_SENDING = {
+    "mailgun": {"limit": 1000, "placeholder": "%recipient.{name}%"},
+    # SparkPost escapes {{x}} in HTML; {{{x}}} is verbatim (the HTML values come escaped already).
+    "sparkpost": {"limit": 10000, "placeholder": "{{{{{{{name}}}}}}}"},
+    "sendgrid": {"limit": 1000, "placeholder": "-{name}-", "key": "-{name}-"},
+    "test": {"limit": env.int("TEST_ESP_BATCH_LIMIT", default=100), "placeholder": "[[{name}]]"},
+}
+
 # CONSENT AND CADENCE
 # The frequencies a subscriber may choose, as "key=days". Changing the list needs no migration.
 CADENCE_FREQUENCIES = env.list("CADENCE_FREQUENCIES", default=["biweekly=14", "monthly=30", "quarterly=91"])

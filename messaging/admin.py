@@ -1,15 +1,96 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
-from messaging.models import Delivery
+from messaging.models import Delivery, DeliveryEvent
+from preferences.admin import ContactAdmin
+from preferences.models import Contact
+
+TIMELINE_LENGTH = 200
+
+
+class DeliveryEventInline(admin.TabularInline):
+    model = DeliveryEvent
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("occurred_at", "type", "esp_name", "esp_type", "description", "click_url")
+    ordering = ["occurred_at", "id"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
 
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "kind", "status", "esp_name", "sent_at", "attempts"]
-    list_filter = ["status", "kind", "esp_name"]
+    list_display = ["created_at", "kind", "status", "feedback", "esp_name", "sent_at", "attempts"]
+    list_filter = ["status", "kind", "esp_name", "feedback"]
     search_fields = ["=id", "=esp_message_id", "=contact__email"]
     raw_id_fields = ["contact"]
     show_full_result_count = False
     readonly_fields = [f.name for f in Delivery._meta.fields]
+    inlines = [DeliveryEventInline]
+
+
+@admin.register(DeliveryEvent)
+class DeliveryEventAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "type", "esp_name", "contact", "delivery"]
+    list_filter = ["type", "esp_name"]
+    list_select_related = ["contact", "delivery"]
+    search_fields = ["=contact__email", "=delivery__id"]
+    raw_id_fields = ["contact", "delivery"]
+    show_full_result_count = False
+    readonly_fields = [f.name for f in DeliveryEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+
+def delivery_timeline(contact: Contact) -> list[tuple]:
+    """Return the contact's mail history, newest first: each delivery made and sent, each ESP event."""
+    rows: list[tuple] = []
+    for delivery in contact.deliveries.order_by("-created_at")[:TIMELINE_LENGTH]:
+        rows.append((delivery.created_at, delivery.get_kind_display(), _("queued"), ""))
+        if delivery.sent_at:
+            rows.append((delivery.sent_at, delivery.get_kind_display(), _("sent"), delivery.esp_name))
+        elif delivery.status in (Delivery.Status.FAILED, Delivery.Status.CANCELLED):
+            rows.append(
+                (delivery.updated_at, delivery.get_kind_display(), delivery.get_status_display(), delivery.error)
+            )
+    events = contact.delivery_events.select_related("delivery").order_by("-occurred_at")[:TIMELINE_LENGTH]
+    for event in events:
+        detail = event.click_url or event.description
+        rows.append((event.occurred_at, event.delivery.get_kind_display(), event.get_type_display(), detail))
+    rows.sort(key=lambda row: row[0], reverse=True)
+    return rows[:TIMELINE_LENGTH]
+
+
+class ContactWithTimelineAdmin(ContactAdmin):
+    """The contact admin of preferences, with the mail timeline that messaging knows."""
+
+    readonly_fields = [*ContactAdmin.readonly_fields, "suppression_reason", "timeline"]
+
+    @admin.display(description=_("mail timeline"))
+    def timeline(self, contact: Contact) -> SafeString:
+        rows = delivery_timeline(contact) if contact.pk else []
+        if not rows:
+            return format_html("<p>{}</p>", _("No mail yet."))
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f"{at:%Y-%m-%d %H:%M:%S}", kind, what, str(detail)[:200]) for at, kind, what, detail in rows),
+        )
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>", _("when"), _("mail"), _("what"), _("detail")
+        )
+        return format_html("<table>{}{}</table>", head, body)
+
+
+admin.site.unregister(Contact)
+admin.site.register(Contact, ContactWithTimelineAdmin)

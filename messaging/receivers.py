@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from anymail.signals import AnymailTrackingEvent, tracking
 from django.dispatch import receiver
 
+from messaging.feedback import delivery_event_record
 from messaging.models import Delivery
 from messaging.services import deliveries_cancel, delivery_create
 from messaging.tasks import enqueue_delivery
@@ -29,3 +31,9 @@ def send_confirmation(sender: Any, contact: Contact, event_id: int, already_conf
 @receiver(signals.contact_suppressed)
 def cancel_marketing(sender: Any, contact: Contact, **kwargs: Any) -> None:
     deliveries_cancel(contact=contact)
+
+
+@receiver(tracking, dispatch_uid="messaging.delivery_feedback")
+def record_delivery_feedback(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:
+    """Record every ESP tracking event; events about unknown messages are dropped (the ESP gets 200)."""
+    delivery_event_record(esp_name=esp_name, event=event)

@@ -7,7 +7,8 @@ from functools import lru_cache
 from typing import Any
 
 import css_inline
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.utils import translation
 
 
@@ -27,7 +28,12 @@ def render_message(name: str, context: dict[str, Any], locale: str) -> RenderedM
     """Return message `name` rendered from messaging/email/<name>{_subject.txt,.txt,.html}."""
     base = f"messaging/email/{name}"
     with translation.override(locale):
-        subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())
-        text = render_to_string(f"{base}.txt", context)
+        subject = " ".join(_render_plain(f"{base}_subject.txt", context).split())
+        text = _render_plain(f"{base}.txt", context)
         html = render_to_string(f"{base}.html", context)
     return RenderedMessage(subject=subject, text=text, html=_inliner().inline(html))
+
+
+def _render_plain(template_name: str, context: dict[str, Any]) -> str:
+    """Return a plain-text template rendered without HTML escaping ("O'Brien", not "O&#x27;Brien")."""
+    return get_template(template_name).template.render(Context(context, autoescape=False))  # type: ignore[attr-defined]

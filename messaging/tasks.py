@@ -5,28 +5,48 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task, shared_task
+from django.conf import settings
 
 from messaging import services
 
 
 class SendTask(Task):
-    autoretry_for = (services.TransientSendError,)
-    max_retries = 6
-    retry_backoff = 5  # seconds, doubled each time: 5, 10, 20, ... capped below
-    retry_backoff_max = 600
-    retry_jitter = True
+    """Retries transient ESP errors after services.retry_delay (exponential, jittered, bounded)."""
+
     acks_late = True
 
+    def retry_transient(self, exc: services.TransientSendError) -> None:
+        """Schedule the next try, or let the error through when the retries are used up."""
+        raise self.retry(
+            exc=exc, countdown=services.retry_delay(self.request.retries), max_retries=settings.SEND_MAX_RETRIES
+        )
+
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        delivery_id = kwargs.get("delivery_id") or (args[0] if args else None)
-        if delivery_id:
-            services.delivery_fail(delivery_id=delivery_id, error=f"gave up: {exc!r}")
+        ids = kwargs.get("delivery_ids") or kwargs.get("delivery_id") or (args[0] if args else None)
+        if not ids:
+            return
+        if isinstance(ids, str):
+            services.delivery_fail(delivery_id=ids, error=f"gave up: {exc!r}")
+        else:
+            services.deliveries_fail(delivery_ids=ids, error=f"gave up: {exc!r}")
 
 
-@shared_task(base=SendTask, name="messaging.tasks.send_delivery")
-def send_delivery(delivery_id: str) -> None:
+@shared_task(base=SendTask, bind=True, name="messaging.tasks.send_delivery")
+def send_delivery(self: SendTask, delivery_id: str) -> None:
     """Send one delivery (confirmation, welcome: the latency-sensitive `welcome` queue)."""
-    services.delivery_send(delivery_id=delivery_id)
+    try:
+        services.delivery_send(delivery_id=delivery_id)
+    except services.TransientSendError as exc:
+        self.retry_transient(exc)
+
+
+@shared_task(base=SendTask, bind=True, name="messaging.tasks.send_batch")
+def send_batch(self: SendTask, delivery_ids: list[str]) -> None:
+    """Send a batch of deliveries (nurture, broadcasts: the `bulk` queue); a retry sends only the rest."""
+    try:
+        services.deliveries_send_batch(delivery_ids=delivery_ids)
+    except services.TransientSendError as exc:
+        self.retry_transient(exc)
 
 
 def enqueue_delivery(delivery: Any) -> None:

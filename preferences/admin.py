@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from preferences.models import ConsentEvent, Contact, Topic
+from preferences.models import ConsentEvent, Contact, SuppressionEntry, Topic
+from preferences.services import address_hash
 
 
 @admin.register(Topic)
@@ -49,3 +51,23 @@ class ConsentEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
         return False
+
+
+@admin.register(SuppressionEntry)
+class SuppressionEntryAdmin(admin.ModelAdmin):
+    """The suppression list: deleting an entry lets the address be mailed again."""
+
+    list_display = ["created_at", "reason", "address_hash"]
+    list_filter = ["reason"]
+    search_fields = ["=address_hash"]
+    show_full_result_count = False
+    readonly_fields = ["address_hash", "reason", "created_at", "evidence"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        """Let an address be searched for: it is hashed as the list keys it."""
+        if "@" in search_term:
+            return queryset.filter(address_hash=address_hash(search_term)), False
+        return super().get_search_results(request, queryset, search_term)

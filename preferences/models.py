@@ -158,3 +158,29 @@ class ConsentEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValueError("The consent ledger is append-only.")
+
+
+class SuppressionEntry(models.Model):
+    """An address that must not be mailed again, kept by hash so it outlives the contact.
+
+    An erased contact leaves no address behind, only this hash; a re-import or a new signup of the
+    same address is recognised and not mailed.
+    """
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", _("hard bounce")
+        SOFT_BOUNCES = "soft_bounces", _("repeated soft bounces")
+        COMPLAINT = "complaint", _("spam complaint")
+        MANUAL = "manual", _("suppressed by hand")
+
+    address_hash = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    evidence = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppression list")
+
+    def __str__(self) -> str:
+        return f"{self.reason} {self.address_hash[:12]}"

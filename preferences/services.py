@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from preferences import signals
 from preferences.frequencies import get_frequency
-from preferences.models import ConsentEvent, Contact, Topic
+from preferences.models import ConsentEvent, Contact, SuppressionEntry, Topic
 
 PAUSE_MONTHS = (1, 3, 6)
 
@@ -32,6 +33,16 @@ class Evidence:
 def normalize_email(email: str) -> str:
     """Return the address as stored: trimmed, domain and local part lower-cased."""
     return email.strip().lower()
+
+
+def address_hash(email: str) -> str:
+    """Return the sha256 hex digest of the normalized address: how the suppression list knows it."""
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
+def address_is_suppressed(email: str) -> bool:
+    """Return whether the address is on the suppression list."""
+    return SuppressionEntry.objects.filter(address_hash=address_hash(email)).exists()
 
 
 def _record(contact: Contact, kind: str, evidence: Evidence, before: dict, after: dict) -> ConsentEvent:
@@ -63,7 +74,8 @@ def contact_subscribe(
 
     New and unsubscribed addresses become pending and get a confirmation mail; a pending address
     gets the confirmation again; a confirmed one gets a note with its preference-centre link and
-    its choices are left alone. The caller answers the same in every case.
+    its choices are left alone. An address on the suppression list gets no mail at all. The caller
+    answers the same in every case.
     """
     email = normalize_email(email)
     frequency = get_frequency(frequency or settings.CADENCE_DEFAULT_FREQUENCY).key
@@ -72,6 +84,16 @@ def contact_subscribe(
         defaults={"first_name": first_name, "locale": locale, "frequency": frequency, "source": source},
     )
     before = {} if created else contact.choices_snapshot()
+    suppression = SuppressionEntry.objects.filter(address_hash=address_hash(email)).first()
+    if suppression is not None:
+        # The address bounced or complained before: record the signup, mail nothing; the caller
+        # answers exactly as for any other address.
+        if contact.suppressed_at is None:
+            contact.suppressed_at = suppression.created_at
+            contact.suppression_reason = suppression.reason
+            contact.save(update_fields=["suppressed_at", "suppression_reason", "updated_at"])
+        _record(contact, ConsentEvent.Kind.SIGNUP, evidence, before, contact.choices_snapshot())
+        return contact
     already_confirmed = contact.status == Contact.Status.CONFIRMED
     if not already_confirmed:
         contact.first_name = first_name or contact.first_name
@@ -174,6 +196,30 @@ def contact_unsubscribe(*, contact: Contact, evidence: Evidence) -> bool:
 
 
 @transaction.atomic
+def contact_suppress(*, contact: Contact, reason: str, evidence: Evidence) -> bool:
+    """Stop all mail to the contact's address for good (hard bounce, complaint, repeated soft bounces).
+
+    Sets suppressed_at and suppression_reason, adds the address hash to the suppression list, writes
+    a SUPPRESSED ledger entry with the evidence and sends `contact_suppressed`. Return False when
+    the contact was suppressed already.
+    """
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    SuppressionEntry.objects.get_or_create(
+        address_hash=address_hash(contact.email), defaults={"reason": reason, "evidence": evidence.extra}
+    )
+    if contact.suppressed_at is not None:
+        return False
+    before = contact.choices_snapshot()
+    contact.suppressed_at = timezone.now()
+    contact.suppression_reason = reason[:32]
+    contact.save(update_fields=["suppressed_at", "suppression_reason", "updated_at"])
+    after = {**contact.choices_snapshot(), "suppressed": reason}
+    _record(contact, ConsentEvent.Kind.SUPPRESSED, evidence, before, after)
+    signals.contact_suppressed.send(sender=Contact, contact=contact, reason=reason)
+    return True
+
+
+@transaction.atomic
 def contact_resubscribe(*, contact: Contact, evidence: Evidence) -> bool:
     """Undo an unsubscribe made from the preference centre (the person is there, holding the link)."""
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
@@ -195,9 +241,12 @@ def pause_end(months: int, now: datetime | None = None) -> datetime:
 
 __all__ = [
     "Evidence",
+    "address_hash",
+    "address_is_suppressed",
     "contact_confirm",
     "contact_resubscribe",
     "contact_subscribe",
+    "contact_suppress",
     "contact_unsubscribe",
     "contact_update_preferences",
     "normalize_email",
