@@ -64,7 +64,8 @@ class OpsCollector(Collector):
             labels=["error_class"],
         )
         found = ops.esp_errors()
-        for error_class in ("transient", "recipient_refused", "permanent", "retries_exhausted", "render_error", "other"):
+        classes = ("transient", "recipient_refused", "permanent", "retries_exhausted", "render_error", "other")
+        for error_class in classes:
             errors.add_metric([error_class], found.get(error_class, 0))
         yield errors
 

@@ -104,6 +104,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
         "deliveries": [(Delivery.Status(s).label, n) for s, n in by_status.items()],
         "esp_errors": sorted(ops.esp_errors().items()),
         "latency": ops.welcome_latency(now=now),
+        "webhook_events": sorted((ops.webhook_events(now=now) or {}).items()),
         "failures": ops.recent_failures(),
         "chart": _chart(ops.sends_per_hour(now=now)),
         "can_retry": request.user.has_perm("messaging.change_delivery"),

@@ -74,6 +74,7 @@ def test_the_ops_page_shows_failures_and_a_chart_of_sends_per_hour(staff_client)
     assert page.count('<rect class="bar"') == 48
     assert "(4 in all)" in page  # the one sent 60 hours ago is outside the chart
     assert "Recent failed deliveries" in page
+    assert "ESP webhook events, last 24 hours" in page
 
 
 def test_the_ops_page_speaks_dutch(staff_client):
