@@ -29,3 +29,19 @@ def send_confirmation(sender: Any, contact: Contact, event_id: int, already_conf
 @receiver(signals.contact_suppressed)
 def cancel_marketing(sender: Any, contact: Contact, **kwargs: Any) -> None:
     deliveries_cancel(contact=contact)
+
+
+@receiver(signals.data_export_collect)
+def export_deliveries(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, list[dict[str, Any]]]:
+    fields = ["id", "kind", "template", "status", "context", "esp_name", "created_at", "sent_at", "error"]
+    rows = contact.deliveries.order_by("created_at").values(*fields)
+    return "deliveries", [{**row, "id": str(row["id"])} for row in rows]
+
+
+@receiver(signals.contact_erasing)
+def anonymise_deliveries(sender: Any, contact: Contact, **kwargs: Any) -> None:
+    """Keep each delivery's kind, status and dates (anonymous counts); drop what could name the person."""
+    Delivery.objects.filter(contact=contact).exclude(status__in=[Delivery.Status.SENT, Delivery.Status.FAILED]).update(
+        status=Delivery.Status.CANCELLED
+    )
+    Delivery.objects.filter(contact=contact).update(context={}, esp_message_id="", error="")

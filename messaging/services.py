@@ -14,10 +14,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 
-from messaging.models import Delivery
+from messaging.models import Announcement, Delivery
 from messaging.rendering import render_message
 from preferences.frequencies import get_frequency
-from preferences.models import Contact
+from preferences.models import Contact, Product
 from preferences.tokens import Purpose, contact_url, make_token
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ def message_context(delivery: Delivery) -> dict[str, Any]:
     if delivery.kind == Delivery.Kind.CONFIRMATION:
         context["confirm_url"] = contact_url(contact, Purpose.CONFIRM)
     context.update(delivery.context)
+    if delivery.kind == Delivery.Kind.ANNOUNCEMENT:
+        announcement = Announcement.objects.get(pk=delivery.context["announcement_id"])
+        context.update(subject=announcement.subject(locale), body=announcement.body(locale))
     return context
 
 
@@ -122,6 +125,22 @@ def _may_send(delivery: Delivery) -> str:
         return f"no consent: {contact.status}" + (", paused" if contact.is_paused() else "")
     if delivery.kind == Delivery.Kind.CONFIRMATION and contact.status != Contact.Status.PENDING:
         return "nothing to confirm"
+    if delivery.kind == Delivery.Kind.REMINDER:
+        return _reminder_refusal(delivery)
+    return ""
+
+
+def _reminder_refusal(delivery: Delivery) -> str:
+    """Return why a service reminder must not go out: declined, or its product date moved or ended."""
+    if not delivery.contact.service_reminders:
+        return "service reminders declined"
+    context = delivery.context
+    product = Product.objects.filter(pk=context.get("product_id"), contact_id=delivery.contact_id).first()
+    date_field = "ends_on" if context.get("event") == "end" else "renews_on"
+    if product is None or str(getattr(product, date_field)) != context.get("event_date"):
+        return "reminder out of date: the product or its date changed"
+    if product.has_ended(timezone.localdate()):
+        return "reminder out of date: the product has ended"
     return ""
 
 

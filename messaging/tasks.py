@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Task, shared_task
@@ -31,3 +32,21 @@ def send_delivery(delivery_id: str) -> None:
 
 def enqueue_delivery(delivery: Any) -> None:
     send_delivery.delay(str(delivery.id))
+
+
+def enqueue_bulk(delivery_ids: Sequence[str]) -> None:
+    """Send deliveries on the `bulk` queue (reminders, announcements).
+
+    One send task per delivery until the batched sender (`send_batch`) is available.
+    """
+    for delivery_id in delivery_ids:
+        send_delivery.apply_async((str(delivery_id),), queue="bulk")
+
+
+@shared_task(name="messaging.tasks.expand_announcement", acks_late=True)
+def expand_announcement(announcement_id: int) -> None:
+    """Expand a confirmed announcement's audience into deliveries; run again until it is done."""
+    from messaging.announcements import announcement_expand
+
+    if not announcement_expand(announcement_id=announcement_id, enqueue_sends=enqueue_bulk):
+        expand_announcement.delay(announcement_id)

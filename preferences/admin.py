@@ -1,9 +1,14 @@
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
-from preferences.models import ConsentEvent, Contact, Topic
+from preferences.data_rights import contact_erase, contact_export
+from preferences.models import ConsentEvent, Contact, ErasedAddress, Product, Topic
+from preferences.views import export_response
 
 
 @admin.register(Topic)
@@ -25,6 +30,25 @@ class ConsentEventInline(admin.TabularInline):
         return False
 
 
+class ProductInline(admin.TabularInline):
+    model = Product
+    extra = 0
+    fields = ["name", "product_type", "started_on", "renews_on", "ends_on", "external_id"]
+
+
+@admin.register(ErasedAddress)
+class ErasedAddressAdmin(admin.ModelAdmin):
+    list_display = ["address_hash", "erased_at"]
+    search_fields = ["=address_hash"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = ["email", "status", "frequency", "locale", "share_of_customer", "potential", "created_at"]
@@ -34,6 +58,36 @@ class ContactAdmin(admin.ModelAdmin):
     readonly_fields = ["id", "created_at", "updated_at", "confirmed_at", "unsubscribed_at", "suppressed_at"]
     filter_horizontal = ["topics"]
     inlines = [ConsentEventInline]
+    # Data rights (issue 7): products, export and erasure.
+    actions = ["export_data", "erase_data"]
+
+    def get_inlines(self, request: HttpRequest, obj: Contact | None) -> list:
+        return [ProductInline, *super().get_inlines(request, obj)]
+
+    @admin.action(description=_("Export the selected contact's data (JSON)"))
+    def export_data(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose exactly one contact to export."), messages.WARNING)
+            return None
+        contact = queryset.get()
+        data = contact_export(contact=contact, source=f"admin:{request.user.pk}")
+        return export_response(data, contact)
+
+    @admin.action(description=_("Erase the selected contacts' personal data…"))
+    def erase_data(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
+        if request.POST.get("confirm") == "yes":
+            for contact in queryset:
+                contact_erase(contact=contact, source=f"admin:{request.user.pk}")
+            self.message_user(request, _("Personal data erased; the addresses stay suppressed."), messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Erase personal data?"),
+            "contacts": queryset,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/preferences/contact/erase_confirmation.html", context)
 
 
 @admin.register(ConsentEvent)

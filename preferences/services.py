@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from preferences import signals
 from preferences.frequencies import get_frequency
-from preferences.models import ConsentEvent, Contact, Topic
+from preferences.models import ConsentEvent, Contact, ErasedAddress, Topic
 
 PAUSE_MONTHS = (1, 3, 6)
 
@@ -73,6 +73,10 @@ def contact_subscribe(
     )
     before = {} if created else contact.choices_snapshot()
     already_confirmed = contact.status == Contact.Status.CONFIRMED
+    if created and ErasedAddress.is_erased(email):
+        # The person asked to be forgotten: the address stays unmailable, and the answer stays the same.
+        contact.suppressed_at = timezone.now()
+        contact.suppression_reason = "erased"
     if not already_confirmed:
         contact.first_name = first_name or contact.first_name
         contact.locale = locale
@@ -125,10 +129,12 @@ def contact_update_preferences(
     locale: str | None = None,
     pause_months: int | None = None,
     resume: bool = False,
+    service_reminders: bool | None = None,
 ) -> list[str]:
     """Apply the choices given and return the names of the fields that changed.
 
-    `pause_months` pauses marketing mail for 1, 3 or 6 months from now; `resume` ends a pause.
+    `pause_months` pauses marketing mail for 1, 3 or 6 months from now; `resume` ends a pause;
+    `service_reminders` turns renewal and end-date reminders on or off.
     """
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     before = contact.choices_snapshot()
@@ -142,6 +148,8 @@ def contact_update_preferences(
         contact.paused_until = _add_months(timezone.now(), pause_months)
     elif resume:
         contact.paused_until = None
+    if service_reminders is not None:
+        contact.service_reminders = service_reminders
     contact.save()
     if topics is not None:
         contact.topics.set(list(topics))
