@@ -80,7 +80,7 @@ class Announcement(models.Model):
         SEGMENT = "segment", _("a segment")
 
     class Lifecycle(models.TextChoices):
-        PROSPECT = "prospect", _("prospects (0% share of customer)")
+        PROSPECT = "prospect", _("prospects (no share of customer)")
         CUSTOMER = "customer", _("customers")
 
     class Status(models.TextChoices):
