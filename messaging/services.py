@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from messaging.models import Announcement, Delivery
 from messaging.rendering import render_message
 from preferences.frequencies import get_frequency
-from preferences.models import Contact, Product
+from preferences.models import Contact, ErasedAddress, Product
 from preferences.tokens import Purpose, contact_url, make_token
 
 logger = logging.getLogger(__name__)
@@ -121,6 +121,9 @@ def _may_send(delivery: Delivery) -> str:
     contact = delivery.contact
     if contact.suppressed_at is not None:
         return "suppressed"
+    if ErasedAddress.is_erased(contact.email):
+        # An erased address that came back (CRM sync, import) is never mailed again.
+        return "suppressed: erased address"
     if delivery.is_marketing and not contact.may_receive_marketing():
         return f"no consent: {contact.status}" + (", paused" if contact.is_paused() else "")
     if delivery.kind == Delivery.Kind.CONFIRMATION and contact.status != Contact.Status.PENDING:

@@ -28,8 +28,10 @@ def running_worker(queues: str, **env: str) -> Iterator[None]:
     """Run `celery worker` on `queues` until the block ends, once it answers a ping."""
     name = f"announcements-{time.monotonic_ns()}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-n", f"{name}@%h"]
-        + ["--concurrency", "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        [
+            *[sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-n", f"{name}@%h"],
+            *["--concurrency", "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        ],
         cwd=BASE_DIR,
         env=subprocess_env(**env),
         stdout=subprocess.PIPE,

@@ -15,7 +15,7 @@ from preferences.data_rights import contact_erase
 from preferences.models import ConsentEvent, Contact, ErasedAddress, address_hash
 from preferences.services import Evidence, contact_confirm, contact_subscribe
 from preferences.tokens import Purpose, make_token
-from tests.factories import ProductFactory
+from tests.factories import ContactFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -143,6 +143,17 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_address_suppressed(admin_
     assert mail.outbox == []
     confirmation.refresh_from_db()
     assert confirmation.status == Delivery.Status.CANCELLED and confirmation.error == "suppressed"
+
+
+def test_an_erased_address_that_comes_back_through_an_import_gets_no_mail(person):
+    contact_erase(contact=person, source="test")
+    reimported = ContactFactory(email=EMAIL)  # as a CRM sync or CSV import would create it
+    delivery = Delivery.objects.create(
+        contact=reimported, kind=Delivery.Kind.ANNOUNCEMENT, template="announcement", idempotency_key="k"
+    )
+    delivery_send(delivery_id=delivery.id)
+    delivery.refresh_from_db()
+    assert mail.outbox == [] and delivery.error == "suppressed: erased address"
 
 
 def test_erasing_twice_is_harmless(person):
