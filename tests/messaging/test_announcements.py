@@ -158,3 +158,17 @@ def test_the_draft_page_shows_how_many_will_receive_it(admin_client, population)
     announcement = AnnouncementFactory(audience=Announcement.Audience.ALL_CUSTOMERS)
     page = change_page(admin_client, announcement)
     assert re.search(r"5 <a class=\"button\" href=\"/admin/messaging/announcement/\d+/confirm/\"", page)
+
+
+def test_the_admin_pages_for_announcements_rules_products_and_erased_addresses_open(admin_client, population):
+    contact = population["product_holder"]
+    for url in [
+        "/admin/messaging/announcement/add/",
+        "/admin/messaging/announcement/",
+        "/admin/cadence/reminderrule/add/",
+        "/admin/preferences/erasedaddress/",
+        f"/admin/preferences/contact/{contact.pk}/change/",
+    ]:
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+    assert "Savings account" in admin_client.get(f"/admin/preferences/contact/{contact.pk}/change/").content.decode()
