@@ -10,9 +10,14 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from messaging.announcements import announcement_audience, announcement_confirm, announcement_progress
+from messaging.announcements import (
+    announcement_audience,
+    announcement_confirm,
+    announcement_progress,
+    announcement_resume,
+)
 from messaging.models import Announcement, Delivery
-from messaging.tasks import expand_announcement
+from messaging.tasks import enqueue_bulk, expand_announcement
 
 
 @admin.register(Delivery)
@@ -29,7 +34,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 class AnnouncementAdmin(admin.ModelAdmin):
     list_display = ["title", "kind", "audience", "status", "audience_count", "created_count", "confirmed_at"]
     list_filter = ["status", "kind", "audience"]
-    actions = ["confirm_and_send"]
+    actions = ["confirm_and_send", "resume_sending"]
     fieldsets = [
         (None, {"fields": ["title", "kind"]}),
         (_("Message"), {"fields": ["subject_en", "body_en", "subject_nl", "body_nl"]}),
@@ -77,6 +82,18 @@ class AnnouncementAdmin(admin.ModelAdmin):
             self.message_user(request, _("Choose exactly one announcement to confirm."), messages.WARNING)
             return None
         return redirect("admin:messaging_announcement_confirm", queryset.get().pk)
+
+    @admin.action(description=_("Resume sending (after a lost worker or broker)"))
+    def resume_sending(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> None:
+        enqueued = sum(
+            announcement_resume(
+                announcement=announcement,
+                enqueue_expand=lambda pk: expand_announcement.delay(pk),
+                enqueue_sends=enqueue_bulk,
+            )
+            for announcement in queryset
+        )
+        self.message_user(request, _("%(n)s queued sends enqueued again.") % {"n": enqueued}, messages.SUCCESS)
 
     def confirm_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """GET: show the exact audience count and ask for confirmation. POST: confirm and start sending."""

@@ -147,3 +147,35 @@ def announcement_progress(announcement: Announcement) -> dict[str, int]:
         )
         announcement.status, announcement.finished_at = Announcement.Status.DONE, now
     return progress
+
+
+def announcement_resume(
+    *,
+    announcement: Announcement,
+    enqueue_expand: Callable[[int], None],
+    enqueue_sends: Callable[[Sequence[str]], None],
+    batch_size: int = EXPAND_BATCH_SIZE,
+) -> int:
+    """Restart what a lost task left behind: the expansion, and the sends of deliveries still queued.
+
+    Sending twice is harmless (each send claims its delivery). Return how many sends were enqueued.
+    """
+    if announcement.status not in (Announcement.Status.CONFIRMED, Announcement.Status.SENDING):
+        return 0
+    if announcement.expanded_at is None:
+        enqueue_expand(announcement.pk)
+    queued = Delivery.objects.filter(
+        kind=Delivery.Kind.ANNOUNCEMENT,
+        idempotency_key__startswith=announcement.key_prefix,
+        status=Delivery.Status.QUEUED,
+    ).order_by("id")
+    last_id = None
+    enqueued = 0
+    while True:
+        page = queued if last_id is None else queued.filter(id__gt=last_id)
+        ids = [str(pk) for pk in page.values_list("id", flat=True)[:batch_size]]
+        if not ids:
+            return enqueued
+        enqueue_sends(ids)
+        enqueued += len(ids)
+        last_id = ids[-1]

@@ -183,8 +183,9 @@ class Product(models.Model):
         verbose_name = _("product")
         verbose_name_plural = _("products")
         indexes = [
-            models.Index(fields=["product_type", "renews_on"], name="product_type_renews"),
-            models.Index(fields=["product_type", "ends_on"], name="product_type_ends"),
+            # The reminder tick reads products of one type and date in keyset (id) order.
+            models.Index(fields=["product_type", "renews_on", "id"], name="product_type_renews"),
+            models.Index(fields=["product_type", "ends_on", "id"], name="product_type_ends"),
             models.Index(fields=["contact", "ends_on"], name="product_contact_ends"),
         ]
 

@@ -7,7 +7,13 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from messaging.announcements import announcement_audience, announcement_confirm, announcement_expand
+from messaging.announcements import (
+    announcement_audience,
+    announcement_confirm,
+    announcement_expand,
+    announcement_progress,
+    announcement_resume,
+)
 from messaging.models import Announcement, Delivery
 from messaging.services import delivery_send
 from preferences.models import Contact
@@ -172,3 +178,28 @@ def test_the_admin_pages_for_announcements_rules_products_and_erased_addresses_o
         response = admin_client.get(url)
         assert response.status_code == 200, url
     assert "Savings account" in admin_client.get(f"/admin/preferences/contact/{contact.pk}/change/").content.decode()
+
+
+def test_resuming_after_a_lost_broker_sends_what_is_still_queued_once(population):
+    announcement = AnnouncementFactory(audience=Announcement.Audience.ALL_CUSTOMERS)
+    announcement_confirm(announcement=announcement, confirmed_by="marketer")
+    announcement_expand(announcement_id=announcement.pk, enqueue_sends=lambda ids: None)  # the sends are lost
+    first = Delivery.objects.order_by("id").first()
+    delivery_send(delivery_id=first.id)
+    announcement.refresh_from_db()
+
+    resent: list[str] = []
+    expansions: list[int] = []
+    assert (
+        announcement_resume(
+            announcement=announcement, enqueue_expand=expansions.append, enqueue_sends=resent.extend, batch_size=2
+        )
+        == 4
+    )
+    assert expansions == [] and str(first.id) not in resent
+    for delivery_id in resent + resent:  # a duplicate enqueue is harmless
+        delivery_send(delivery_id=delivery_id)
+    assert len(mail.outbox) == 5
+    assert announcement_progress(announcement)["sent"] == 5
+    announcement.refresh_from_db()
+    assert announcement.status == Announcement.Status.DONE
