@@ -76,14 +76,14 @@ class AnnouncementAdmin(admin.ModelAdmin):
             % counts
         )
 
-    @admin.action(description=_("Confirm and send the selected announcement…"))
+    @admin.action(description=_("Confirm and send the selected announcement…"), permissions=["change"])
     def confirm_and_send(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one announcement to confirm."), messages.WARNING)
             return None
         return redirect("admin:messaging_announcement_confirm", queryset.get().pk)
 
-    @admin.action(description=_("Resume sending (after a lost worker or broker)"))
+    @admin.action(description=_("Resume sending (after a lost worker or broker)"), permissions=["change"])
     def resume_sending(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> None:
         enqueued = sum(
             announcement_resume(

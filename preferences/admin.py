@@ -64,7 +64,7 @@ class ContactAdmin(admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: Contact | None) -> list:
         return [ProductInline, *super().get_inlines(request, obj)]
 
-    @admin.action(description=_("Export the selected contact's data (JSON)"))
+    @admin.action(description=_("Export the selected contact's data (JSON)"), permissions=["view"])
     def export_data(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one contact to export."), messages.WARNING)
@@ -73,7 +73,7 @@ class ContactAdmin(admin.ModelAdmin):
         data = contact_export(contact=contact, source=f"admin:{request.user.pk}")
         return export_response(data, contact)
 
-    @admin.action(description=_("Erase the selected contacts' personal data…"))
+    @admin.action(description=_("Erase the selected contacts' personal data…"), permissions=["delete"])
     def erase_data(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
         if request.POST.get("confirm") == "yes":
             for contact in queryset:
