@@ -18,7 +18,7 @@ def start_schedule(sender: Any, contact: Contact, **kwargs: Any) -> None:
 
 
 @receiver(signals.data_export_collect)
-def export_schedule(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, dict[str, Any] | None]:
+def export_schedule(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, Any]:
     schedule = Schedule.objects.filter(contact=contact).values("is_active", "next_due_at", "last_sent_at").first()
     return "schedule", schedule
 

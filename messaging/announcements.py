@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
@@ -125,7 +126,7 @@ def announcement_expand(
             announcement.expanded_through = contact_ids[-1]
             announcement.created_count += len(contact_ids)
             announcement.save(update_fields=["status", "expanded_through", "created_count", "updated_at"])
-            transaction.on_commit(lambda queued=queued: enqueue_sends(queued))
+            transaction.on_commit(partial(enqueue_sends, queued))
         if time.monotonic() - started > time_budget:
             return False
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -96,7 +96,7 @@ def contact_export(*, contact: Contact, source: str) -> dict[str, Any]:
     }
     for _receiver, section in signals.data_export_collect.send(sender=Contact, contact=contact):
         if section:
-            name, value = section
+            name, value = cast(tuple[str, Any], section)
             data[name] = value
     _log(contact, ConsentEvent.Kind.DATA_EXPORTED, source)
     return data
