@@ -37,6 +37,16 @@ class ProductInline(admin.TabularInline):
     fields = ["name", "product_type", "started_on", "renews_on", "ends_on", "external_id"]
 
 
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["name", "product_type", "contact", "started_on", "renews_on", "ends_on"]
+    list_filter = ["product_type"]
+    search_fields = ["=external_id", "=contact__email"]
+    raw_id_fields = ["contact"]
+    date_hierarchy = "renews_on"
+    show_full_result_count = False
+
+
 @admin.register(ErasedAddress)
 class ErasedAddressAdmin(admin.ModelAdmin):
     list_display = ["address_hash", "erased_at"]

@@ -173,6 +173,7 @@ def test_the_admin_pages_for_announcements_rules_products_and_erased_addresses_o
         "/admin/messaging/announcement/",
         "/admin/cadence/reminderrule/add/",
         "/admin/preferences/erasedaddress/",
+        "/admin/preferences/product/",
         f"/admin/preferences/contact/{contact.pk}/change/",
     ]:
         response = admin_client.get(url)
