@@ -214,6 +214,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 _ = crontab  # periodic tasks are added by the cadence engine
 
+# REMINDERS (service reminders before a product renews or ends)
+# Reminders go out once the contact's local clock reaches this hour (0-23); the tick runs every 15 minutes.
+REMINDER_SEND_HOUR = env.int("REMINDER_SEND_HOUR", default=9)
+if not 0 <= REMINDER_SEND_HOUR <= 23:
+    raise ImproperlyConfigured("REMINDER_SEND_HOUR must be between 0 and 23.")
+CELERY_BEAT_SCHEDULE["reminders-tick"] = {"task": "cadence.tasks.reminders_tick", "schedule": crontab(minute="*/15")}
+
 # REST FRAMEWORK
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
