@@ -28,3 +28,44 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id} due {self.next_due_at:%Y-%m-%d %H:%M}"
+
+
+class ReminderRule(models.Model):
+    """When to remind holders of a product type of a renewal or end date (a service message)."""
+
+    class Event(models.TextChoices):
+        RENEWAL = "renewal", _("renewal date")
+        END = "end", _("end date")
+
+    class Template(models.TextChoices):
+        RENEWAL = "reminder_renewal", _("renewal reminder")
+        END = "reminder_end", _("end-date reminder")
+
+    product_type = models.SlugField(_("product type"), max_length=50)
+    event = models.CharField(_("event"), max_length=16, choices=Event.choices)
+    days_before = models.PositiveSmallIntegerField(_("days before"))
+    template = models.CharField(_("template"), max_length=100, choices=Template.choices, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("reminder rule")
+        verbose_name_plural = _("reminder rules")
+        ordering = ["product_type", "event", "-days_before"]
+        constraints = [
+            models.UniqueConstraint(fields=["product_type", "event", "days_before"], name="reminder_rule_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_type}: {self.get_event_display()} -{self.days_before}d"
+
+    @property
+    def date_field(self) -> str:
+        """Return the Product field this rule counts back from."""
+        return "ends_on" if self.event == self.Event.END else "renews_on"
+
+    @property
+    def template_name(self) -> str:
+        """Return the message template; blank means the event's own."""
+        return self.template or (self.Template.END if self.event == self.Event.END else self.Template.RENEWAL)

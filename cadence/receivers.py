@@ -6,6 +6,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
+from cadence.models import Schedule
 from cadence.services import schedule_start
 from preferences import signals
 from preferences.models import Contact
@@ -14,3 +15,14 @@ from preferences.models import Contact
 @receiver(signals.contact_confirmed)
 def start_schedule(sender: Any, contact: Contact, **kwargs: Any) -> None:
     schedule_start(contact=contact)
+
+
+@receiver(signals.data_export_collect)
+def export_schedule(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, Any]:
+    schedule = Schedule.objects.filter(contact=contact).values("is_active", "next_due_at", "last_sent_at").first()
+    return "schedule", schedule
+
+
+@receiver(signals.contact_erasing)
+def stop_schedule(sender: Any, contact: Contact, **kwargs: Any) -> None:
+    Schedule.objects.filter(contact=contact).update(is_active=False)

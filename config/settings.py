@@ -228,6 +228,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)
 # that write, leaving a mail sent but recorded as `sending`. (Celery 6 will default to True.)
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
+# REMINDERS (service reminders before a product renews or ends)
+# Reminders go out once the contact's local clock reaches this hour (0-23); the tick runs every 15 minutes.
+REMINDER_SEND_HOUR = env.int("REMINDER_SEND_HOUR", default=9)
+if not 0 <= REMINDER_SEND_HOUR <= 23:
+    raise ImproperlyConfigured("REMINDER_SEND_HOUR must be between 0 and 23.")
+CELERY_BEAT_SCHEDULE["reminders-tick"] = {"task": "cadence.tasks.reminders_tick", "schedule": crontab(minute="*/15")}
+
 # REST FRAMEWORK
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

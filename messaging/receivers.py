@@ -37,3 +37,19 @@ def cancel_marketing(sender: Any, contact: Contact, **kwargs: Any) -> None:
 def record_delivery_feedback(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:
     """Record every ESP tracking event; events about unknown messages are dropped (the ESP gets 200)."""
     delivery_event_record(esp_name=esp_name, event=event)
+
+
+@receiver(signals.data_export_collect)
+def export_deliveries(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, list[dict[str, Any]]]:
+    fields = ["id", "kind", "template", "status", "context", "esp_name", "created_at", "sent_at", "error"]
+    rows = contact.deliveries.order_by("created_at").values(*fields)
+    return "deliveries", [{**row, "id": str(row["id"])} for row in rows]
+
+
+@receiver(signals.contact_erasing)
+def anonymise_deliveries(sender: Any, contact: Contact, **kwargs: Any) -> None:
+    """Keep each delivery's kind, status and dates (anonymous counts); drop what could name the person."""
+    Delivery.objects.filter(contact=contact).exclude(status__in=[Delivery.Status.SENT, Delivery.Status.FAILED]).update(
+        status=Delivery.Status.CANCELLED
+    )
+    Delivery.objects.filter(contact=contact).update(context={}, esp_message_id="", error="")

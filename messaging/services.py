@@ -21,12 +21,11 @@ from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.module_loading import import_string
 
-from messaging.models import Delivery
+from messaging.models import Announcement, Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedMessage, render_message
 from preferences.frequencies import get_frequency
-from preferences.models import Contact, SuppressionEntry
-from preferences.services import address_hash
+from preferences.models import Contact, Product, SuppressionEntry, address_hash
 from preferences.tokens import Purpose, contact_url, make_token
 
 logger = logging.getLogger(__name__)
@@ -102,6 +101,9 @@ def message_context(delivery: Delivery) -> dict[str, Any]:
     if delivery.kind == Delivery.Kind.CONFIRMATION:
         context["confirm_url"] = contact_url(contact, Purpose.CONFIRM)
     context.update(delivery.context)
+    if delivery.kind == Delivery.Kind.ANNOUNCEMENT:
+        announcement = Announcement.objects.get(pk=delivery.context["announcement_id"])
+        context.update(subject=announcement.subject(locale), body=announcement.body(locale))
     return context
 
 
@@ -151,6 +153,22 @@ def _may_send(delivery: Delivery, suppressed_hashes: set[str] | None = None) -> 
         return f"no consent: {contact.status}" + (", paused" if contact.is_paused() else "")
     if delivery.kind == Delivery.Kind.CONFIRMATION and contact.status != Contact.Status.PENDING:
         return "nothing to confirm"
+    if delivery.kind == Delivery.Kind.REMINDER:
+        return _reminder_refusal(delivery)
+    return ""
+
+
+def _reminder_refusal(delivery: Delivery) -> str:
+    """Return why a service reminder must not go out: declined, or its product date moved or ended."""
+    if not delivery.contact.service_reminders:
+        return "service reminders declined"
+    context = delivery.context
+    product = Product.objects.filter(pk=context.get("product_id"), contact_id=delivery.contact_id).first()
+    date_field = "ends_on" if context.get("event") == "end" else "renews_on"
+    if product is None or str(getattr(product, date_field)) != context.get("event_date"):
+        return "reminder out of date: the product or its date changed"
+    if product.has_ended(timezone.localdate()):
+        return "reminder out of date: the product has ended"
     return ""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Task, shared_task
@@ -57,3 +58,19 @@ def enqueue_retry(delivery: Any) -> None:
     """Enqueue a retried delivery on the queue its kind belongs to."""
     queue = "welcome" if delivery.kind in services.WELCOME_QUEUE_KINDS else "bulk"
     send_delivery.apply_async((str(delivery.id),), queue=queue)
+
+
+def enqueue_bulk(delivery_ids: Sequence[str], *, batch_size: int = 200) -> None:
+    """Send deliveries on the `bulk` queue (nurture, reminders, announcements): one task per batch."""
+    ids = [str(delivery_id) for delivery_id in delivery_ids]
+    for start in range(0, len(ids), batch_size):
+        send_batch.apply_async((ids[start : start + batch_size],), queue="bulk")
+
+
+@shared_task(name="messaging.tasks.expand_announcement", acks_late=True)
+def expand_announcement(announcement_id: int) -> None:
+    """Expand a confirmed announcement's audience into deliveries; run again until it is done."""
+    from messaging.announcements import announcement_expand
+
+    if not announcement_expand(announcement_id=announcement_id, enqueue_sends=enqueue_bulk):
+        expand_announcement.delay(announcement_id)

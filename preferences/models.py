@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -72,6 +73,8 @@ class Contact(models.Model):
     potential = models.CharField(_("potential"), max_length=8, choices=Potential.choices, default=Potential.MEDIUM)
     suppressed_at = models.DateTimeField(_("suppressed at"), null=True, blank=True)
     suppression_reason = models.CharField(_("suppression reason"), max_length=32, blank=True)
+    # Service messages (renewal and end-date reminders) are not marketing, but may be declined.
+    service_reminders = models.BooleanField(_("service reminders"), default=True)
     # Rotating the secret invalidates every link ever sent to this contact.
     token_secret = models.CharField(max_length=64, default=new_token_secret, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -116,6 +119,7 @@ class Contact(models.Model):
             "frequency": self.frequency,
             "locale": self.locale,
             "paused_until": self.paused_until.isoformat() if self.paused_until else None,
+            "service_reminders": self.service_reminders,
         }
 
 
@@ -130,6 +134,8 @@ class ConsentEvent(models.Model):
         UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
         RESUBSCRIBED = "resubscribed", _("subscribed again")
         SUPPRESSED = "suppressed", _("suppressed")
+        DATA_EXPORTED = "data_exported", _("data exported")
+        ERASED = "erased", _("personal data erased")
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -172,6 +178,7 @@ class SuppressionEntry(models.Model):
         SOFT_BOUNCES = "soft_bounces", _("repeated soft bounces")
         COMPLAINT = "complaint", _("spam complaint")
         MANUAL = "manual", _("suppressed by hand")
+        ERASED = "erased", _("erased on request")
 
     address_hash = models.CharField(max_length=64, unique=True)
     reason = models.CharField(max_length=32, choices=Reason.choices)
@@ -184,3 +191,39 @@ class SuppressionEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} {self.address_hash[:12]}"
+
+
+class Product(models.Model):
+    """A product a contact holds (from the CRM), with the dates that reminders are about."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="products")
+    external_id = models.CharField(_("CRM id"), max_length=100, null=True, blank=True, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    product_type = models.SlugField(_("product type"), max_length=50)
+    started_on = models.DateField(_("started on"), null=True, blank=True)
+    renews_on = models.DateField(_("renews on"), null=True, blank=True)
+    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        indexes = [
+            # The reminder tick reads products of one type and date in keyset (id) order.
+            models.Index(fields=["product_type", "renews_on", "id"], name="product_type_renews"),
+            models.Index(fields=["product_type", "ends_on", "id"], name="product_type_ends"),
+            models.Index(fields=["contact", "ends_on"], name="product_contact_ends"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def has_ended(self, on: date) -> bool:
+        """Return whether the product had ended before `on` (it is still held on its end date)."""
+        return self.ends_on is not None and self.ends_on < on
+
+
+def address_hash(email: str) -> str:
+    """Return the SHA-256 of the normalised address: what outlives an erased contact."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +13,7 @@ from django.utils import timezone
 
 from preferences import signals
 from preferences.frequencies import get_frequency
-from preferences.models import ConsentEvent, Contact, SuppressionEntry, Topic
+from preferences.models import ConsentEvent, Contact, SuppressionEntry, Topic, address_hash
 
 PAUSE_MONTHS = (1, 3, 6)
 
@@ -33,11 +32,6 @@ class Evidence:
 def normalize_email(email: str) -> str:
     """Return the address as stored: trimmed, domain and local part lower-cased."""
     return email.strip().lower()
-
-
-def address_hash(email: str) -> str:
-    """Return the sha256 hex digest of the normalized address: how the suppression list knows it."""
-    return hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
 def address_is_suppressed(email: str) -> bool:
@@ -147,10 +141,12 @@ def contact_update_preferences(
     locale: str | None = None,
     pause_months: int | None = None,
     resume: bool = False,
+    service_reminders: bool | None = None,
 ) -> list[str]:
     """Apply the choices given and return the names of the fields that changed.
 
-    `pause_months` pauses marketing mail for 1, 3 or 6 months from now; `resume` ends a pause.
+    `pause_months` pauses marketing mail for 1, 3 or 6 months from now; `resume` ends a pause;
+    `service_reminders` turns renewal and end-date reminders on or off.
     """
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     before = contact.choices_snapshot()
@@ -164,6 +160,8 @@ def contact_update_preferences(
         contact.paused_until = _add_months(timezone.now(), pause_months)
     elif resume:
         contact.paused_until = None
+    if service_reminders is not None:
+        contact.service_reminders = service_reminders
     contact.save()
     if topics is not None:
         contact.topics.set(list(topics))

@@ -17,3 +17,11 @@ contact_unsubscribed = Signal()
 contact_suppressed = Signal()
 # A pending contact asked to be subscribed (new, or again): the confirmation mail must go out.
 confirmation_requested = Signal()
+
+# A contact's data is being exported. Each receiver returns `(section_name, json_ready_value)` for
+# the rows it owns (deliveries, schedule), so the export holds everything without preferences
+# importing the other apps.
+data_export_collect = Signal()
+# A contact is being erased, inside the erasure's transaction. Each receiver strips personal data
+# from the rows it owns, keeping what is needed for anonymous counts.
+contact_erasing = Signal()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
@@ -13,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from preferences import services
+from preferences.data_rights import contact_export
 from preferences.forms import PauseForm, PreferencesForm, SignupForm
 from preferences.frequencies import frequencies, get_frequency
 from preferences.models import Contact, Locale
@@ -39,6 +44,16 @@ def _page_locale(request: HttpRequest, contact: Contact | None = None) -> str:
     if contact is not None:
         return contact.locale
     return translation.get_language_from_request(request)
+
+
+def export_response(data: dict[str, Any], contact: Contact) -> HttpResponse:
+    """Return the export as a JSON file download."""
+    response = HttpResponse(
+        json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False),
+        content_type="application/json; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}.json"'
+    return response
 
 
 def _invalid_link(request: HttpRequest) -> HttpResponse:
@@ -111,6 +126,11 @@ def _describe_changes(contact: Contact, changes: list[str]) -> list[str]:
             lines.append(_("Your pause has ended; you will hear from us again."))
     if "status" in changes:
         lines.append(_("You are subscribed again."))
+    if "service_reminders" in changes:
+        if contact.service_reminders:
+            lines.append(_("You will receive reminders about products you hold again."))
+        else:
+            lines.append(_("You will no longer receive reminders about products you hold."))
     return lines
 
 
@@ -162,6 +182,12 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
         elif action == "resubscribe":
             if services.contact_resubscribe(contact=contact, evidence=evidence):
                 changed = ["status"]
+        elif action == "service_reminders":
+            changed = services.contact_update_preferences(
+                contact=contact, evidence=evidence, service_reminders=request.POST.get("service_reminders") == "on"
+            )
+        elif action == "export":
+            return export_response(contact_export(contact=contact, source="preference-centre"), contact)
         else:
             status = 400
         contact.refresh_from_db()

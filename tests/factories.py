@@ -3,7 +3,9 @@ from __future__ import annotations
 import factory
 from django.utils import timezone
 
-from preferences.models import Contact, Topic
+from cadence.models import ReminderRule
+from messaging.models import Announcement
+from preferences.models import Contact, Product, Topic
 
 
 class TopicFactory(factory.django.DjangoModelFactory):
@@ -32,3 +34,33 @@ class ContactFactory(factory.django.DjangoModelFactory):
     def topics(self, create: bool, extracted: list[Topic] | None, **kwargs: object) -> None:
         if create and extracted:
             self.topics.set(extracted)
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    contact = factory.SubFactory(ContactFactory)
+    name = "Home insurance"
+    product_type = "home-insurance"
+    external_id = factory.Sequence(lambda n: f"P-{n}")
+
+
+class ReminderRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReminderRule
+
+    product_type = "home-insurance"
+    event = ReminderRule.Event.RENEWAL
+    days_before = 30
+
+
+class AnnouncementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Announcement
+
+    title = "Outage"
+    subject_en = "Our app was down"
+    subject_nl = "Onze app was onbereikbaar"
+    body_en = "Yesterday our app was down for two hours. Your money was safe at all times."
+    body_nl = "Gisteren was onze app twee uur onbereikbaar. Uw geld was altijd veilig."

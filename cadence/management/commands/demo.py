@@ -60,6 +60,7 @@ class Command(BaseCommand):
             topics = self._topics()
             if not Contact.objects.exists():
                 self._contacts(contacts, topics, random.Random(seed))
+            self._products_and_reminder_rules(random.Random(seed))
         password = self._superuser()
         demo = Contact.objects.filter(status=Contact.Status.CONFIRMED).order_by("created_at").first()
         site = settings.SITE_URL
@@ -159,3 +160,34 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         return password
+
+    def _products_and_reminder_rules(self, rng: random.Random) -> None:
+        """Give every demo customer a product with dates, and add reminder rules for them (issue 7)."""
+        from cadence.models import ReminderRule
+        from preferences.models import Product
+
+        for product_type, event, days in [("home-insurance", "renewal", 30), ("home-insurance", "renewal", 7)]:
+            ReminderRule.objects.get_or_create(product_type=product_type, event=event, days_before=days)
+        ReminderRule.objects.get_or_create(product_type="fixed-deposit", event="end", days_before=30)
+        if Product.objects.exists():
+            return
+        today = timezone.localdate()
+        products = []
+        for contact in Contact.objects.filter(share_of_customer__gt=0).order_by("pk").only("pk"):
+            if rng.random() < 0.5:
+                name, product_type = ("Woonverzekering", "home-insurance")
+                renews_on, ends_on = today + timedelta(days=rng.randint(1, 365)), None
+            else:
+                name, product_type = ("Deposito 2 jaar", "fixed-deposit")
+                renews_on, ends_on = None, today + timedelta(days=rng.randint(1, 730))
+            products.append(
+                Product(
+                    contact_id=contact.pk,
+                    name=name,
+                    product_type=product_type,
+                    started_on=today - timedelta(days=rng.randint(30, 900)),
+                    renews_on=renews_on,
+                    ends_on=ends_on,
+                )
+            )
+        Product.objects.bulk_create(products, batch_size=1000)

@@ -1,0 +1,182 @@
+"""Announcements: count the audience, confirm, expand it into deliveries in batches, report progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import partial
+
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from messaging.models import Announcement, Delivery
+from preferences.models import Contact
+from preferences.selectors import customers_q, marketing_allowed_q, reachable_q
+
+EXPAND_BATCH_SIZE = 1000
+PENDING_STATUSES = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
+
+
+def announcement_audience(announcement: Announcement, *, now: datetime | None = None) -> QuerySet[Contact]:
+    """Return the contacts the announcement goes to.
+
+    Every audience needs a valid (unsuppressed) address. A service announcement reaches customers
+    whatever their value or marketing consent; "all contacts" and segments add confirmed
+    subscribers who are not customers. A marketing announcement also needs marketing consent now.
+    """
+    now = now or timezone.now()
+    customers = customers_q(now.date())
+    contacts = Contact.objects.filter(reachable_q())
+    if announcement.audience == Announcement.Audience.ALL_CUSTOMERS:
+        contacts = contacts.filter(customers)
+    else:
+        contacts = contacts.filter(customers | Q(status=Contact.Status.CONFIRMED))
+    if announcement.audience == Announcement.Audience.SEGMENT:
+        if announcement.segment_potential:
+            contacts = contacts.filter(potential=announcement.segment_potential)
+        if announcement.segment_lifecycle == Announcement.Lifecycle.CUSTOMER:
+            contacts = contacts.filter(customers)
+        elif announcement.segment_lifecycle == Announcement.Lifecycle.PROSPECT:
+            contacts = contacts.exclude(customers)
+        if announcement.segment_topic_id:
+            contacts = contacts.filter(topics=announcement.segment_topic_id)
+    if announcement.is_marketing:
+        contacts = contacts.filter(marketing_allowed_q(now))
+    return contacts
+
+
+def announcement_confirm(
+    *, announcement: Announcement, confirmed_by: str, enqueue: Callable[[int], None] | None = None
+) -> bool:
+    """Confirm a draft: record the exact audience count and start the expansion after commit.
+
+    Return False when the announcement was not a draft any more (confirmed twice, or by two people).
+    """
+    with transaction.atomic():
+        now = timezone.now()
+        count = announcement_audience(announcement, now=now).count()
+        confirmed = Announcement.objects.filter(pk=announcement.pk, status=Announcement.Status.DRAFT).update(
+            status=Announcement.Status.CONFIRMED,
+            audience_count=count,
+            confirmed_by=confirmed_by[:150],
+            confirmed_at=now,
+            updated_at=now,
+        )
+        if confirmed and enqueue is not None:
+            announcement_id = announcement.pk
+            transaction.on_commit(lambda: enqueue(announcement_id))
+    return bool(confirmed)
+
+
+def announcement_expand(
+    *,
+    announcement_id: int,
+    enqueue_sends: Callable[[Sequence[str]], None],
+    batch_size: int = EXPAND_BATCH_SIZE,
+    time_budget: float = 60.0,
+) -> bool:
+    """Turn the audience into queued deliveries, one batch per transaction, resuming at the cursor.
+
+    Contacts are read in keyset order (by id), never all at once. Each batch's sends are enqueued
+    after its commit. Return True when the audience is fully expanded, False when the time budget
+    ran out first (the caller runs it again).
+    """
+    started = time.monotonic()
+    while True:
+        with transaction.atomic():
+            announcement = Announcement.objects.select_for_update().get(pk=announcement_id)
+            if announcement.expanded_at is not None or announcement.status not in (
+                Announcement.Status.CONFIRMED,
+                Announcement.Status.SENDING,
+            ):
+                return True
+            now = timezone.now()
+            contacts = announcement_audience(announcement, now=now).order_by("id")
+            if announcement.expanded_through is not None:
+                contacts = contacts.filter(id__gt=announcement.expanded_through)
+            contact_ids = list(contacts.values_list("id", flat=True)[:batch_size])
+            announcement.status = Announcement.Status.SENDING
+            if not contact_ids:
+                announcement.expanded_at = now
+                announcement.save(update_fields=["status", "expanded_at", "updated_at"])
+                return True
+            context = {"announcement_id": announcement.pk, "marketing": announcement.is_marketing}
+            keys = [f"{announcement.key_prefix}{contact_id}" for contact_id in contact_ids]
+            Delivery.objects.bulk_create(
+                [
+                    Delivery(
+                        contact_id=contact_id,
+                        kind=Delivery.Kind.ANNOUNCEMENT,
+                        template="announcement",
+                        idempotency_key=key,
+                        context=context,
+                    )
+                    for contact_id, key in zip(contact_ids, keys, strict=True)
+                ],
+                ignore_conflicts=True,
+            )
+            queued = [
+                str(pk)
+                for pk in Delivery.objects.filter(idempotency_key__in=keys, status=Delivery.Status.QUEUED).values_list(
+                    "id", flat=True
+                )
+            ]
+            announcement.expanded_through = contact_ids[-1]
+            announcement.created_count += len(contact_ids)
+            announcement.save(update_fields=["status", "expanded_through", "created_count", "updated_at"])
+            transaction.on_commit(partial(enqueue_sends, queued))
+        if time.monotonic() - started > time_budget:
+            return False
+
+
+def announcement_progress(announcement: Announcement) -> dict[str, int]:
+    """Return the announcement's deliveries counted by status, and mark it done when none is pending."""
+    rows = (
+        Delivery.objects.filter(kind=Delivery.Kind.ANNOUNCEMENT, idempotency_key__startswith=announcement.key_prefix)
+        .values("status")
+        .annotate(n=Count("id"))
+    )
+    progress = {status: 0 for status in Delivery.Status.values}
+    progress.update({row["status"]: row["n"] for row in rows})
+    pending = sum(progress[status] for status in PENDING_STATUSES)
+    if announcement.status == Announcement.Status.SENDING and announcement.expanded_at and not pending:
+        now = timezone.now()
+        Announcement.objects.filter(pk=announcement.pk, status=Announcement.Status.SENDING).update(
+            status=Announcement.Status.DONE, finished_at=now, updated_at=now
+        )
+        announcement.status, announcement.finished_at = Announcement.Status.DONE, now
+    return progress
+
+
+def announcement_resume(
+    *,
+    announcement: Announcement,
+    enqueue_expand: Callable[[int], None],
+    enqueue_sends: Callable[[Sequence[str]], None],
+    batch_size: int = EXPAND_BATCH_SIZE,
+) -> int:
+    """Restart what a lost task left behind: the expansion, and the sends of deliveries still queued.
+
+    Sending twice is harmless (each send claims its delivery). Return how many sends were enqueued.
+    """
+    if announcement.status not in (Announcement.Status.CONFIRMED, Announcement.Status.SENDING):
+        return 0
+    if announcement.expanded_at is None:
+        enqueue_expand(announcement.pk)
+    queued = Delivery.objects.filter(
+        kind=Delivery.Kind.ANNOUNCEMENT,
+        idempotency_key__startswith=announcement.key_prefix,
+        status=Delivery.Status.QUEUED,
+    ).order_by("id")
+    last_id = None
+    enqueued = 0
+    while True:
+        page = queued if last_id is None else queued.filter(id__gt=last_id)
+        ids = [str(pk) for pk in page.values_list("id", flat=True)[:batch_size]]
+        if not ids:
+            return enqueued
+        enqueue_sends(ids)
+        enqueued += len(ids)
+        last_id = ids[-1]
