@@ -176,6 +176,19 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 _ = crontab  # periodic tasks are added by the cadence engine
 
+# RELATIONSHIP HEALTH AND MARKETERS' ADMIN
+HEALTH_GRACE_DAYS = env.int("HEALTH_GRACE_DAYS", default=7)
+HEALTH_REENGAGE_EVERY_DAYS = env.int("HEALTH_REENGAGE_EVERY_DAYS", default=180)
+HEALTH_SUNSET_AFTER_MONTHS = env.int("HEALTH_SUNSET_AFTER_MONTHS", default=12)
+HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", default=6)
+ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10000)
+CRM_SYNC_GROUP = env.str("CRM_SYNC_GROUP", default="crm-sync")
+CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "cadence.health_tasks"]
+CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
+    "task": "cadence.tasks.health_recompute_all",
+    "schedule": crontab(minute=30, hour=3),
+}
+
 # REST FRAMEWORK
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -29,3 +29,16 @@ def send_confirmation(sender: Any, contact: Contact, event_id: int, already_conf
 @receiver(signals.contact_suppressed)
 def cancel_marketing(sender: Any, contact: Contact, **kwargs: Any) -> None:
     deliveries_cancel(contact=contact)
+
+
+@receiver(signals.contact_converted)
+def count_mails_before_conversion(sender: Any, contact: Contact, conversion: Any, **kwargs: Any) -> None:
+    """Record how many marketing mails the contact had received when it converted."""
+    sent = Delivery.objects.filter(
+        contact=contact,
+        kind__in=Delivery.MARKETING_KINDS,
+        status=Delivery.Status.SENT,
+        sent_at__lte=conversion.converted_at,
+    ).count()
+    type(conversion).objects.filter(pk=conversion.pk).update(mails_before=sent)
+    conversion.mails_before = sent

@@ -45,6 +45,23 @@ class Topic(models.Model):
         return self.description_nl if locale == Locale.NL else self.description_en
 
 
+class Lifecycle(models.TextChoices):
+    """Where a contact stands, derived from the share of customer (never stored)."""
+
+    PROSPECT = "prospect", _("prospect")
+    CUSTOMER = "customer", _("customer")
+    FORMER_CUSTOMER = "former_customer", _("former customer")
+
+    @classmethod
+    def q(cls, value: str) -> Q:
+        """Return the filter that selects contacts in lifecycle `value`."""
+        if value == cls.CUSTOMER:
+            return Q(share_of_customer__gt=0)
+        if value == cls.FORMER_CUSTOMER:
+            return Q(share_of_customer=0, former_customer_at__isnull=False)
+        return Q(share_of_customer=0, former_customer_at__isnull=True)
+
+
 class Contact(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("pending confirmation")
@@ -78,6 +95,8 @@ class Contact(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the share of customer drops from above 0 back to 0 (products ended); cleared on a new purchase.
+    former_customer_at = models.DateTimeField(_("former customer since"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("contact")
@@ -85,6 +104,14 @@ class Contact(models.Model):
         indexes = [
             models.Index(fields=["status", "created_at"], name="contact_status_created"),
             models.Index(fields=["share_of_customer", "potential"], name="contact_share_potential"),
+            # The admin list is ordered by -created_at; each filter has an index that serves that order.
+            models.Index(fields=["created_at"], name="contact_created"),
+            models.Index(fields=["potential", "created_at"], name="contact_potential_created"),
+            models.Index(fields=["locale", "created_at"], name="contact_locale_created"),
+            models.Index(fields=["frequency", "created_at"], name="contact_frequency_created"),
+            models.Index(fields=["source", "created_at"], name="contact_source_created"),
+            models.Index(fields=["created_at"], name="contact_prospect_created", condition=Q(share_of_customer=0)),
+            models.Index(fields=["created_at"], name="contact_customer_created", condition=Q(share_of_customer__gt=0)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(share_of_customer__lte=100), name="contact_share_max_100"),
@@ -96,6 +123,15 @@ class Contact(models.Model):
     @property
     def is_prospect(self) -> bool:
         return self.share_of_customer == 0
+
+    @property
+    def lifecycle(self) -> str:
+        """Return the Lifecycle derived from the share of customer and `former_customer_at`."""
+        if self.share_of_customer > 0:
+            return Lifecycle.CUSTOMER
+        if self.former_customer_at is not None:
+            return Lifecycle.FORMER_CUSTOMER
+        return Lifecycle.PROSPECT
 
     def is_paused(self, now: datetime | None = None) -> bool:
         return self.paused_until is not None and self.paused_until > (now or timezone.now())
@@ -130,6 +166,8 @@ class ConsentEvent(models.Model):
         UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
         RESUBSCRIBED = "resubscribed", _("subscribed again")
         SUPPRESSED = "suppressed", _("suppressed")
+        SUNSET = "sunset", _("sunset (no engagement)")
+        POLICY = "policy", _("cadence policy applied")
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -158,3 +196,49 @@ class ConsentEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValueError("The consent ledger is append-only.")
+
+
+class Conversion(models.Model):
+    """A prospect became a customer: recorded once per contact, when the share first goes above 0."""
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="conversion")
+    converted_at = models.DateTimeField(_("converted at"), default=timezone.now, db_index=True)
+    source = models.CharField(_("source of the change"), max_length=100, blank=True)
+    contact_source = models.CharField(_("signup source"), max_length=100, blank=True)
+    potential = models.CharField(_("potential at conversion"), max_length=8, choices=Contact.Potential.choices)
+    signed_up_at = models.DateTimeField(_("signed up at"))
+    days_as_prospect = models.PositiveIntegerField(_("days as prospect"))
+    mails_before = models.PositiveIntegerField(_("mails received before"), default=0)
+
+    class Meta:
+        verbose_name = _("conversion")
+        verbose_name_plural = _("conversions")
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} {self.converted_at:%Y-%m-%d}"
+
+
+class CadencePolicy(models.Model):
+    """Per potential, the most frequent cadence a contact may get (marketers edit it in the admin)."""
+
+    potential = models.CharField(_("potential"), max_length=8, choices=Contact.Potential.choices, unique=True)
+    max_frequency = models.CharField(
+        _("most frequent cadence allowed"),
+        max_length=32,
+        blank=True,
+        help_text=_("A configured frequency key, e.g. monthly. Empty: every configured frequency is allowed."),
+    )
+    welcome_only = models.BooleanField(
+        _("welcome series only"),
+        default=False,
+        help_text=_("After the welcome series only the least frequent cadence, so nobody is left silent."),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("cadence policy")
+        verbose_name_plural = _("cadence policies")
+        ordering = ["potential"]
+
+    def __str__(self) -> str:
+        return str(self.get_potential_display())

@@ -17,3 +17,8 @@ contact_unsubscribed = Signal()
 contact_suppressed = Signal()
 # A pending contact asked to be subscribed (new, or again): the confirmation mail must go out.
 confirmation_requested = Signal()
+# A prospect became a customer for the first time; `conversion` is the row just recorded
+# (messaging fills in how many mails the contact had received).
+contact_converted = Signal()
+# Marketers or the CRM changed the share of customer or the potential; `changes` names the fields.
+contact_profile_changed = Signal()
