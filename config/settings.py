@@ -183,6 +183,7 @@ HEALTH_SUNSET_AFTER_MONTHS = env.int("HEALTH_SUNSET_AFTER_MONTHS", default=12)
 HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", default=6)
 ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10000)
 CRM_SYNC_GROUP = env.str("CRM_SYNC_GROUP", default="crm-sync")
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
 CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "cadence.health_tasks"]
 CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
     "task": "cadence.tasks.health_recompute_all",

@@ -101,6 +101,7 @@ class Contact(models.Model):
     class Meta:
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
+        permissions = [("sync_contacts", "Can sync contacts through the CRM API")]
         indexes = [
             models.Index(fields=["status", "created_at"], name="contact_status_created"),
             models.Index(fields=["share_of_customer", "potential"], name="contact_share_potential"),
