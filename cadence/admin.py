@@ -101,3 +101,5 @@ class MarketingContactAdmin(ContactAdmin):
 
 admin.site.unregister(Contact)
 admin.site.register(Contact, MarketingContactAdmin)
+# The admin index links to the marketing dashboard (its template extends the stock index).
+admin.site.index_template = "admin/cadence/index.html"
