@@ -37,5 +37,5 @@ lint: install-dev
 
 ## messages: extract and compile the Dutch and English translations
 messages: install-dev
-	$(PY) manage.py makemessages -l nl -l en --no-obsolete --ignore=.venv --ignore=var
+	for app in config preferences messaging cadence; do (cd $$app && ../$(PY) ../manage.py makemessages -l nl --no-obsolete); done
 	$(PY) manage.py compilemessages --ignore=.venv

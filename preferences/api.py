@@ -26,6 +26,9 @@ class SubscribeView(APIView):
     throttle_classes = [SignupIPThrottle, SignupAddressThrottle]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SubscribeRequest"
+
         email = serializers.EmailField(max_length=254)
         first_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
         locale = serializers.ChoiceField(choices=Locale.choices, default=Locale.NL)
