@@ -116,10 +116,10 @@ def test_the_command_skips_bad_rows_when_asked_and_is_idempotent(tmp_path):
 
 
 def test_the_command_works_in_batches_and_shows_progress(tmp_path, monkeypatch):
-    monkeypatch.setattr("preferences.management.commands.import_contacts.BATCH", 7)
+    monkeypatch.setattr("preferences.importing.BATCH", 7)
     rows = "".join(f"crm-{i},p{i}@example.com,P,en,{i % 2 * 10},low,file\n" for i in range(50))
     err = io.StringIO()
     call_command("import_contacts", write(tmp_path, HEADER + rows), stdout=io.StringIO(), stderr=err)
     assert Contact.objects.count() == 50
     assert Contact.objects.filter(share_of_customer=10).count() == 25
-    assert "applying [" in err.getvalue() and "100.0%" in err.getvalue()
+    assert "applying   [" in err.getvalue() and "100.0%" in err.getvalue()
