@@ -191,6 +191,7 @@ HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", def
 ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10000)
 CRM_SYNC_GROUP = env.str("CRM_SYNC_GROUP", default="crm-sync")
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
+IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
 CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "cadence.health_tasks"]
 CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
     "task": "cadence.tasks.health_recompute_all",

@@ -13,9 +13,13 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ExportActionMixin, ImportExportMixin
@@ -23,7 +27,8 @@ from import_export.forms import ConfirmImportForm, ImportForm
 
 from preferences import services
 from preferences.frequencies import frequencies, frequency_choices
-from preferences.models import CadencePolicy, ConsentEvent, Contact, Conversion, Lifecycle, Topic
+from preferences.importing import import_job_create
+from preferences.models import CadencePolicy, ConsentEvent, Contact, Conversion, ImportJob, Lifecycle, Topic
 from preferences.resources import ContactResource
 
 
@@ -85,6 +90,11 @@ class ContactConfirmImportForm(ConfirmImportForm):
     skip_bad_rows = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
+class LargeImportForm(forms.Form):
+    import_file = forms.FileField(label=_("CSV file (UTF-8, with a header line)"))
+    skip_bad_rows = ContactImportForm.base_fields["skip_bad_rows"]
+
+
 @admin.register(Contact)
 class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
     list_display = ["email", "status", "lifecycle", "share_of_customer", "potential", "frequency", "created_at"]
@@ -124,6 +134,52 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
 
         events = ConsentEvent.objects.filter(contact=contact).order_by("-occurred_at", "-id")[:50]
         return render_to_string("admin/preferences/contact/ledger.html", {"events": events})
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("import-large/", view(self.large_import_view), name="preferences_contact_import_large"),
+            path(
+                "import-large/<uuid:job_id>/",
+                view(self.large_import_status_view),
+                name="preferences_contact_import_status",
+            ),
+            *super().get_urls(),
+        ]
+
+    def large_import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a file of any size; a Celery worker validates and applies it in the background."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = LargeImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            job = import_job_create(
+                upload=form.cleaned_data["import_file"],
+                skip_bad_rows=form.cleaned_data["skip_bad_rows"],
+                requested_by=str(request.user),
+            )
+            return HttpResponseRedirect(reverse("admin:preferences_contact_import_status", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import a large file in the background"),
+            "form": form,
+            "jobs": ImportJob.objects.all()[:10],
+        }
+        return TemplateResponse(request, "admin/preferences/contact/import_large.html", context)
+
+    def large_import_status_view(self, request: HttpRequest, job_id: Any) -> HttpResponse:
+        """The progress of a background import; refreshes itself until the job is finished."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import: %(name)s") % {"name": job.original_name},
+            "job": job,
+        }
+        return TemplateResponse(request, "admin/preferences/contact/import_status.html", context)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         term = search_term.strip()

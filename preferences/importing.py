@@ -133,3 +133,69 @@ def contacts_import_file(
         apply_batch()
     report.applied = True
     return report
+
+
+def import_job_create(*, upload: Any, skip_bad_rows: bool, requested_by: str) -> Any:
+    """Store an uploaded file under IMPORT_DIR, create its ImportJob and queue it. Return the job."""
+    import uuid
+
+    from django.conf import settings
+    from django.db import transaction
+
+    from preferences.models import ImportJob
+
+    folder = Path(settings.IMPORT_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{uuid.uuid4()}.csv"
+    with target.open("wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    job = ImportJob.objects.create(
+        file_path=str(target),
+        original_name=getattr(upload, "name", "upload.csv")[:255],
+        skip_bad_rows=skip_bad_rows,
+        requested_by=requested_by[:150],
+        bytes_total=target.stat().st_size,
+    )
+    from preferences.tasks import run_import_job
+
+    transaction.on_commit(lambda: run_import_job.delay(str(job.pk)))
+    return job
+
+
+def import_job_run(*, job_id: Any) -> Any:
+    """Run a queued ImportJob, recording progress as it goes. Return the job (None if not queued)."""
+    from django.utils import timezone
+
+    from preferences.models import ImportJob
+
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.VALIDATING
+    )
+    if not claimed:
+        return None
+    job = ImportJob.objects.get(pk=job_id)
+
+    def progress(phase: str, done: int, total: int, rows: int) -> None:
+        status = ImportJob.Status.APPLYING if phase == "applying" else ImportJob.Status.VALIDATING
+        ImportJob.objects.filter(pk=job_id).update(status=status, bytes_done=done, bytes_total=total, rows_seen=rows)
+
+    try:
+        report = contacts_import_file(
+            path=Path(job.file_path), skip_bad_rows=job.skip_bad_rows, source="import", on_progress=progress
+        )
+    except Exception as exc:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportJob.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        raise
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportJob.Status.DONE if report.applied else ImportJob.Status.REFUSED,
+        rows_seen=report.rows,
+        counts=report.counts,
+        bad_rows=[[line, details] for line, details in report.bad_lines()],
+        bad_count=report.bad_count,
+        finished_at=timezone.now(),
+    )
+    Path(job.file_path).unlink(missing_ok=True)
+    return ImportJob.objects.get(pk=job_id)

@@ -243,3 +243,51 @@ class CadencePolicy(models.Model):
 
     def __str__(self) -> str:
         return str(self.get_potential_display())
+
+
+class ImportJob(models.Model):
+    """A contacts file imported in the background (admin), with its progress and its report."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        VALIDATING = "validating", _("validating")
+        APPLYING = "applying", _("applying")
+        DONE = "done", _("done")
+        REFUSED = "refused", _("refused: bad rows")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    file_path = models.CharField(max_length=500)
+    original_name = models.CharField(_("file"), max_length=255)
+    skip_bad_rows = models.BooleanField(_("skip bad rows"), default=False)
+    requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    bytes_total = models.PositiveBigIntegerField(default=0)
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    rows_seen = models.PositiveIntegerField(_("rows"), default=0)
+    counts = models.JSONField(default=dict, blank=True)
+    bad_rows = models.JSONField(default=list, blank=True)
+    bad_count = models.PositiveIntegerField(_("bad rows"), default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        """Return the progress of the current phase in percent (validation, then applying)."""
+        if self.status in (self.Status.DONE, self.Status.REFUSED):
+            return 100
+        share = self.bytes_done / self.bytes_total if self.bytes_total else 0
+        return int(share * 50) + (50 if self.status == self.Status.APPLYING else 0)
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.VALIDATING, self.Status.APPLYING)

@@ -123,3 +123,39 @@ def test_the_command_works_in_batches_and_shows_progress(tmp_path, monkeypatch):
     assert Contact.objects.count() == 50
     assert Contact.objects.filter(share_of_customer=10).count() == 25
     assert "applying   [" in err.getvalue() and "100.0%" in err.getvalue()
+
+
+def test_a_background_import_records_progress_and_its_report(tmp_path, settings, django_capture_on_commit_callbacks):
+    from django.contrib.auth.models import User
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    from preferences.models import ImportJob
+    from preferences.tasks import run_import_job
+
+    settings.IMPORT_DIR = str(tmp_path)
+    client = Client()
+    client.force_login(User.objects.create_superuser("m", password="pw"))
+    upload = SimpleUploadedFile("big.csv", BAD.encode(), content_type="text/csv")
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post("/admin/preferences/contact/import-large/", {"import_file": upload})
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/import-large/{job.pk}/")
+    assert len(callbacks) == 1 and job.status == "queued"
+    assert 'http-equiv="refresh"' in client.get(response["Location"]).content.decode()
+
+    run_import_job(str(job.pk))  # what the worker runs
+    job.refresh_from_db()
+    assert job.status == "refused" and job.bad_count == 3 and [line for line, _d in job.bad_rows] == [3, 4, 5]
+    assert not Contact.objects.exists() and not list(tmp_path.iterdir())
+    body = client.get(response["Location"]).content.decode()
+    assert "nothing was applied" in body and "Line 5" in body and 'http-equiv="refresh"' not in body
+
+    upload = SimpleUploadedFile("big.csv", BAD.encode(), content_type="text/csv")
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/admin/preferences/contact/import-large/", {"import_file": upload, "skip_bad_rows": "on"})
+    job = ImportJob.objects.filter(skip_bad_rows=True).get()
+    run_import_job(str(job.pk))
+    job.refresh_from_db()
+    assert job.status == "done" and job.counts["created"] == 2 and job.percent == 100
+    assert run_import_job(str(job.pk)) is None  # a redelivered task finds nothing to do
