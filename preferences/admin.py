@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
@@ -130,8 +131,6 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
 
     @admin.display(description=_("consent ledger (latest 50)"))
     def consent_ledger(self, contact: Contact) -> str:
-        from django.template.loader import render_to_string
-
         events = ConsentEvent.objects.filter(contact=contact).order_by("-occurred_at", "-id")[:50]
         return render_to_string("admin/preferences/contact/ledger.html", {"events": events})
 

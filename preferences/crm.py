@@ -65,9 +65,10 @@ class RowResult:
     errors: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _match(
+def match_contact(
     row: Mapping[str, Any], by_external_id: dict[str, Contact], by_email: dict[str, Contact]
 ) -> tuple[Contact | None, dict[str, list[str]]]:
+    """Return (the contact a row updates, or None for a new one, {}) or (None, errors) on a conflict."""
     external_id = row.get("external_id")
     by_id = by_external_id.get(external_id) if external_id else None
     by_mail = by_email.get(row["email"])
@@ -105,7 +106,7 @@ def contacts_upsert(*, rows: Sequence[Mapping[str, Any]], source: str, dry_run: 
             )
             continue
         seen.update(dict.fromkeys(row_keys(row), index))
-        contact, errors = _match(row, by_external_id, by_email)
+        contact, errors = match_contact(row, by_external_id, by_email)
         if errors:
             results.append(RowResult("error", errors=errors))
             continue

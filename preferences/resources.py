@@ -1,4 +1,4 @@
-"""The import and export format of contacts (django-import-export), shared by admin and command."""
+"""The import and export format of contacts (django-import-export), used by the admin import and export."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from import_export import fields, resources
 from import_export.results import RowResult
 
-from preferences.crm import FIELDS, _match, clean_row, row_keys
+from preferences.crm import FIELDS, clean_row, match_contact, row_keys
 from preferences.models import Contact
 from preferences.services import contact_set_share
 
@@ -80,7 +80,7 @@ class ContactResource(resources.ModelResource):
             else {}
         )
         by_email = {c.email: c for c in Contact.objects.filter(email=cleaned["email"])}
-        contact, errors = _match(cleaned, by_id, by_email)
+        contact, errors = match_contact(cleaned, by_id, by_email)
         if errors:
             raise ValidationError(errors)
         return contact
