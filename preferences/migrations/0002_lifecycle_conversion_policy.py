@@ -112,6 +112,10 @@ class Migration(migrations.Migration):
             model_name='contact',
             index=models.Index(condition=models.Q(('share_of_customer__gt', 0)), fields=['created_at'], name='contact_customer_created'),
         ),
+        migrations.AddIndex(
+            model_name='contact',
+            index=models.Index(condition=models.Q(('share_of_customer', 0), ('former_customer_at__isnull', False)), fields=['created_at'], name='contact_former_created'),
+        ),
         migrations.AddField(
             model_name='conversion',
             name='contact',
