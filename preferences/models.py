@@ -113,6 +113,11 @@ class Contact(models.Model):
             models.Index(fields=["source", "created_at"], name="contact_source_created"),
             models.Index(fields=["created_at"], name="contact_prospect_created", condition=Q(share_of_customer=0)),
             models.Index(fields=["created_at"], name="contact_customer_created", condition=Q(share_of_customer__gt=0)),
+            models.Index(
+                fields=["created_at"],
+                name="contact_former_created",
+                condition=Q(share_of_customer=0, former_customer_at__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(share_of_customer__lte=100), name="contact_share_max_100"),
