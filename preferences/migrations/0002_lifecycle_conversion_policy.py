@@ -114,7 +114,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='contact',
-            index=models.Index(condition=models.Q(('share_of_customer', 0), ('former_customer_at__isnull', False)), fields=['created_at'], name='contact_former_created'),
+            index=models.Index(condition=models.Q(('former_customer_at__isnull', False), ('share_of_customer', 0)), fields=['created_at'], name='contact_former_created'),
         ),
         migrations.AddField(
             model_name='conversion',
