@@ -197,6 +197,10 @@ CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
     "task": "cadence.tasks.health_recompute_all",
     "schedule": crontab(minute=30, hour=3),
 }
+CELERY_BEAT_SCHEDULE["dashboard-refresh"] = {
+    "task": "cadence.tasks.dashboard_refresh",
+    "schedule": DASHBOARD_CACHE_SECONDS,
+}
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {

@@ -222,3 +222,13 @@ def test_export_follows_the_filters_of_the_list(staff):
     body = response.content.decode()
     assert response.status_code == 200, body[:3000]
     assert "high@example.com" in body and "low@example.com" not in body and "prospect" in body
+
+
+def test_the_refresh_task_fills_the_dashboard_cache(staff, django_assert_max_num_queries):
+    from cadence.health_tasks import dashboard_refresh
+
+    ContactFactory()
+    dashboard_refresh()
+    with django_assert_max_num_queries(4):  # session and user only: the figures come from the cache
+        response = staff.get("/admin/dashboard/")
+    assert response.status_code == 200
