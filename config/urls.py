@@ -4,7 +4,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from cadence.dashboard import dashboard_view
 from preferences import api as preferences_api
+from preferences import crm_api
 from preferences import views as preferences_views
 
 urlpatterns = [
@@ -16,5 +18,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("anymail/", include("anymail.urls")),
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
+    path("api/v1/contacts/", crm_api.ContactListView.as_view(), name="api-contacts"),
+    path("api/v1/contacts/bulk/", crm_api.ContactBulkUpsertView.as_view(), name="api-contacts-bulk"),
+    path("api/v1/contacts/<str:external_id>/", crm_api.ContactDetailView.as_view(), name="api-contact-detail"),
     path("admin/", admin.site.urls),
 ]

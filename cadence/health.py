@@ -1,0 +1,104 @@
+"""Relationship health: pure rules from indicators to healthy, cooling, at risk or lost, with reasons.
+
+No I/O here; `cadence.relationship` gathers the indicators and stores the outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+HEALTHY = "healthy"
+COOLING = "cooling"
+AT_RISK = "at_risk"
+LOST = "lost"
+STATES = (HEALTHY, COOLING, AT_RISK, LOST)  # from best to worst
+
+# Reason codes, stored with the state; the admin shows them translated.
+OVERDUE = "overdue"
+NO_ENGAGEMENT = "no_engagement"
+BOUNCES = "bounces"
+COMPLAINT = "complaint"
+SUPPRESSED = "suppressed"
+TOPICS_DROPPED = "topics_dropped"
+FREQUENCY_LOWERED = "frequency_lowered"
+
+
+@dataclass(frozen=True)
+class Indicators:
+    """What is known about one relationship at `now`."""
+
+    now: datetime
+    interval: timedelta  # the effective cadence
+    subscribed_at: datetime | None  # confirmation; engagement is measured from here when none yet
+    last_sent_at: datetime | None = None  # last marketing mail
+    last_engaged_at: datetime | None = None  # last open or click
+    bounces: int = 0  # bounces in the recent window
+    complained: bool = False
+    suppressed: bool = False
+    topics_dropped: bool = False  # fewer topics chosen, recently
+    frequency_lowered: bool = False  # chose to hear less often, recently
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How long without an open or click moves a relationship down (each at least a few intervals)."""
+
+    grace: timedelta = timedelta(days=7)
+    cooling_after: timedelta = timedelta(days=90)
+    at_risk_after: timedelta = timedelta(days=180)
+    lost_after: timedelta = timedelta(days=365)
+    cooling_intervals: int = 2
+    at_risk_intervals: int = 4
+    lost_intervals: int = 6
+
+
+@dataclass(frozen=True)
+class Assessment:
+    state: str
+    reasons: tuple[str, ...]
+
+
+def _worse(a: str, b: str) -> str:
+    return a if STATES.index(a) >= STATES.index(b) else b
+
+
+def assess(ind: Indicators, th: Thresholds = Thresholds()) -> Assessment:
+    """Return the state of one relationship and the reasons for it (empty when healthy)."""
+    state = HEALTHY
+    reasons: list[str] = []
+
+    def flag(level: str, reason: str) -> None:
+        nonlocal state
+        state = _worse(state, level)
+        reasons.append(reason)
+
+    if ind.complained:
+        flag(LOST, COMPLAINT)
+    if ind.suppressed:
+        flag(LOST, SUPPRESSED)
+    if ind.bounces >= 2:
+        flag(AT_RISK, BOUNCES)
+    elif ind.bounces == 1:
+        flag(COOLING, BOUNCES)
+    if ind.topics_dropped and ind.frequency_lowered:
+        flag(AT_RISK, TOPICS_DROPPED)
+        reasons.append(FREQUENCY_LOWERED)
+    elif ind.topics_dropped:
+        flag(COOLING, TOPICS_DROPPED)
+    elif ind.frequency_lowered:
+        flag(COOLING, FREQUENCY_LOWERED)
+    last_mail = ind.last_sent_at or ind.subscribed_at
+    if last_mail is not None and ind.now - last_mail > ind.interval + th.grace:
+        flag(COOLING, OVERDUE)
+    # Silence from the person only counts once there was something to answer.
+    engaged = ind.last_engaged_at or ind.subscribed_at
+    if ind.last_sent_at is not None and engaged is not None:
+        quiet = ind.now - engaged
+        if quiet > max(th.lost_after, ind.interval * th.lost_intervals):
+            flag(LOST, NO_ENGAGEMENT)
+        elif quiet > max(th.at_risk_after, ind.interval * th.at_risk_intervals):
+            flag(AT_RISK, NO_ENGAGEMENT)
+        elif quiet > max(th.cooling_after, ind.interval * th.cooling_intervals):
+            flag(COOLING, NO_ENGAGEMENT)
+    return Assessment(state, tuple(reasons))
