@@ -8,4 +8,4 @@ class CadenceConfig(AppConfig):
     verbose_name = "Cadence"
 
     def ready(self) -> None:
-        from cadence import receivers  # noqa: F401
+        from cadence import health_receivers, receivers  # noqa: F401

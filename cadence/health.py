@@ -1,102 +1,104 @@
-"""The checks behind /healthz: database, broker, tick age (beat alive) and a worker answering."""
+"""Relationship health: pure rules from indicators to healthy, cooling, at risk or lost, with reasons.
+
+No I/O here; `cadence.relationship` gathers the indicators and stores the outcome.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from functools import lru_cache
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from celery import Celery
-from django.conf import settings
-from django.db import connection
+HEALTHY = "healthy"
+COOLING = "cooling"
+AT_RISK = "at_risk"
+LOST = "lost"
+STATES = (HEALTHY, COOLING, AT_RISK, LOST)  # from best to worst
 
-from cadence import ops
-from config.celery import app as celery_app
-
-
-@dataclass
-class Check:
-    ok: bool
-    detail: str
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+# Reason codes, stored with the state; the admin shows them translated.
+OVERDUE = "overdue"
+NO_ENGAGEMENT = "no_engagement"
+BOUNCES = "bounces"
+COMPLAINT = "complaint"
+SUPPRESSED = "suppressed"
+TOPICS_DROPPED = "topics_dropped"
+FREQUENCY_LOWERED = "frequency_lowered"
 
 
-def check_database() -> Check:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
-    return Check(True, connection.vendor)
+@dataclass(frozen=True)
+class Indicators:
+    """What is known about one relationship at `now`."""
+
+    now: datetime
+    interval: timedelta  # the effective cadence
+    subscribed_at: datetime | None  # confirmation; engagement is measured from here when none yet
+    last_sent_at: datetime | None = None  # last marketing mail
+    last_engaged_at: datetime | None = None  # last open or click
+    bounces: int = 0  # bounces in the recent window
+    complained: bool = False
+    suppressed: bool = False
+    topics_dropped: bool = False  # fewer topics chosen, recently
+    frequency_lowered: bool = False  # chose to hear less often, recently
 
 
-def check_broker() -> Check:
-    if ops.broker_is_redis():
-        ops.redis_client(settings.CELERY_BROKER_URL).ping()
-        return Check(True, "redis answers")
-    with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
-        conn.ensure_connection(max_retries=1, timeout=ops.REDIS_TIMEOUT)
-    return Check(True, "broker answers")
+@dataclass(frozen=True)
+class Thresholds:
+    """How long without an open or click moves a relationship down (each at least a few intervals)."""
+
+    grace: timedelta = timedelta(days=7)
+    cooling_after: timedelta = timedelta(days=90)
+    at_risk_after: timedelta = timedelta(days=180)
+    lost_after: timedelta = timedelta(days=365)
+    cooling_intervals: int = 2
+    at_risk_intervals: int = 4
+    lost_intervals: int = 6
 
 
-def check_tick() -> Check:
-    age = ops.last_tick_age()
-    if age is None:
-        return Check(False, f"the tick never ran ({ops.TICK_KEY} is not set)")
-    limit = settings.HEALTHZ_TICK_MAX_AGE
-    return Check(age <= limit, f"last tick {age:.0f}s ago (limit {limit}s)")
+@dataclass(frozen=True)
+class Assessment:
+    state: str
+    reasons: tuple[str, ...]
 
 
-@lru_cache(maxsize=4)
-def _probe_app(broker_url: str) -> Celery:
-    """Return a bare Celery app on `broker_url` for control pings.
-
-    The project's app publishes control messages through its own producer pool, bound to the
-    broker it was configured with at start, so it cannot be pointed at another broker per call.
-    """
-    probe = Celery("cadence-healthz", broker=broker_url, set_as_current=False)
-    probe.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-    probe.conf.broker_connection_timeout = ops.REDIS_TIMEOUT
-    return probe
+def _worse(a: str, b: str) -> str:
+    return a if STATES.index(a) >= STATES.index(b) else b
 
 
-def check_worker() -> Check:
-    timeout = settings.HEALTHZ_WORKER_TIMEOUT
-    # limit=1 returns as soon as one worker answers instead of waiting out the timeout.
-    replies = _probe_app(settings.CELERY_BROKER_URL).control.ping(timeout=timeout, limit=1)
-    if not replies:
-        return Check(False, f"no worker answered a ping within {timeout}s")
-    return Check(True, ", ".join(sorted(name for reply in replies for name in reply)))
+def assess(ind: Indicators, th: Thresholds = Thresholds()) -> Assessment:
+    """Return the state of one relationship and the reasons for it (empty when healthy)."""
+    state = HEALTHY
+    reasons: list[str] = []
 
+    def flag(level: str, reason: str) -> None:
+        nonlocal state
+        state = _worse(state, level)
+        reasons.append(reason)
 
-CHECKS: dict[str, Callable[[], Check]] = {
-    "database": check_database,
-    "broker": check_broker,
-    "tick": check_tick,
-    "worker": check_worker,
-}
-# A worker cannot answer through a broker that is down; skip the ping rather than hang on it.
-NEEDS_BROKER = frozenset({"worker"})
-
-
-def run_checks(names: list[str] | None = None) -> dict[str, Check]:
-    """Run the named checks (settings.HEALTHZ_CHECKS by default) and return each one's result."""
-    results: dict[str, Check] = {}
-    for name in names if names is not None else settings.HEALTHZ_CHECKS:
-        if name not in CHECKS:
-            results[name] = Check(False, "unknown check")
-            continue
-        if name in NEEDS_BROKER and "broker" in results and not results["broker"].ok:
-            results[name] = Check(False, "skipped: the broker is down")
-            continue
-        started = time.monotonic()
-        try:
-            result = CHECKS[name]()
-        except Exception as exc:  # any failure is the answer, not an error page
-            result = Check(False, f"{type(exc).__name__}: {exc}")
-        result.seconds = round(time.monotonic() - started, 3)
-        results[name] = result
-    return results
+    if ind.complained:
+        flag(LOST, COMPLAINT)
+    if ind.suppressed:
+        flag(LOST, SUPPRESSED)
+    if ind.bounces >= 2:
+        flag(AT_RISK, BOUNCES)
+    elif ind.bounces == 1:
+        flag(COOLING, BOUNCES)
+    if ind.topics_dropped and ind.frequency_lowered:
+        flag(AT_RISK, TOPICS_DROPPED)
+        reasons.append(FREQUENCY_LOWERED)
+    elif ind.topics_dropped:
+        flag(COOLING, TOPICS_DROPPED)
+    elif ind.frequency_lowered:
+        flag(COOLING, FREQUENCY_LOWERED)
+    last_mail = ind.last_sent_at or ind.subscribed_at
+    if last_mail is not None and ind.now - last_mail > ind.interval + th.grace:
+        flag(COOLING, OVERDUE)
+    # Silence from the person only counts once there was something to answer.
+    engaged = ind.last_engaged_at or ind.subscribed_at
+    if ind.last_sent_at is not None and engaged is not None:
+        quiet = ind.now - engaged
+        if quiet > max(th.lost_after, ind.interval * th.lost_intervals):
+            flag(LOST, NO_ENGAGEMENT)
+        elif quiet > max(th.at_risk_after, ind.interval * th.at_risk_intervals):
+            flag(AT_RISK, NO_ENGAGEMENT)
+        elif quiet > max(th.cooling_after, ind.interval * th.cooling_intervals):
+            flag(COOLING, NO_ENGAGEMENT)
+    return Assessment(state, tuple(reasons))

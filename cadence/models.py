@@ -69,3 +69,36 @@ class ReminderRule(models.Model):
     def template_name(self) -> str:
         """Return the message template; blank means the event's own."""
         return self.template or (self.Template.END if self.event == self.Event.END else self.Template.RENEWAL)
+
+
+class ContactHealth(models.Model):
+    """The health of one relationship, recomputed in batches and on events (see cadence.relationship)."""
+
+    class State(models.TextChoices):
+        HEALTHY = "healthy", _("healthy")
+        COOLING = "cooling", _("cooling")
+        AT_RISK = "at_risk", _("at risk")
+        LOST = "lost", _("lost")
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, primary_key=True, related_name="health")
+    state = models.CharField(_("health"), max_length=8, choices=State.choices, default=State.HEALTHY)
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+    state_since = models.DateTimeField(_("in this state since"), default=timezone.now)
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+    # Engagement, filled by the delivery webhooks through cadence.relationship.health_record_event.
+    last_engaged_at = models.DateTimeField(_("last open or click"), null=True, blank=True)
+    bounce_count = models.PositiveIntegerField(_("bounces"), default=0)
+    last_bounce_at = models.DateTimeField(_("last bounce"), null=True, blank=True)
+    complained_at = models.DateTimeField(_("complained at"), null=True, blank=True)
+    # The rules' own memory: when a re-engagement mail was queued, how far the sunset went.
+    reengaged_at = models.DateTimeField(_("re-engagement mail queued at"), null=True, blank=True)
+    sunset_stage = models.PositiveSmallIntegerField(_("sunset stage"), default=0)
+    sunset_at = models.DateTimeField(_("sunset step at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("relationship health")
+        verbose_name_plural = _("relationship health")
+        indexes = [models.Index(fields=["state", "contact"], name="health_state_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} {self.state}"

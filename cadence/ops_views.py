@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
-from cadence import health, metrics, ops
+from cadence import healthchecks, metrics, ops
 from messaging.models import Delivery
 from messaging.services import delivery_retry
 from messaging.tasks import enqueue_retry
@@ -30,7 +30,7 @@ from messaging.tasks import enqueue_retry
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """Return each check's result as JSON: 200 when all pass, 503 when any fails."""
-    results = health.run_checks()
+    results = healthchecks.run_checks()
     healthy = all(result.ok for result in results.values())
     body = {"status": "ok" if healthy else "unhealthy", "checks": {n: r.as_dict() for n, r in results.items()}}
     return JsonResponse(body, status=200 if healthy else 503)
@@ -89,7 +89,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
     context = {
         **admin.site.each_context(request),
         "title": _("Operations"),
-        "health": health.run_checks(),
+        "health": healthchecks.run_checks(),
         "queues": depths,
         "redis_ok": redis_ok,
         "unacked": _safe(ops.unacked_count, None)[0],

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from cadence.models import Schedule
+from cadence.models import ContactHealth, Schedule
 from cadence.services import schedule_start
 from preferences import signals
 from preferences.models import Contact
@@ -21,6 +21,14 @@ def start_schedule(sender: Any, contact: Contact, **kwargs: Any) -> None:
 def export_schedule(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, Any]:
     schedule = Schedule.objects.filter(contact=contact).values("is_active", "next_due_at", "last_sent_at").first()
     return "schedule", schedule
+
+
+@receiver(signals.data_export_collect)
+def export_health(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, Any]:
+    health = (
+        ContactHealth.objects.filter(contact=contact).values("state", "reasons", "state_since", "computed_at").first()
+    )
+    return "relationship_health", health
 
 
 @receiver(signals.contact_erasing)

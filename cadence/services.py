@@ -9,8 +9,8 @@ from cadence.models import Schedule
 from messaging.models import Delivery
 from messaging.services import delivery_create
 from messaging.tasks import enqueue_delivery
-from preferences.frequencies import get_frequency
 from preferences.models import Contact
+from preferences.policy import effective_frequency
 
 
 @transaction.atomic
@@ -19,7 +19,7 @@ def schedule_start(*, contact: Contact) -> Schedule:
     now = timezone.now()
     schedule, _created = Schedule.objects.update_or_create(
         contact=contact,
-        defaults={"is_active": True, "next_due_at": now + get_frequency(contact.frequency).interval},
+        defaults={"is_active": True, "next_due_at": now + effective_frequency(contact).interval},
     )
     delivery_create(
         contact=contact,

@@ -234,6 +234,24 @@ REMINDER_SEND_HOUR = env.int("REMINDER_SEND_HOUR", default=9)
 if not 0 <= REMINDER_SEND_HOUR <= 23:
     raise ImproperlyConfigured("REMINDER_SEND_HOUR must be between 0 and 23.")
 CELERY_BEAT_SCHEDULE["reminders-tick"] = {"task": "cadence.tasks.reminders_tick", "schedule": crontab(minute="*/15")}
+# RELATIONSHIP HEALTH AND MARKETERS' ADMIN
+HEALTH_GRACE_DAYS = env.int("HEALTH_GRACE_DAYS", default=7)
+HEALTH_REENGAGE_EVERY_DAYS = env.int("HEALTH_REENGAGE_EVERY_DAYS", default=180)
+HEALTH_SUNSET_AFTER_MONTHS = env.int("HEALTH_SUNSET_AFTER_MONTHS", default=12)
+HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", default=6)
+ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10000)
+CRM_SYNC_GROUP = env.str("CRM_SYNC_GROUP", default="crm-sync")
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
+IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
+CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "cadence.health_tasks"]
+CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
+    "task": "cadence.tasks.health_recompute_all",
+    "schedule": crontab(minute=30, hour=3),
+}
+CELERY_BEAT_SCHEDULE["dashboard-refresh"] = {
+    "task": "cadence.tasks.dashboard_refresh",
+    "schedule": DASHBOARD_CACHE_SECONDS,
+}
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {

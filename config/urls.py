@@ -5,7 +5,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from cadence import ops_views
+from cadence.dashboard import dashboard_view
 from preferences import api as preferences_api
+from preferences import crm_api
 from preferences import views as preferences_views
 
 urlpatterns = [
@@ -21,5 +23,9 @@ urlpatterns = [
     path("metrics", ops_views.metrics_view, name="metrics"),
     path("admin/ops/", admin.site.admin_view(ops_views.ops_page), name="admin-ops"),
     path("admin/ops/retry/<uuid:delivery_id>/", admin.site.admin_view(ops_views.ops_retry), name="admin-ops-retry"),
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
+    path("api/v1/contacts/", crm_api.ContactListView.as_view(), name="api-contacts"),
+    path("api/v1/contacts/bulk/", crm_api.ContactBulkUpsertView.as_view(), name="api-contacts-bulk"),
+    path("api/v1/contacts/<str:external_id>/", crm_api.ContactDetailView.as_view(), name="api-contact-detail"),
     path("admin/", admin.site.urls),
 ]

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -18,9 +21,10 @@ from messaging.announcements import (
     announcement_resume,
 )
 from messaging.models import Announcement, Delivery, DeliveryEvent
+from messaging.preview import PREVIEW_TEMPLATES, find_contact, preview_message
 from messaging.tasks import enqueue_bulk, expand_announcement
-from preferences.admin import ContactAdmin
-from preferences.models import Contact
+from preferences.admin import ContactAdmin, TopicAdmin
+from preferences.models import Contact, Topic
 
 TIMELINE_LENGTH = 200
 
@@ -205,3 +209,53 @@ class AnnouncementAdmin(admin.ModelAdmin):
             "change_url": change_url,
         }
         return TemplateResponse(request, "admin/messaging/announcement/confirm.html", context)
+
+
+class PreviewForm(forms.Form):
+    contact = forms.CharField(label=_("Contact (email address, CRM id or id)"))
+    template = forms.ChoiceField(label=_("Message"), choices=[(name, name) for name in PREVIEW_TEMPLATES])
+
+
+class TopicPreviewAdmin(TopicAdmin):
+    """Topics, with a preview of a mail about the topic rendered for a chosen contact."""
+
+    list_display = [*TopicAdmin.list_display, "preview_link"]
+
+    @admin.display(description=_("preview"))
+    def preview_link(self, topic: Topic) -> str:
+        url = reverse("admin:preferences_topic_preview", args=[topic.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Preview a mail"))
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:topic_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="preferences_topic_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, topic_id: int) -> HttpResponse:
+        topic = get_object_or_404(Topic, pk=topic_id)
+        form = PreviewForm(request.GET or None)
+        rendered = None
+        if form.is_bound and form.is_valid():
+            contact = find_contact(form.cleaned_data["contact"])
+            if contact is None:
+                form.add_error("contact", _("No contact with this address or id."))
+            else:
+                rendered = preview_message(contact=contact, template=form.cleaned_data["template"], topic=topic)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Preview: %(topic)s") % {"topic": topic},
+            "topic": topic,
+            "form": form,
+            "rendered": rendered,
+        }
+        return TemplateResponse(request, "admin/messaging/topic_preview.html", context)
+
+
+admin.site.unregister(Topic)
+admin.site.register(Topic, TopicPreviewAdmin)

@@ -53,3 +53,16 @@ def anonymise_deliveries(sender: Any, contact: Contact, **kwargs: Any) -> None:
         status=Delivery.Status.CANCELLED
     )
     Delivery.objects.filter(contact=contact).update(context={}, esp_message_id="", error="")
+
+
+@receiver(signals.contact_converted)
+def count_mails_before_conversion(sender: Any, contact: Contact, conversion: Any, **kwargs: Any) -> None:
+    """Record how many marketing mails the contact had received when it converted."""
+    sent = Delivery.objects.filter(
+        contact=contact,
+        kind__in=Delivery.MARKETING_KINDS,
+        status=Delivery.Status.SENT,
+        sent_at__lte=conversion.converted_at,
+    ).count()
+    type(conversion).objects.filter(pk=conversion.pk).update(mails_before=sent)
+    conversion.mails_before = sent

@@ -24,8 +24,8 @@ from django.utils.module_loading import import_string
 from messaging.models import Announcement, Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedMessage, render_message
-from preferences.frequencies import get_frequency
 from preferences.models import Contact, Product, SuppressionEntry, address_hash
+from preferences.policy import effective_frequency
 from preferences.tokens import Purpose, contact_url, make_token
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def message_context(delivery: Delivery) -> dict[str, Any]:
     """Return what the templates of a delivery need: the person, their choices and their links."""
     contact = delivery.contact
     locale = contact.locale
-    frequency = get_frequency(contact.frequency)
+    frequency = effective_frequency(contact)
     context: dict[str, Any] = {
         "first_name": contact.first_name,
         "topics": [topic.name(locale) for topic in contact.topics.all()],

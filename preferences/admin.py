@@ -1,14 +1,49 @@
+"""The marketers' admin for contacts, topics, the consent ledger, conversions and the cadence policy.
+
+The contact list is built for a million rows: the count is capped, every filter is served by an
+index in the list's order (-created_at), and search looks up one exact email, CRM id or id.
+"""
+
 from __future__ import annotations
 
+import uuid
+from functools import cached_property
+from typing import Any
+
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from import_export.admin import ExportActionMixin, ImportExportMixin
+from import_export.forms import ConfirmImportForm, ImportForm
 
+from preferences import services
 from preferences.data_rights import contact_erase, contact_export
-from preferences.models import ConsentEvent, Contact, Product, SuppressionEntry, Topic, address_hash
+from preferences.frequencies import frequencies, frequency_choices
+from preferences.importing import import_job_create
+from preferences.models import (
+    CadencePolicy,
+    ConsentEvent,
+    Contact,
+    Conversion,
+    ImportJob,
+    Lifecycle,
+    Product,
+    SuppressionEntry,
+    Topic,
+    address_hash,
+)
+from preferences.resources import ContactResource
 from preferences.views import export_response
 
 
@@ -19,16 +54,60 @@ class TopicAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name_en"]}
 
 
-class ConsentEventInline(admin.TabularInline):
-    model = ConsentEvent
-    extra = 0
-    can_delete = False
-    fields = ["occurred_at", "kind", "source", "ip_address", "wording_version", "before", "after"]
-    readonly_fields = fields
-    ordering = ["-occurred_at"]
+class CappedCountPaginator(Paginator):
+    """Count at most ADMIN_COUNT_CAP + 1 rows, so no page of the list counts a million rows."""
 
-    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
-        return False
+    @cached_property
+    def count(self) -> int:
+        cap = settings.ADMIN_COUNT_CAP
+        return self.object_list[: cap + 1].count()
+
+    @property
+    def is_capped(self) -> bool:
+        return self.count > settings.ADMIN_COUNT_CAP
+
+
+class LifecycleFilter(admin.SimpleListFilter):
+    title = _("lifecycle")
+    parameter_name = "lifecycle"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(Lifecycle.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in Lifecycle.values:
+            return queryset.filter(Lifecycle.q(self.value()))
+        return queryset
+
+
+class FrequencyFilter(admin.SimpleListFilter):
+    """The configured frequencies (not a DISTINCT over the table)."""
+
+    title = _("frequency")
+    parameter_name = "frequency"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return frequency_choices()
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(frequency=self.value()) if self.value() else queryset
+
+
+class ContactImportForm(ImportForm):
+    skip_bad_rows = forms.BooleanField(
+        label=_("Skip bad rows"),
+        required=False,
+        help_text=_("Import the good rows and list the bad ones. Without it, one bad row stops the whole file."),
+    )
+
+
+class ContactConfirmImportForm(ConfirmImportForm):
+    skip_bad_rows = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+class LargeImportForm(forms.Form):
+    import_file = forms.FileField(label=_("CSV file (UTF-8, with a header line)"))
+    skip_bad_rows = ContactImportForm.base_fields["skip_bad_rows"]
 
 
 class ProductInline(admin.TabularInline):
@@ -48,16 +127,178 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
-    list_display = ["email", "status", "frequency", "locale", "share_of_customer", "potential", "created_at"]
-    list_filter = ["status", "locale", "potential", "frequency"]
-    search_fields = ["=email", "=external_id"]
+class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
+    list_display = ["email", "status", "lifecycle", "share_of_customer", "potential", "frequency", "created_at"]
+    list_filter = ["status", LifecycleFilter, "potential", FrequencyFilter, "locale"]
+    search_fields = ["email"]
+    search_help_text = _("An exact email address, CRM id or contact id.")
+    ordering = ["-created_at"]
+    sortable_by = ["created_at"]
+    list_per_page = 50
+    paginator = CappedCountPaginator
     show_full_result_count = False
-    readonly_fields = ["id", "created_at", "updated_at", "confirmed_at", "unsubscribed_at", "suppressed_at"]
+    readonly_fields = [
+        "id",
+        "created_at",
+        "updated_at",
+        "confirmed_at",
+        "unsubscribed_at",
+        "suppressed_at",
+        "former_customer_at",
+        "lifecycle",
+        "consent_ledger",
+    ]
     filter_horizontal = ["topics"]
-    inlines = [ConsentEventInline]
-    # Data rights (issue 7): products, export and erasure.
-    actions = ["export_data", "erase_data"]
+    resource_classes = [ContactResource]
+    import_form_class = ContactImportForm
+    confirm_form_class = ContactConfirmImportForm
+    import_template_name = "admin/preferences/contact/import.html"
+    actions = [
+        "set_potential_high",
+        "set_potential_medium",
+        "set_potential_low",
+        "set_potential_none",
+        "pause",
+        "export_data",
+        "erase_data",
+    ]
+
+    @admin.display(description=_("lifecycle"))
+    def lifecycle(self, contact: Contact) -> str:
+        return str(Lifecycle(contact.lifecycle).label)
+
+    @admin.display(description=_("consent ledger (latest 50)"))
+    def consent_ledger(self, contact: Contact) -> str:
+        events = ConsentEvent.objects.filter(contact=contact).order_by("-occurred_at", "-id")[:50]
+        return render_to_string("admin/preferences/contact/ledger.html", {"events": events})
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("import-large/", view(self.large_import_view), name="preferences_contact_import_large"),
+            path(
+                "import-large/<uuid:job_id>/",
+                view(self.large_import_status_view),
+                name="preferences_contact_import_status",
+            ),
+            *super().get_urls(),
+        ]
+
+    def large_import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a file of any size; a Celery worker validates and applies it in the background."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = LargeImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            job = import_job_create(
+                upload=form.cleaned_data["import_file"],
+                skip_bad_rows=form.cleaned_data["skip_bad_rows"],
+                requested_by=str(request.user),
+            )
+            return HttpResponseRedirect(reverse("admin:preferences_contact_import_status", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import a large file in the background"),
+            "form": form,
+            "jobs": ImportJob.objects.all()[:10],
+        }
+        return TemplateResponse(request, "admin/preferences/contact/import_large.html", context)
+
+    def large_import_status_view(self, request: HttpRequest, job_id: Any) -> HttpResponse:
+        """The progress of a background import; refreshes itself until the job is finished."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import: %(name)s") % {"name": job.original_name},
+            "job": job,
+        }
+        return TemplateResponse(request, "admin/preferences/contact/import_status.html", context)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            return queryset.filter(email=services.normalize_email(term)), False
+        try:
+            contact_id = uuid.UUID(term)
+        except ValueError:
+            return queryset.filter(external_id=term), False
+        return queryset.filter(pk=contact_id), False
+
+    def get_export_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_export_queryset(request).order_by()
+
+    def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
+        form = kwargs.get("form")
+        kwargs = super().get_import_data_kwargs(**kwargs)
+        if form is not None and form.is_bound and form.is_valid():
+            kwargs["skip_bad_rows"] = bool(form.cleaned_data.get("skip_bad_rows"))
+        return kwargs
+
+    def get_confirm_form_initial(self, request: HttpRequest, import_form: Any) -> dict[str, Any]:
+        initial = super().get_confirm_form_initial(request, import_form)
+        if import_form is not None:
+            initial["skip_bad_rows"] = bool(import_form.cleaned_data.get("skip_bad_rows"))
+        return initial
+
+    def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
+        for line, errors in getattr(result, "skipped_bad_rows", [])[:100]:
+            details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
+            self.message_user(
+                request, _("Line %(line)d skipped: %(errors)s") % {"line": line, "errors": details}, messages.WARNING
+            )
+        return super().process_result(result, request)
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
+        """Save the contact; a changed share of customer goes through the service (conversions)."""
+        if change and "share_of_customer" in form.changed_data:
+            share = obj.share_of_customer
+            obj.share_of_customer = form.initial["share_of_customer"]
+            super().save_model(request, obj, form, change)
+            services.contact_set_share(contact=obj, share=share, source=f"admin:{request.user}")
+            obj.refresh_from_db()
+        else:
+            super().save_model(request, obj, form, change)
+
+    def _set_potential(self, request: HttpRequest, queryset: QuerySet, potential: str) -> None:
+        changed = services.contacts_set_potential(
+            contact_ids=queryset.values_list("pk", flat=True), potential=potential
+        )
+        self.message_user(
+            request,
+            ngettext("%(n)d contact now has this potential.", "%(n)d contacts now have this potential.", changed)
+            % {"n": changed},
+        )
+
+    @admin.action(description=_("Set potential: high"))
+    def set_potential_high(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_potential(request, queryset, Contact.Potential.HIGH)
+
+    @admin.action(description=_("Set potential: medium"))
+    def set_potential_medium(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_potential(request, queryset, Contact.Potential.MEDIUM)
+
+    @admin.action(description=_("Set potential: low"))
+    def set_potential_low(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_potential(request, queryset, Contact.Potential.LOW)
+
+    @admin.action(description=_("Set potential: none"))
+    def set_potential_none(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_potential(request, queryset, Contact.Potential.NONE)
+
+    @admin.action(description=_("Pause marketing mail for 3 months"))
+    def pause(self, request: HttpRequest, queryset: QuerySet) -> None:
+        evidence = services.Evidence(source="admin", extra={"user": str(request.user)})
+        paused = 0
+        for contact in queryset.filter(status=Contact.Status.CONFIRMED).iterator(chunk_size=500):
+            if services.contact_update_preferences(contact=contact, evidence=evidence, pause_months=3):
+                paused += 1
+        self.message_user(request, ngettext("%(n)d contact paused.", "%(n)d contacts paused.", paused) % {"n": paused})
 
     def get_inlines(self, request: HttpRequest, obj: Contact | None) -> list:
         return [ProductInline, *super().get_inlines(request, obj)]
@@ -94,6 +335,7 @@ class ConsentEventAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     list_select_related = ["contact"]
     show_full_result_count = False
+    paginator = CappedCountPaginator
     raw_id_fields = ["contact"]
 
     def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
@@ -121,3 +363,36 @@ class SuppressionEntryAdmin(admin.ModelAdmin):
         if "@" in search_term:
             return queryset.filter(address_hash=address_hash(search_term)), False
         return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(Conversion)
+class ConversionAdmin(admin.ModelAdmin):
+    list_display = ["converted_at", "contact", "contact_source", "potential", "days_as_prospect", "mails_before"]
+    list_filter = ["potential"]
+    list_select_related = ["contact"]
+    raw_id_fields = ["contact"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    ordering = ["-converted_at"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+
+class CadencePolicyForm(forms.ModelForm):
+    max_frequency = forms.ChoiceField(label=_("most frequent cadence allowed"), required=False)
+
+    class Meta:
+        model = CadencePolicy
+        fields = ["potential", "max_frequency", "welcome_only"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["max_frequency"].choices = [("", _("any"))] + [(f.key, f.label) for f in frequencies()]
+
+
+@admin.register(CadencePolicy)
+class CadencePolicyAdmin(admin.ModelAdmin):
+    form = CadencePolicyForm
+    list_display = ["potential", "max_frequency", "welcome_only", "updated_at"]
+    list_editable = ["max_frequency", "welcome_only"]

@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from preferences import services
-from preferences.frequencies import frequency_choices
 from preferences.models import Locale, Topic
+from preferences.policy import allowed_choices
 from preferences.throttles import SignupAddressThrottle, SignupIPThrottle
 from preferences.views import client_evidence
 
@@ -39,7 +39,7 @@ class SubscribeView(APIView):
         source = serializers.CharField(max_length=100, required=False, allow_blank=True, default="api")
 
         def validate_frequency(self, value: str) -> str:
-            keys = [key for key, _label in frequency_choices()]
+            keys = [key for key, _label in allowed_choices()]
             if value not in keys:
                 raise serializers.ValidationError(_("Choose one of: %(keys)s.") % {"keys": ", ".join(keys)})
             return value

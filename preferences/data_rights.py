@@ -11,7 +11,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from preferences import signals
-from preferences.models import ConsentEvent, Contact, Product, SuppressionEntry, address_hash, new_token_secret
+from preferences.models import (
+    ConsentEvent,
+    Contact,
+    Conversion,
+    Product,
+    SuppressionEntry,
+    address_hash,
+    new_token_secret,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +38,7 @@ PROFILE_FIELDS = [
     "source",
     "external_id",
     "share_of_customer",
+    "former_customer_at",
     "potential",
     "service_reminders",
     "suppressed_at",
@@ -93,6 +102,11 @@ def contact_export(*, contact: Contact, source: str) -> dict[str, Any]:
             _row(event, LEDGER_FIELDS) for event in contact.consent_events.order_by("occurred_at", "id")
         ],
         "products": [_row(product, PRODUCT_FIELDS) for product in contact.products.order_by("created_at", "id")],
+        "conversion": (
+            Conversion.objects.filter(contact=contact)
+            .values("converted_at", "source", "contact_source", "potential", "days_as_prospect", "mails_before")
+            .first()
+        ),
     }
     for _receiver, section in signals.data_export_collect.send(sender=Contact, contact=contact):
         if section:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
+from django.utils.translation import ngettext
 
 from preferences.frequencies import frequency_choices
 from preferences.models import Locale, Topic
@@ -51,6 +51,6 @@ class PauseForm(forms.Form):
     months = forms.TypedChoiceField(
         label=_("Pause for"),
         coerce=int,
-        choices=[(m, ngettext_lazy("%(n)d month", "%(n)d months", "n") % {"n": m}) for m in PAUSE_MONTHS],
+        choices=lambda: [(m, ngettext("%(n)d month", "%(n)d months", m) % {"n": m}) for m in PAUSE_MONTHS],
         widget=forms.RadioSelect,
     )

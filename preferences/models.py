@@ -46,6 +46,23 @@ class Topic(models.Model):
         return self.description_nl if locale == Locale.NL else self.description_en
 
 
+class Lifecycle(models.TextChoices):
+    """Where a contact stands, derived from the share of customer (never stored)."""
+
+    PROSPECT = "prospect", _("prospect")
+    CUSTOMER = "customer", _("customer")
+    FORMER_CUSTOMER = "former_customer", _("former customer")
+
+    @classmethod
+    def q(cls, value: str) -> Q:
+        """Return the filter that selects contacts in lifecycle `value`."""
+        if value == cls.CUSTOMER:
+            return Q(share_of_customer__gt=0)
+        if value == cls.FORMER_CUSTOMER:
+            return Q(share_of_customer=0, former_customer_at__isnull=False)
+        return Q(share_of_customer=0, former_customer_at__isnull=True)
+
+
 class Contact(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("pending confirmation")
@@ -81,13 +98,29 @@ class Contact(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the share of customer drops from above 0 back to 0 (products ended); cleared on a new purchase.
+    former_customer_at = models.DateTimeField(_("former customer since"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
+        permissions = [("sync_contacts", "Can sync contacts through the CRM API")]
         indexes = [
             models.Index(fields=["status", "created_at"], name="contact_status_created"),
             models.Index(fields=["share_of_customer", "potential"], name="contact_share_potential"),
+            # The admin list is ordered by -created_at; each filter has an index that serves that order.
+            models.Index(fields=["created_at"], name="contact_created"),
+            models.Index(fields=["potential", "created_at"], name="contact_potential_created"),
+            models.Index(fields=["locale", "created_at"], name="contact_locale_created"),
+            models.Index(fields=["frequency", "created_at"], name="contact_frequency_created"),
+            models.Index(fields=["source", "created_at"], name="contact_source_created"),
+            models.Index(fields=["created_at"], name="contact_prospect_created", condition=Q(share_of_customer=0)),
+            models.Index(fields=["created_at"], name="contact_customer_created", condition=Q(share_of_customer__gt=0)),
+            models.Index(
+                fields=["created_at"],
+                name="contact_former_created",
+                condition=Q(share_of_customer=0, former_customer_at__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(share_of_customer__lte=100), name="contact_share_max_100"),
@@ -99,6 +132,15 @@ class Contact(models.Model):
     @property
     def is_prospect(self) -> bool:
         return self.share_of_customer == 0
+
+    @property
+    def lifecycle(self) -> str:
+        """Return the Lifecycle derived from the share of customer and `former_customer_at`."""
+        if self.share_of_customer > 0:
+            return Lifecycle.CUSTOMER
+        if self.former_customer_at is not None:
+            return Lifecycle.FORMER_CUSTOMER
+        return Lifecycle.PROSPECT
 
     def is_paused(self, now: datetime | None = None) -> bool:
         return self.paused_until is not None and self.paused_until > (now or timezone.now())
@@ -136,6 +178,8 @@ class ConsentEvent(models.Model):
         SUPPRESSED = "suppressed", _("suppressed")
         DATA_EXPORTED = "data_exported", _("data exported")
         ERASED = "erased", _("personal data erased")
+        SUNSET = "sunset", _("sunset (no engagement)")
+        POLICY = "policy", _("cadence policy applied")
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -227,3 +271,97 @@ class Product(models.Model):
 def address_hash(email: str) -> str:
     """Return the SHA-256 of the normalised address: what outlives an erased contact."""
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+class Conversion(models.Model):
+    """A prospect became a customer: recorded once per contact, when the share first goes above 0."""
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="conversion")
+    converted_at = models.DateTimeField(_("converted at"), default=timezone.now, db_index=True)
+    source = models.CharField(_("source of the change"), max_length=100, blank=True)
+    contact_source = models.CharField(_("signup source"), max_length=100, blank=True)
+    potential = models.CharField(_("potential at conversion"), max_length=8, choices=Contact.Potential.choices)
+    signed_up_at = models.DateTimeField(_("signed up at"))
+    days_as_prospect = models.PositiveIntegerField(_("days as prospect"))
+    mails_before = models.PositiveIntegerField(_("mails received before"), default=0)
+
+    class Meta:
+        verbose_name = _("conversion")
+        verbose_name_plural = _("conversions")
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} {self.converted_at:%Y-%m-%d}"
+
+
+class CadencePolicy(models.Model):
+    """Per potential, the most frequent cadence a contact may get (marketers edit it in the admin)."""
+
+    potential = models.CharField(_("potential"), max_length=8, choices=Contact.Potential.choices, unique=True)
+    max_frequency = models.CharField(
+        _("most frequent cadence allowed"),
+        max_length=32,
+        blank=True,
+        help_text=_("A configured frequency key, e.g. monthly. Empty: every configured frequency is allowed."),
+    )
+    welcome_only = models.BooleanField(
+        _("welcome series only"),
+        default=False,
+        help_text=_("After the welcome series only the least frequent cadence, so nobody is left silent."),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("cadence policy")
+        verbose_name_plural = _("cadence policies")
+        ordering = ["potential"]
+
+    def __str__(self) -> str:
+        return str(self.get_potential_display())
+
+
+class ImportJob(models.Model):
+    """A contacts file imported in the background (admin), with its progress and its report."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        VALIDATING = "validating", _("validating")
+        APPLYING = "applying", _("applying")
+        DONE = "done", _("done")
+        REFUSED = "refused", _("refused: bad rows")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    file_path = models.CharField(max_length=500)
+    original_name = models.CharField(_("file"), max_length=255)
+    skip_bad_rows = models.BooleanField(_("skip bad rows"), default=False)
+    requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    bytes_total = models.PositiveBigIntegerField(default=0)
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    rows_seen = models.PositiveIntegerField(_("rows"), default=0)
+    counts = models.JSONField(default=dict, blank=True)
+    bad_rows = models.JSONField(default=list, blank=True)
+    bad_count = models.PositiveIntegerField(_("bad rows"), default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        """Return the progress of the current phase in percent (validation, then applying)."""
+        if self.status in (self.Status.DONE, self.Status.REFUSED):
+            return 100
+        share = self.bytes_done / self.bytes_total if self.bytes_total else 0
+        return int(share * 50) + (50 if self.status == self.Status.APPLYING else 0)
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.VALIDATING, self.Status.APPLYING)

@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from preferences import signals
-from preferences.frequencies import get_frequency
-from preferences.models import ConsentEvent, Contact, SuppressionEntry, Topic, address_hash
+from preferences.frequencies import frequencies, get_frequency
+from preferences.models import ConsentEvent, Contact, Conversion, SuppressionEntry, Topic, address_hash
 
 PAUSE_MONTHS = (1, 3, 6)
 
@@ -232,6 +232,83 @@ def contact_resubscribe(*, contact: Contact, evidence: Evidence) -> bool:
     return True
 
 
+@transaction.atomic
+def contact_set_share(*, contact: Contact, share: int, source: str = "") -> Conversion | None:
+    """Set the share of customer (0-100) and keep the lifecycle true.
+
+    0 -> above 0 records the contact's Conversion (once in its life: a returning former customer
+    is not counted again) and clears `former_customer_at`; above 0 -> 0 sets `former_customer_at`.
+    Return the Conversion created by this call, or None.
+    """
+    if not 0 <= share <= 100:
+        raise ValueError("share must be between 0 and 100")
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    previous = contact.share_of_customer
+    if previous == share:
+        return None
+    now = timezone.now()
+    contact.share_of_customer = share
+    if share == 0:
+        contact.former_customer_at = now
+    else:
+        contact.former_customer_at = None
+    contact.save(update_fields=["share_of_customer", "former_customer_at", "updated_at"])
+    conversion = None
+    if previous == 0 and share > 0 and not Conversion.objects.filter(contact=contact).exists():
+        conversion = Conversion.objects.create(
+            contact=contact,
+            converted_at=now,
+            source=source[:100],
+            contact_source=contact.source,
+            potential=contact.potential,
+            signed_up_at=contact.created_at,
+            days_as_prospect=max((now - contact.created_at).days, 0),
+        )
+        signals.contact_converted.send(sender=Contact, contact=contact, conversion=conversion)
+    signals.contact_profile_changed.send(sender=Contact, contact=contact, changes=["share_of_customer"])
+    return conversion
+
+
+def contacts_set_potential(*, contact_ids: Iterable[Any], potential: str) -> int:
+    """Set the potential of many contacts at once. Return how many changed."""
+    if potential not in Contact.Potential.values:
+        raise ValueError(f"unknown potential {potential!r}")
+    return (
+        Contact.objects.filter(pk__in=list(contact_ids))
+        .exclude(potential=potential)
+        .update(potential=potential, updated_at=timezone.now())
+    )
+
+
+@transaction.atomic
+def contact_sunset(*, contact: Contact, stop: bool, evidence: Evidence) -> bool:
+    """Sunset a contact who stopped engaging and record it in the ledger. Return False when nothing changed.
+
+    First step (`stop=False`): mail only at the least frequent cadence. Last step (`stop=True`):
+    stop marketing mail altogether (the contact is unsubscribed, with the reason in the ledger).
+    """
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    if contact.status != Contact.Status.CONFIRMED:
+        return False
+    before = contact.choices_snapshot()
+    if stop:
+        contact.status = Contact.Status.UNSUBSCRIBED
+        contact.unsubscribed_at = timezone.now()
+        contact.save(update_fields=["status", "unsubscribed_at", "updated_at"])
+    else:
+        least = frequencies()[-1].key
+        if contact.frequency == least:
+            return False
+        contact.frequency = least
+        contact.save(update_fields=["frequency", "updated_at"])
+    _record(contact, ConsentEvent.Kind.SUNSET, evidence, before, contact.choices_snapshot())
+    if stop:
+        signals.contact_unsubscribed.send(sender=Contact, contact=contact)
+    else:
+        signals.preferences_changed.send(sender=Contact, contact=contact, changes=["frequency"])
+    return True
+
+
 def pause_end(months: int, now: datetime | None = None) -> datetime:
     """Return when a pause of `months` started at `now` ends."""
     return _add_months(now or timezone.now(), months)
@@ -243,10 +320,13 @@ __all__ = [
     "address_is_suppressed",
     "contact_confirm",
     "contact_resubscribe",
+    "contact_set_share",
     "contact_subscribe",
+    "contact_sunset",
     "contact_suppress",
     "contact_unsubscribe",
     "contact_update_preferences",
+    "contacts_set_potential",
     "normalize_email",
     "pause_end",
 ]

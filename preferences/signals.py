@@ -25,3 +25,8 @@ data_export_collect = Signal()
 # A contact is being erased, inside the erasure's transaction. Each receiver strips personal data
 # from the rows it owns, keeping what is needed for anonymous counts.
 contact_erasing = Signal()
+# A prospect became a customer for the first time; `conversion` is the row just recorded
+# (messaging fills in how many mails the contact had received).
+contact_converted = Signal()
+# Marketers or the CRM changed the share of customer or the potential; `changes` names the fields.
+contact_profile_changed = Signal()

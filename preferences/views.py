@@ -21,6 +21,7 @@ from preferences.data_rights import contact_export
 from preferences.forms import PauseForm, PreferencesForm, SignupForm
 from preferences.frequencies import frequencies, get_frequency
 from preferences.models import Contact, Locale
+from preferences.policy import allowed_choices, effective_frequency
 from preferences.throttles import signup_allowed
 from preferences.tokens import InvalidToken, Purpose, make_token, read_token
 
@@ -68,6 +69,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     translation.activate(locale)
     initial = {"locale": locale, "frequency": settings.CADENCE_DEFAULT_FREQUENCY}
     form = SignupForm(request.POST or None, initial=initial)
+    form.fields["frequency"].choices = allowed_choices()
     form.set_topic_labels(locale)
     if request.method == "POST" and form.is_valid():
         if not signup_allowed(request):
@@ -152,10 +154,11 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
         request.POST if posted and action == "save" else None,
         initial={
             "topics": list(contact.topics.values_list("slug", flat=True)),
-            "frequency": get_frequency(contact.frequency).key,
+            "frequency": effective_frequency(contact).key,
             "locale": contact.locale,
         },
     )
+    form.fields["frequency"].choices = allowed_choices(contact)
     pause_form = PauseForm(request.POST if posted and action == "pause" else None)
     status = 200
     if posted:
@@ -198,10 +201,11 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             form = PreferencesForm(
                 initial={
                     "topics": list(contact.topics.values_list("slug", flat=True)),
-                    "frequency": contact.frequency,
+                    "frequency": effective_frequency(contact).key,
                     "locale": contact.locale,
                 }
             )
+            form.fields["frequency"].choices = allowed_choices(contact)
             pause_form = PauseForm()
     form.set_topic_labels(locale)
     return render(

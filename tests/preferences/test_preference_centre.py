@@ -102,3 +102,9 @@ def test_unsubscribe_from_everything_then_subscribe_again(client, topics):
     assert contact.status == Contact.Status.CONFIRMED
     kinds = list(contact.consent_events.values_list("kind", flat=True))
     assert kinds == [ConsentEvent.Kind.UNSUBSCRIBED, ConsentEvent.Kind.RESUBSCRIBED]
+
+
+@pytest.mark.parametrize(("lang", "labels"), [("nl", ["1 maand", "3 maanden"]), ("en", ["1 month", "6 months"])])
+def test_the_pause_choices_speak_the_page_language(client, topics, lang, labels):
+    body = client.get(url(ContactFactory(), f"?lang={lang}")).content.decode()
+    assert all(label in body for label in labels)

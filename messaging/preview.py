@@ -1,0 +1,39 @@
+"""Render a message for a chosen contact without sending or storing anything (admin preview)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.utils import translation
+
+from messaging.models import Delivery
+from messaging.rendering import RenderedMessage, render_message
+from messaging.services import message_context
+from preferences.models import Contact, Topic
+from preferences.services import normalize_email
+
+# Messages that can be previewed; the content templates of the cadence engine join this list.
+PREVIEW_TEMPLATES = ["welcome", "reengagement"]
+
+
+def find_contact(term: str) -> Contact | None:
+    """Return the contact with this exact email, CRM id or id, or None."""
+    term = term.strip()
+    if "@" in term:
+        return Contact.objects.filter(email=normalize_email(term)).first()
+    try:
+        return Contact.objects.filter(pk=uuid.UUID(term)).first()
+    except ValueError:
+        return Contact.objects.filter(external_id=term).first()
+
+
+def preview_message(*, contact: Contact, template: str, topic: Topic | None = None) -> RenderedMessage:
+    """Return `template` rendered for `contact` in its language; with `topic`, about that topic only."""
+    kind = Delivery.Kind.REENGAGEMENT if template == "reengagement" else Delivery.Kind.WELCOME
+    delivery = Delivery(contact=contact, kind=kind, template=template, idempotency_key="preview")
+    context = message_context(delivery)
+    if topic is not None:
+        context["topics"] = [topic.name(contact.locale)]
+        context["topic"] = topic
+    with translation.override(contact.locale):
+        return render_message(template, context, contact.locale)

@@ -1,0 +1,199 @@
+"""CRM sync API: create, read, update and bulk upsert contacts by CRM (external) id.
+
+Token authentication only; the token's user needs the `preferences.sync_contacts` permission or
+membership of the CRM_SYNC_GROUP group. The API manages profiles, never consent (see crm.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from preferences.crm import RowResult, clean_row, contacts_upsert
+from preferences.models import Contact, Locale
+
+MAX_BULK = 1000
+
+
+class HasCrmSyncScope(BasePermission):
+    """Allow a user with `preferences.sync_contacts` or in the CRM sync group; refuse any other token."""
+
+    message = "This token may not sync contacts."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated or not user.is_active:
+            return False
+        return user.has_perm("preferences.sync_contacts") or user.groups.filter(name=settings.CRM_SYNC_GROUP).exists()
+
+
+class ContactInputSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=100)
+    email = serializers.EmailField(max_length=254, required=False)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    locale = serializers.ChoiceField(choices=Locale.choices, required=False)
+    share_of_customer = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    potential = serializers.ChoiceField(choices=Contact.Potential.choices, required=False)
+    source = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class ContactOutputSerializer(serializers.ModelSerializer):
+    lifecycle = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "external_id",
+            "email",
+            "first_name",
+            "locale",
+            "share_of_customer",
+            "potential",
+            "lifecycle",
+            "source",
+            "status",
+            "frequency",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class RowResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    external_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "error"])
+    id = serializers.UUIDField(allow_null=True)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+def _validate(
+    data: Any, *, external_id: str | None = None, existing: Contact | None = None
+) -> tuple[dict | None, dict]:
+    """Return (cleaned row, {}) or (None, errors by field) for one contact of a request."""
+    if not isinstance(data, dict):
+        return None, {"non_field_errors": [_("Expected an object.")]}
+    data = dict(data)
+    if external_id is not None:
+        data["external_id"] = external_id
+    if existing is not None:
+        data.setdefault("email", existing.email)
+    serializer = ContactInputSerializer(data=data)
+    if not serializer.is_valid():
+        return None, {k: [str(m) for m in v] for k, v in serializer.errors.items()}
+    if "email" not in serializer.validated_data:
+        return None, {"email": [_("This field is required for a new contact.")]}
+    return clean_row(serializer.validated_data)
+
+
+class CrmView(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [HasCrmSyncScope]
+
+
+def _answer(result: RowResult) -> Response:
+    if result.status == "error":
+        return Response(result.errors, status=status.HTTP_400_BAD_REQUEST)
+    code = status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK
+    return Response(ContactOutputSerializer(result.contact).data, status=code)
+
+
+class ContactListView(CrmView):
+    @extend_schema(
+        request=ContactInputSerializer,
+        responses={201: ContactOutputSerializer, 200: ContactOutputSerializer},
+        summary="Create or update one contact by CRM id (upsert)",
+    )
+    def post(self, request: Request) -> Response:
+        external_id = request.data.get("external_id") if isinstance(request.data, dict) else None
+        existing = Contact.objects.filter(external_id=external_id).first() if external_id else None
+        cleaned, errors = _validate(request.data, existing=existing)
+        if cleaned is None:
+            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+        return _answer(contacts_upsert(rows=[cleaned], source="crm-api")[0])
+
+
+class ContactDetailView(CrmView):
+    @extend_schema(responses=ContactOutputSerializer, summary="Read one contact by CRM id")
+    def get(self, request: Request, external_id: str) -> Response:
+        contact = get_object_or_404(Contact, external_id=external_id)
+        return Response(ContactOutputSerializer(contact).data)
+
+    @extend_schema(request=ContactInputSerializer, responses=ContactOutputSerializer, summary="Update by CRM id")
+    def patch(self, request: Request, external_id: str) -> Response:
+        contact = get_object_or_404(Contact, external_id=external_id)
+        cleaned, errors = _validate(request.data, external_id=external_id, existing=contact)
+        if cleaned is None:
+            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+        return _answer(contacts_upsert(rows=[cleaned], source="crm-api")[0])
+
+    put = patch
+
+
+class ContactBulkUpsertView(CrmView):
+    @extend_schema(
+        request=inline_serializer("ContactBulkUpsert", {"contacts": ContactInputSerializer(many=True)}),
+        responses=inline_serializer(
+            "ContactBulkResult",
+            {
+                "results": RowResultSerializer(many=True),
+                "created": serializers.IntegerField(),
+                "updated": serializers.IntegerField(),
+                "unchanged": serializers.IntegerField(),
+                "errors": serializers.IntegerField(),
+            },
+        ),
+        summary=f"Create or update up to {MAX_BULK} contacts by CRM id; one result per row",
+    )
+    def post(self, request: Request) -> Response:
+        rows = request.data.get("contacts") if isinstance(request.data, dict) else None
+        if not isinstance(rows, list) or not rows:
+            return Response({"contacts": [_("A non-empty list is required.")]}, status=status.HTTP_400_BAD_REQUEST)
+        if len(rows) > MAX_BULK:
+            return Response(
+                {"contacts": [_("At most %(n)d contacts per request.") % {"n": MAX_BULK}]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        ids = [row.get("external_id") for row in rows if isinstance(row, dict) and row.get("external_id")]
+        existing = {c.external_id: c for c in Contact.objects.filter(external_id__in=ids)}
+        results: list[RowResult | None] = []
+        valid: list[tuple[int, dict]] = []
+        for index, row in enumerate(rows):
+            known = existing.get(row.get("external_id")) if isinstance(row, dict) else None
+            cleaned, errors = _validate(row, existing=known)
+            if cleaned is None:
+                results.append(RowResult("error", errors=errors))
+            else:
+                results.append(None)
+                valid.append((index, cleaned))
+        for (index, _row), result in zip(
+            valid, contacts_upsert(rows=[r for _i, r in valid], source="crm-api"), strict=True
+        ):
+            results[index] = result
+        body: dict[str, Any] = {"results": [], "created": 0, "updated": 0, "unchanged": 0, "errors": 0}
+        for index, result in enumerate(results):
+            assert result is not None
+            key = "errors" if result.status == "error" else result.status
+            body[key] += 1
+            row = rows[index] if isinstance(rows[index], dict) else {}
+            body["results"].append(
+                {
+                    "index": index,
+                    "external_id": row.get("external_id"),
+                    "status": result.status,
+                    "id": str(result.contact.pk) if result.contact is not None else None,
+                    "errors": result.errors,
+                }
+            )
+        return Response(body)

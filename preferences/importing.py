@@ -1,0 +1,201 @@
+"""Import a contacts CSV file of any size: streamed, validated first, applied in batches.
+
+Shared by `manage.py import_contacts` and the background import of the admin (an ImportJob run
+by a Celery task). Rows follow `preferences.crm` (same checks as the admin import and the API).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from preferences.crm import clean_row, contacts_upsert, row_keys
+
+BATCH = 1000
+MAX_REPORTED = 1000
+
+# on_progress(phase, bytes done, bytes total, rows seen)
+ProgressCallback = Callable[[str, int, int, int], None]
+
+
+class ImportFileError(ValueError):
+    """The file cannot be read as a contacts CSV (no header, no email column, not UTF-8)."""
+
+
+@dataclass
+class ImportReport:
+    """The outcome of a file: bad rows by line (first MAX_REPORTED), counts, and whether it was applied."""
+
+    rows: int = 0
+    bad: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+    bad_count: int = 0
+    applied: bool = False
+    counts: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0, "error": 0})
+
+    def bad_lines(self) -> list[tuple[int, str]]:
+        """Return (line, "field: message; ...") for the reported bad rows, in file order."""
+        return [
+            (line, "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items()))
+            for line, errors in sorted(self.bad.items())
+        ]
+
+
+def _rows(path: Path, phase: str, on_progress: ProgressCallback | None) -> Iterator[tuple[int, dict[str, str]]]:
+    total = path.stat().st_size
+    with path.open("rb") as raw, open(raw.fileno(), encoding="utf-8-sig", newline="", closefd=False) as handle:
+        reader = csv.DictReader(handle)
+        try:
+            fieldnames = reader.fieldnames
+        except UnicodeDecodeError as exc:
+            raise ImportFileError("The file is not UTF-8 text.") from exc
+        if not fieldnames or "email" not in fieldnames:
+            raise ImportFileError("The file needs a header line with at least an 'email' column.")
+        count = 0
+        for row in reader:
+            count += 1
+            if on_progress is not None and count % BATCH == 0:
+                on_progress(phase, raw.tell(), total, count)
+            yield reader.line_num, row
+        if on_progress is not None:
+            on_progress(phase, total, total, count)
+
+
+def contacts_import_file(
+    *, path: Path, skip_bad_rows: bool = False, source: str = "import", on_progress: ProgressCallback | None = None
+) -> ImportReport:
+    """Validate the whole file, then apply it in batches; return the report.
+
+    Nothing is applied when a row is bad, unless `skip_bad_rows`. A repeated email or CRM id is a
+    bad row (the first occurrence counts). Raise ImportFileError when the file is unreadable.
+    """
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    batch: list[tuple[int, dict[str, Any]]] = []
+
+    def bad(line: int, errors: dict[str, list[str]]) -> None:
+        report.bad_count += 1
+        if len(report.bad) < MAX_REPORTED:
+            report.bad[line] = errors
+
+    bad_lines: set[int] = set()
+
+    def check_batch() -> None:
+        results = contacts_upsert(rows=[r for _n, r in batch], source=source, dry_run=True)
+        for (line, _row), result in zip(batch, results, strict=True):
+            if result.status == "error":
+                bad(line, result.errors)
+                bad_lines.add(line)
+        batch.clear()
+
+    try:
+        for line, row in _rows(path, "validating", on_progress):
+            report.rows += 1
+            cleaned, errors = clean_row(row)
+            if cleaned is None:
+                bad(line, errors)
+                bad_lines.add(line)
+                continue
+            duplicate = next((seen[k] for k in row_keys(cleaned) if k in seen), None)
+            if duplicate is not None:
+                bad(line, {"email": [f"duplicate of line {duplicate}"]})
+                bad_lines.add(line)
+                continue
+            seen.update(dict.fromkeys(row_keys(cleaned), line))
+            batch.append((line, cleaned))
+            if len(batch) >= BATCH:
+                check_batch()
+        if batch:
+            check_batch()
+    except UnicodeDecodeError as exc:
+        raise ImportFileError("The file is not UTF-8 text.") from exc
+    seen.clear()
+    if bad_lines and not skip_bad_rows:
+        return report
+    pending: list[dict[str, Any]] = []
+
+    def apply_batch() -> None:
+        for result in contacts_upsert(rows=pending, source=source):
+            report.counts[result.status] += 1
+        pending.clear()
+
+    for line, row in _rows(path, "applying", on_progress):
+        if line in bad_lines:
+            continue
+        cleaned, _errors = clean_row(row)
+        assert cleaned is not None
+        pending.append(cleaned)
+        if len(pending) >= BATCH:
+            apply_batch()
+    if pending:
+        apply_batch()
+    report.applied = True
+    return report
+
+
+def import_job_create(*, upload: Any, skip_bad_rows: bool, requested_by: str) -> Any:
+    """Store an uploaded file under IMPORT_DIR, create its ImportJob and queue it. Return the job."""
+    import uuid
+
+    from django.conf import settings
+    from django.db import transaction
+
+    from preferences.models import ImportJob
+
+    folder = Path(settings.IMPORT_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{uuid.uuid4()}.csv"
+    with target.open("wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    job = ImportJob.objects.create(
+        file_path=str(target),
+        original_name=getattr(upload, "name", "upload.csv")[:255],
+        skip_bad_rows=skip_bad_rows,
+        requested_by=requested_by[:150],
+        bytes_total=target.stat().st_size,
+    )
+    from preferences.tasks import run_import_job
+
+    transaction.on_commit(lambda: run_import_job.delay(str(job.pk)))
+    return job
+
+
+def import_job_run(*, job_id: Any) -> Any:
+    """Run a queued ImportJob, recording progress as it goes. Return the job (None if not queued)."""
+    from django.utils import timezone
+
+    from preferences.models import ImportJob
+
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.VALIDATING
+    )
+    if not claimed:
+        return None
+    job = ImportJob.objects.get(pk=job_id)
+
+    def progress(phase: str, done: int, total: int, rows: int) -> None:
+        status = ImportJob.Status.APPLYING if phase == "applying" else ImportJob.Status.VALIDATING
+        ImportJob.objects.filter(pk=job_id).update(status=status, bytes_done=done, bytes_total=total, rows_seen=rows)
+
+    try:
+        report = contacts_import_file(
+            path=Path(job.file_path), skip_bad_rows=job.skip_bad_rows, source="import", on_progress=progress
+        )
+    except Exception as exc:
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportJob.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        raise
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportJob.Status.DONE if report.applied else ImportJob.Status.REFUSED,
+        rows_seen=report.rows,
+        counts=report.counts,
+        bad_rows=[[line, details] for line, details in report.bad_lines()],
+        bad_count=report.bad_count,
+        finished_at=timezone.now(),
+    )
+    Path(job.file_path).unlink(missing_ok=True)
+    return ImportJob.objects.get(pk=job_id)

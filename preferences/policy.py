@@ -1,0 +1,66 @@
+"""Cadence policy by potential: which frequencies a contact may get.
+
+The cadence engine calls `effective_frequency(contact)` when it computes the next slot; the signup
+form and the preference centre offer only `allowed_frequencies(contact)`.
+
+"Welcome series only" still means the least frequent configured cadence after the welcome series:
+a confirmed subscriber is never left silent, the policy only spends less on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from preferences.frequencies import Frequency, frequencies, get_frequency
+from preferences.models import CadencePolicy, Contact
+
+Policies = Mapping[str, CadencePolicy]
+
+
+def load_policies() -> dict[str, CadencePolicy]:
+    """Return every policy by potential (one query; pass it on when deciding for many contacts)."""
+    return {policy.potential: policy for policy in CadencePolicy.objects.all()}
+
+
+def allowed_for_potential(potential: str, policies: Policies | None = None) -> list[Frequency]:
+    """Return the frequencies a contact of `potential` may get, most frequent first; never empty."""
+    options = frequencies()
+    policy = CadencePolicy.objects.filter(potential=potential).first() if policies is None else policies.get(potential)
+    if policy is None:
+        return options
+    if policy.welcome_only:
+        return [options[-1]]
+    if policy.max_frequency:
+        ceiling = get_frequency(policy.max_frequency)
+        allowed = [f for f in options if f.days >= ceiling.days]
+        return allowed or [options[-1]]
+    return options
+
+
+def allowed_frequencies(contact: Contact, policies: Policies | None = None) -> list[Frequency]:
+    """Return the frequencies `contact` may choose or get, most frequent first; never empty."""
+    return allowed_for_potential(contact.potential, policies)
+
+
+def effective_frequency(contact: Contact, policies: Policies | None = None) -> Frequency:
+    """Return the frequency the cadence engine applies: the contact's choice, capped by the policy.
+
+    A choice more frequent than the policy allows becomes the most frequent allowed one; a choice
+    less frequent than that is kept ("never more than chosen").
+    """
+    chosen = get_frequency(contact.frequency)
+    allowed = allowed_frequencies(contact, policies)
+    if chosen in allowed:
+        return chosen
+    if chosen.days < allowed[0].days:
+        return allowed[0]
+    return chosen
+
+
+def allowed_choices(contact: Contact | None = None, potential: str = "") -> list[tuple[str, str]]:
+    """Return (key, label) pairs for a form: what the contact (or a new one of `potential`) may choose."""
+    if contact is not None:
+        options = allowed_frequencies(contact)
+    else:
+        options = allowed_for_potential(potential or Contact._meta.get_field("potential").default)
+    return [(f.key, f.label) for f in options]

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from cadence.models import Schedule
+from cadence.services import schedule_start
+from preferences.models import CadencePolicy, Contact
+from preferences.policy import allowed_frequencies, effective_frequency
+from preferences.tokens import Purpose, make_token
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("potential", "max_frequency", "welcome_only", "chosen", "allowed", "effective"),
+    [
+        ("high", "", False, "biweekly", ["biweekly", "monthly", "quarterly"], "biweekly"),
+        ("low", "monthly", False, "biweekly", ["monthly", "quarterly"], "monthly"),
+        ("low", "monthly", False, "quarterly", ["monthly", "quarterly"], "quarterly"),
+        ("none", "quarterly", False, "biweekly", ["quarterly"], "quarterly"),
+        ("none", "", True, "monthly", ["quarterly"], "quarterly"),
+    ],
+)
+def test_the_policy_caps_the_cadence_but_never_silences(
+    potential, max_frequency, welcome_only, chosen, allowed, effective
+):
+    CadencePolicy.objects.update_or_create(
+        potential=potential, defaults={"max_frequency": max_frequency, "welcome_only": welcome_only}
+    )
+    contact = ContactFactory(potential=potential, frequency=chosen)
+    assert [f.key for f in allowed_frequencies(contact)] == allowed
+    assert effective_frequency(contact).key == effective
+
+
+def test_the_default_policies_slow_down_contacts_without_potential():
+    assert effective_frequency(ContactFactory(potential="none", frequency="biweekly")).key == "quarterly"
+    assert effective_frequency(ContactFactory(potential="low", frequency="biweekly")).key == "monthly"
+    assert effective_frequency(ContactFactory(potential="high", frequency="biweekly")).key == "biweekly"
+
+
+def test_the_cadence_engine_schedules_by_the_policy(django_capture_on_commit_callbacks):
+    contact = ContactFactory(potential=Contact.Potential.NONE, frequency="biweekly")
+    before = timezone.now()
+    schedule_start(contact=contact)
+    schedule = Schedule.objects.get(contact=contact)
+    assert (schedule.next_due_at - before).days >= 90
+
+
+def test_the_preference_centre_offers_only_allowed_frequencies(client, topics):
+    contact = ContactFactory(potential="low", frequency="biweekly", topics=topics[:1])
+    url = f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/"
+    body = client.get(url).content.decode()
+    assert 'value="monthly"' in body and 'value="biweekly"' not in body
+
+    response = client.post(url, {"action": "save", "topics": ["saving"], "frequency": "biweekly", "locale": "en"})
+    assert response.status_code == 400
+    contact.refresh_from_db()
+    assert contact.frequency == "biweekly"  # unchanged; the engine applies monthly anyway
