@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 
+from messaging import signals
 from messaging.models import Delivery
 from messaging.rendering import render_message
 from preferences.frequencies import get_frequency
@@ -78,6 +79,8 @@ def message_context(delivery: Delivery) -> dict[str, Any]:
     }
     if delivery.kind == Delivery.Kind.CONFIRMATION:
         context["confirm_url"] = contact_url(contact, Purpose.CONFIRM)
+    for _receiver, extra in signals.message_context_requested.send(sender=Delivery, delivery=delivery):
+        context.update(extra or {})
     context.update(delivery.context)
     return context
 
@@ -183,6 +186,8 @@ def _finish(delivery: Delivery, status: str, *, error: str = "", esp_message_id:
         delivery.esp_name = esp_name
         fields += ["sent_at", "esp_message_id", "esp_name"]
     delivery.save(update_fields=fields)
+    if status == Delivery.Status.SENT:
+        signals.delivery_sent.send(sender=Delivery, delivery=delivery)
 
 
 def _describe(exc: Exception) -> str:
