@@ -32,3 +32,17 @@ class ContactFactory(factory.django.DjangoModelFactory):
     def topics(self, create: bool, extracted: list[Topic] | None, **kwargs: object) -> None:
         if create and extracted:
             self.topics.set(extracted)
+
+
+# CADENCE
+class ContentItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "cadence.ContentItem"
+
+    topic = factory.SubFactory(TopicFactory)
+    language = "en"
+    title = factory.Sequence(lambda n: f"Article {n}")
+    summary = "A short summary."
+    url = factory.Sequence(lambda n: f"https://example.com/articles/{n}")
+    published_at = factory.LazyFunction(timezone.now)
+    evergreen = False
