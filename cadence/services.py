@@ -96,10 +96,12 @@ def schedule_reschedule(*, contact: Contact) -> Schedule | None:
             return None
         contact = Contact.objects.get(pk=contact.pk)
         schedule.is_active = contact.status == Contact.Status.CONFIRMED and contact.suppressed_at is None
-        in_series = schedule.welcome_step < len(welcome_series())
-        if in_series:
-            if contact.paused_until and contact.paused_until > schedule.next_due_at:
-                schedule.next_due_at = contact.paused_until
+        steps = welcome_series()
+        if schedule.welcome_step < len(steps):
+            due = (contact.confirmed_at or schedule.created_at) + steps[schedule.welcome_step].delay
+            if contact.paused_until and contact.paused_until > due:
+                due = contact.paused_until
+            schedule.next_due_at = due
         else:
             schedule.next_due_at = nurture_due(
                 contact=contact, last_sent_at=schedule.last_sent_at, slot=schedule.slot, now=now
