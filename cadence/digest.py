@@ -55,9 +55,7 @@ def digest_context(*, delivery: Delivery) -> dict[str, Any]:
         ignore_conflicts=True,
     )
     return {
-        "items": [
-            {"title": item.title, "summary": item.summary, "url": item.url, "body": item.body} for item in items
-        ]
+        "items": [{"title": item.title, "summary": item.summary, "url": item.url, "body": item.body} for item in items]
     }
 
 

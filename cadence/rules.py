@@ -114,9 +114,7 @@ def next_due(
     return placed if placed <= latest else earliest.astimezone(UTC)
 
 
-def silent_since(
-    *, last_marketing_at: datetime, interval: timedelta, paused_until: datetime | None = None
-) -> datetime:
+def silent_since(*, last_marketing_at: datetime, interval: timedelta, paused_until: datetime | None = None) -> datetime:
     """Return the moment a subscriber who last heard from us at `last_marketing_at` becomes silent.
 
     A pause moves the reference to its end: the interval starts again when the pause is over.

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from cadence import rules
@@ -72,7 +72,9 @@ def schedule_start(*, contact: Contact) -> Schedule:
         schedule = Schedule.objects.create(contact=contact, next_due_at=next_due, welcome_step=1)
     else:
         schedule.is_active = True
-        schedule.next_due_at = nurture_due(contact=contact, last_sent_at=schedule.last_sent_at, slot=schedule.slot, now=now)
+        schedule.next_due_at = nurture_due(
+            contact=contact, last_sent_at=schedule.last_sent_at, slot=schedule.slot, now=now
+        )
         schedule.save(update_fields=["is_active", "next_due_at", "updated_at"])
     delivery_create(
         contact=contact,
@@ -304,7 +306,9 @@ def _claim_batch_portable(*, now: datetime, limit: int, steps: list[WelcomeStep]
         else:
             kind, template, key = Delivery.Kind.NURTURE, "nurture", f"nurture:{contact.id}:{schedule.slot}"
         if schedule.welcome_step < len(steps):
-            schedule.next_due_at = max(now, (contact.confirmed_at or schedule.created_at) + steps[schedule.welcome_step].delay)
+            schedule.next_due_at = max(
+                now, (contact.confirmed_at or schedule.created_at) + steps[schedule.welcome_step].delay
+            )
         else:
             schedule.next_due_at = now + get_frequency(contact.frequency).interval
         delivery = delivery_create(contact=contact, kind=kind, template=template, idempotency_key=key)
@@ -412,8 +416,14 @@ def silence_repair(*, now: datetime | None = None, stuck_after: timedelta | None
     counts = silence_count(now=now)
     counts.lost_sends, counts.requeued = deliveries_recover_lost(now=now, stuck_after=stuck_after)
     not_paused = Q(contact__paused_until__isnull=True) | Q(contact__paused_until__lte=now)
+    # A mail still on its way is not repaired with a second one: it counts as silent until it is sent.
+    pending = Delivery.objects.filter(
+        contact_id=OuterRef("pk"),
+        kind__in=Delivery.MARKETING_KINDS,
+        status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
+    )
     for condition in (silent_schedules(now=now), welcome_overdue_schedules(now=now)):
-        ids = Schedule.objects.filter(condition & not_paused, next_due_at__gt=now).values("pk")
+        ids = Schedule.objects.filter(condition & not_paused, next_due_at__gt=now).exclude(Exists(pending)).values("pk")
         Schedule.objects.filter(pk__in=ids).update(next_due_at=now, updated_at=now)
     logger.info("silence guard", extra=counts.as_dict())
     return counts

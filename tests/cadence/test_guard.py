@@ -22,7 +22,10 @@ NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
 def schedule(last_days_ago: float | None, *, next_in_days: float = 5, **contact: object) -> Schedule:
     last = None if last_days_ago is None else NOW - timedelta(days=last_days_ago)
     return Schedule.objects.create(
-        contact=ContactFactory(**contact), next_due_at=NOW + timedelta(days=next_in_days), last_sent_at=last, welcome_step=9
+        contact=ContactFactory(**contact),
+        next_due_at=NOW + timedelta(days=next_in_days),
+        last_sent_at=last,
+        welcome_step=9,
     )
 
 
@@ -78,8 +81,12 @@ def test_a_lost_welcome_is_sent_again_late_once(celery_eager, django_capture_on_
     contact = ContactFactory(confirmed_at=NOW - timedelta(minutes=20))
     Schedule.objects.create(contact=contact, next_due_at=NOW + timedelta(days=3), welcome_step=1)
     Delivery.objects.create(
-        contact=contact, kind="welcome", template="welcome", idempotency_key=f"welcome:{contact.id}:0",
-        status="sending", claimed_at=NOW - timedelta(minutes=19),
+        contact=contact,
+        kind="welcome",
+        template="welcome",
+        idempotency_key=f"welcome:{contact.id}:0",
+        status="sending",
+        claimed_at=NOW - timedelta(minutes=19),
     )
     assert silence_count(now=NOW).welcome_overdue == 1
     with django_capture_on_commit_callbacks(execute=True):
@@ -96,3 +103,14 @@ def test_silence_report_prints_the_counts():
     call_command("silence_report", stdout=out)
     assert "silent           1" in out.getvalue()
     assert "welcome_overdue  0" in out.getvalue()
+
+
+def test_the_guard_does_not_repair_a_subscriber_whose_mail_is_still_queued(sent_batches):
+    waiting = schedule(38, next_in_days=-0.1)
+    from cadence.services import schedules_claim_due
+
+    schedules_claim_due(now=NOW)  # claimed, but the workers are behind
+    assert silence_count(now=NOW).silent == 1
+    silence_repair(now=NOW, stuck_after=timedelta(hours=1))
+    assert Schedule.objects.get(pk=waiting.pk).next_due_at > NOW
+    assert schedules_claim_due(now=NOW).claimed == 0

@@ -54,7 +54,9 @@ def check_never_planned_past_the_grace(now: datetime) -> None:
         assert schedule.next_due_at <= deadline, f"{contact.frequency} contact planned past the grace"
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(steps=steps_strategy)
 def test_never_more_than_one_nurture_per_interval_and_never_silent_beyond_the_grace(steps, topics):
     with transaction.atomic():
@@ -69,7 +71,13 @@ def test_never_more_than_one_nurture_per_interval_and_never_silent_beyond_the_gr
                     contacts.append(contact)
                 elif op in {"frequency", "pause", "resume"} and contacts:
                     contact = contacts[a % len(contacts)]
-                    kwargs = {"frequency": b} if op == "frequency" else {"pause_months": b} if op == "pause" else {"resume": True}
+                    kwargs = (
+                        {"frequency": b}
+                        if op == "frequency"
+                        else {"pause_months": b}
+                        if op == "pause"
+                        else {"resume": True}
+                    )
                     contact_update_preferences(contact=contact, evidence=evidence(), **kwargs)
             if op == "jump":
                 now += timedelta(hours=a)

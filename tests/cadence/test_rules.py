@@ -44,7 +44,9 @@ def test_a_due_time_is_moved_into_the_send_window(earliest, tz, expected_local):
     assert placed >= earliest
 
 
-@pytest.mark.parametrize("window_text", ["mon-fri 09:00-17:00", "daily 02:00-03:30", "sat,sun 10:00-12:00", "fri-mon 08:00-20:00"])
+@pytest.mark.parametrize(
+    "window_text", ["mon-fri 09:00-17:00", "daily 02:00-03:30", "sat,sun 10:00-12:00", "fri-mon 08:00-20:00"]
+)
 @pytest.mark.parametrize("tz", [AMS, NYC, rules.zone("Asia/Kolkata"), rules.zone("UTC")])
 @pytest.mark.parametrize("jitter", [0.0, 0.5, 0.999])
 def test_a_placed_time_is_inside_the_window_and_never_early_across_dst(window_text, tz, jitter):
@@ -81,7 +83,13 @@ def test_a_bad_send_window_is_refused_loudly(text):
 
 @pytest.mark.parametrize(
     ("interval_days", "expected_grace"),
-    [(1, timedelta(days=1)), (2, timedelta(days=1)), (14, timedelta(days=3.5)), (30, timedelta(days=7.5)), (91, timedelta(days=22.75))],
+    [
+        (1, timedelta(days=1)),
+        (2, timedelta(days=1)),
+        (14, timedelta(days=3.5)),
+        (30, timedelta(days=7.5)),
+        (91, timedelta(days=22.75)),
+    ],
 )
 def test_the_grace_is_a_quarter_of_the_interval_and_at_least_a_day(interval_days, expected_grace):
     assert rules.grace(timedelta(days=interval_days)) == expected_grace
@@ -107,7 +115,12 @@ def test_the_grace_is_a_quarter_of_the_interval_and_at_least_a_day(interval_days
 def test_the_next_due_time_without_jitter(last, days, paused_until, tz, expected_local, monkeypatch):
     monkeypatch.setattr(rules, "jitter_fraction", lambda key: 0.0)
     due = rules.next_due(
-        last_sent_at=last, interval=timedelta(days=days), tz=tz, window=WEEKDAYS, jitter_key="x", paused_until=paused_until
+        last_sent_at=last,
+        interval=timedelta(days=days),
+        tz=tz,
+        window=WEEKDAYS,
+        jitter_key="x",
+        paused_until=paused_until,
     )
     assert due.astimezone(tz).replace(tzinfo=None) == expected_local
 
@@ -126,11 +139,15 @@ def test_the_next_due_time_is_never_early_and_never_late_enough_to_be_silent(day
 def test_jitter_spreads_contacts_over_the_window_and_is_the_same_every_run():
     last = utc(2026, 11, 2, 6, 0)
     dues = [
-        rules.next_due(last_sent_at=last, interval=timedelta(days=14), tz=AMS, window=WEEKDAYS, jitter_key=f"contact-{n}:1")
+        rules.next_due(
+            last_sent_at=last, interval=timedelta(days=14), tz=AMS, window=WEEKDAYS, jitter_key=f"contact-{n}:1"
+        )
         for n in range(2000)
     ]
     assert len({d.replace(second=0) for d in dues}) > 300, "a crowd must not land on one minute"
-    again = rules.next_due(last_sent_at=last, interval=timedelta(days=14), tz=AMS, window=WEEKDAYS, jitter_key="contact-7:1")
+    again = rules.next_due(
+        last_sent_at=last, interval=timedelta(days=14), tz=AMS, window=WEEKDAYS, jitter_key="contact-7:1"
+    )
     assert again == dues[7]
 
 
@@ -148,7 +165,10 @@ def test_jitter_spreads_contacts_over_the_window_and_is_the_same_every_run():
     ],
 )
 def test_who_counts_as_silent(now, last, days, paused_until, silent):
-    assert rules.is_silent(now=now, last_marketing_at=last, interval=timedelta(days=days), paused_until=paused_until) is silent
+    assert (
+        rules.is_silent(now=now, last_marketing_at=last, interval=timedelta(days=days), paused_until=paused_until)
+        is silent
+    )
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,9 @@ def test_the_welcome_series_runs_in_order_then_hands_over_to_nurture(portable, t
     schedule = Schedule.objects.get(pk=contact.pk)
     assert schedule.welcome_step == 3
     last = MONDAY + timedelta(days=10, minutes=1)
-    assert last + timedelta(days=14) <= schedule.next_due_at <= last + timedelta(days=14) + rules.grace(timedelta(days=14))
+    assert (
+        last + timedelta(days=14) <= schedule.next_due_at <= last + timedelta(days=14) + rules.grace(timedelta(days=14))
+    )
     assert tick_and_send(schedule.next_due_at - timedelta(minutes=1), portable=portable) == []
     nurture = tick_and_send(schedule.next_due_at, portable=portable)
     assert [(d.kind, d.idempotency_key) for d in nurture] == [("nurture", f"nurture:{contact.id}:3")]
@@ -100,7 +102,9 @@ def test_two_ticks_at_once_on_postgresql_create_no_duplicate(postgres_only, sent
     assert all(r.claimed > 0 for r in results), "both ticks worked side by side (SKIP LOCKED)"
     assert Delivery.objects.count() == 400
     assert Delivery.objects.values("contact").distinct().count() == 400
-    assert sorted(i for batch in sent_batches for i in batch) == sorted(str(i) for i in Delivery.objects.values_list("id", flat=True))
+    assert sorted(i for batch in sent_batches for i in batch) == sorted(
+        str(i) for i in Delivery.objects.values_list("id", flat=True)
+    )
 
 
 def test_a_frequency_change_counts_from_the_last_mail_and_never_sends_twice(sent_batches):
@@ -120,7 +124,9 @@ def test_a_frequency_change_counts_from_the_last_mail_and_never_sends_twice(sent
 def test_a_pause_moves_the_next_mail_to_its_end_and_resuming_brings_it_back(sent_batches):
     now = datetime(2026, 11, 25, 10, tzinfo=UTC)
     contact = ContactFactory(frequency="biweekly")
-    Schedule.objects.create(contact=contact, next_due_at=now + timedelta(days=4), last_sent_at=now - timedelta(days=10), welcome_step=9)
+    Schedule.objects.create(
+        contact=contact, next_due_at=now + timedelta(days=4), last_sent_at=now - timedelta(days=10), welcome_step=9
+    )
     with time_machine.travel(now, tick=False):
         contact_update_preferences(contact=contact, evidence=evidence(), pause_months=3)
         contact.refresh_from_db()

@@ -17,6 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("--max-batches", type=int, default=None)
         parser.add_argument("--max-seconds", type=float, default=None)
 
-    def handle(self, *args: Any, batch_size: int | None, max_batches: int | None, max_seconds: float | None, **options: Any) -> None:
+    def handle(
+        self, *args: Any, batch_size: int | None, max_batches: int | None, max_seconds: float | None, **options: Any
+    ) -> None:
         result = schedules_claim_due(batch_size=batch_size, max_batches=max_batches, max_seconds=max_seconds)
         self.stdout.write(f"claimed {result.claimed} in {result.batches} batches, {result.seconds:.2f} s")
