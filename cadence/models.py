@@ -88,3 +88,6 @@ class ContentReceipt(models.Model):
         verbose_name = _("content receipt")
         verbose_name_plural = _("content receipts")
         constraints = [models.UniqueConstraint(fields=["contact", "item"], name="receipt_contact_item")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} received {self.item_id}"

@@ -16,7 +16,7 @@ from preferences.models import Contact
 
 def start(contact: Contact) -> Schedule:
     """Start the schedule as confirmation does, and send the first welcome mail at once."""
-    schedule = schedule_start(contact=contact)
+    schedule_start(contact=contact)
     for delivery in Delivery.objects.filter(contact=contact, status=Delivery.Status.QUEUED):
         delivery_send(delivery_id=delivery.id)
     return Schedule.objects.get(pk=contact.pk)

@@ -3,6 +3,7 @@ than one nurture mail per chosen interval, and no reachable subscriber is ever p
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -89,6 +90,6 @@ def test_never_more_than_one_nurture_per_interval_and_never_silent_beyond_the_gr
                 check_never_planned_past_the_grace(now)
 
         for sends in nurture_sends.values():
-            for (earlier, _), (later, frequency) in zip(sends, sends[1:], strict=False):
+            for (earlier, _), (later, frequency) in itertools.pairwise(sends):
                 assert later - earlier >= get_frequency(frequency).interval, "two nurture mails within one interval"
         transaction.set_rollback(True)
