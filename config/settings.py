@@ -188,8 +188,15 @@ CADENCE_DIGEST_SIZE = env.int("CADENCE_DIGEST_SIZE", default=3)
 CADENCE_FRESH_DAYS = env.int("CADENCE_FRESH_DAYS", default=90)
 # A delivery still "sending" after this long belongs to a worker that died: it is marked lost.
 CADENCE_STUCK_SENDING_MINUTES = env.int("CADENCE_STUCK_SENDING_MINUTES", default=15)
+if CADENCE_STUCK_SENDING_MINUTES * 60 <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "CADENCE_STUCK_SENDING_MINUTES must exceed CELERY_TASK_TIME_LIMIT (a slow send is not lost)."
+    )
 CELERY_BEAT_SCHEDULE["cadence-tick"] = {"task": "cadence.tasks.tick", "schedule": 60.0}
-CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {"task": "cadence.tasks.silence_guard", "schedule": crontab(minute="*/5")}
+CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {
+    "task": "cadence.tasks.silence_guard",
+    "schedule": crontab(minute="*/5"),
+}
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {
