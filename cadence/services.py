@@ -209,7 +209,7 @@ def _frequency_days_sql(params: list[Any]) -> str:
         whens.append("WHEN %s THEN %s")
         params.extend([frequency.key, frequency.days])
     params.append(options[-1].days)
-    return f"(CASE c.frequency {' '.join(whens)} ELSE %s END)"
+    return f"(CASE due.frequency {' '.join(whens)} ELSE %s END)"
 
 
 def _claim_batch_postgres(*, now: datetime, limit: int, steps: list[WelcomeStep]) -> tuple[list[str], int]:
@@ -223,8 +223,8 @@ def _claim_batch_postgres(*, now: datetime, limit: int, steps: list[WelcomeStep]
     # Each claim moves the schedule on provisionally; the send places the next nurture mail exactly.
     sql = f"""
     WITH due AS (
-        SELECT s.contact_id, s.welcome_step AS old_step
-        FROM cadence_schedule s
+        SELECT s.ctid AS row_id, s.contact_id, s.welcome_step AS old_step, c.frequency, COALESCE(c.confirmed_at, s.created_at) AS since
+        FROM cadence_schedule s JOIN preferences_contact c ON c.id = s.contact_id
         WHERE s.is_active AND s.next_due_at <= %s
         ORDER BY s.next_due_at
         LIMIT %s
@@ -233,14 +233,13 @@ def _claim_batch_postgres(*, now: datetime, limit: int, steps: list[WelcomeStep]
         UPDATE cadence_schedule s
         SET slot = s.slot + 1,
             next_due_at = CASE
-                WHEN due.old_step + 1 < %s THEN GREATEST(
-                    COALESCE(c.confirmed_at, s.created_at) + (%s::interval[])[due.old_step + 2], %s)
+                WHEN due.old_step + 1 < %s THEN GREATEST(due.since + (%s::interval[])[due.old_step + 2], %s)
                 ELSE %s + make_interval(days => {frequency_days})
             END,
             welcome_step = LEAST(due.old_step + 1, GREATEST(%s, due.old_step)),
             updated_at = %s
-        FROM due, preferences_contact c
-        WHERE s.contact_id = due.contact_id AND c.id = s.contact_id
+        FROM due
+        WHERE s.ctid = due.row_id
         RETURNING s.contact_id, s.slot, due.old_step
     ), created AS (
         INSERT INTO messaging_delivery ({", ".join(columns)}, contact_id, kind, template, idempotency_key)
@@ -257,6 +256,9 @@ def _claim_batch_postgres(*, now: datetime, limit: int, steps: list[WelcomeStep]
     """
     params: list[Any] = [now, limit, n, delays, now, now, *frequency_params, n, now, *values, n, n, templates, n]
     with connection.cursor() as cursor:
+        # Losing the last claims in a database crash is harmless: the claim, the moved schedules and the
+        # deliveries vanish together, and a task for a delivery that does not exist sends nothing.
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     claimed = next(row[1] for row in rows if row[0] is None)
