@@ -20,14 +20,31 @@ from typing import Any
 from bench import common
 
 
-def claim_in_child(**options: Any) -> dict[str, Any]:
-    """Run the tick in a fresh process (so its peak RSS is its own); return its figures."""
+def claim_in_child(*, ticks: int = 1, **options: Any) -> dict[str, Any]:
+    """Run `ticks` ticks at once, each in a fresh process (so its peak RSS is its own); return the figures."""
     env = dict(os.environ, DATABASE_URL=common.bench_database_url())
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.cadence_tick", "--child-claim", json.dumps(options)],
-        cwd=common.BASE_DIR, env=env, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return json.loads(out.strip().splitlines()[-1])
+    started = time.monotonic()
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.cadence_tick", "--child-claim", json.dumps(options)],
+            cwd=common.BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(ticks)
+    ]
+    results = [json.loads(child.communicate()[0].strip().splitlines()[-1]) for child in children]
+    seconds = time.monotonic() - started
+    claimed = sum(r["claimed"] for r in results)
+    return {
+        "ticks": ticks,
+        "claimed": claimed,
+        "seconds_in_tick": max(r["seconds"] for r in results),
+        "per_second": claimed / max(r["seconds"] for r in results),
+        "seconds_with_process_start": seconds,
+        "peak_rss_mb": [round(r["peak_rss_mb"], 1) for r in results],
+    }
 
 
 def child_claim(options: dict[str, Any]) -> None:
@@ -121,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--welcomes", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--ticks", type=int, default=1, help="ticks running at once (SKIP LOCKED)")
     parser.add_argument("--child-claim")
     args = parser.parse_args(argv)
     if args.child_claim:
@@ -137,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common.purge_queues("bulk", "welcome")
 
     print(f"Tick with {due:,} due")
-    figures[f"tick_{due}_due"] = claim_in_child(batch_size=args.batch_size)
+    figures[f"tick_{due}_due"] = claim_in_child(batch_size=args.batch_size, ticks=args.ticks)
     print("  ", figures[f"tick_{due}_due"])
     if not args.skip_e2e:
         print("End to end with 2 workers, welcome latency meanwhile")
@@ -147,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"Tick with all {args.contacts:,} due")
         common.purge_queues("bulk", "welcome")
         make_all_due()
-        figures[f"tick_{args.contacts}_due"] = claim_in_child(batch_size=args.batch_size)
+        figures[f"tick_{args.contacts}_due"] = claim_in_child(batch_size=args.batch_size, ticks=args.ticks)
         print("  ", figures[f"tick_{args.contacts}_due"])
         common.purge_queues("bulk", "welcome")
     print(json.dumps(figures, indent=2, default=str))
