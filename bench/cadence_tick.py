@@ -51,7 +51,9 @@ def child_claim(options: dict[str, Any]) -> None:
     common.setup()
     from cadence.services import schedules_claim_due
 
-    result = schedules_claim_due(batch_size=options.get("batch_size", 500), max_batches=10**7, max_seconds=10**7)
+    result = schedules_claim_due(
+        batch_size=options["batch_size"], claim_size=options["claim_size"], max_batches=10**7, max_seconds=10**7
+    )
     print(json.dumps({
         "claimed": result.claimed,
         "batches": result.batches,
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--e2e-seconds", type=float, default=60.0)
     parser.add_argument("--welcomes", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=200, help="mails per send task")
+    parser.add_argument("--claim-size", type=int, default=2000, help="schedules per claim transaction")
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--ticks", type=int, default=1, help="ticks running at once (SKIP LOCKED)")
     parser.add_argument("--child-claim")
@@ -155,7 +158,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common.purge_queues("bulk", "welcome")
 
     print(f"Tick with {due:,} due")
-    figures[f"tick_{due}_due"] = claim_in_child(batch_size=args.batch_size, ticks=args.ticks)
+    figures[f"tick_{due}_due"] = claim_in_child(
+        batch_size=args.batch_size, claim_size=args.claim_size, ticks=args.ticks
+    )
     print("  ", figures[f"tick_{due}_due"])
     if not args.skip_e2e:
         print("End to end with 2 workers, welcome latency meanwhile")
@@ -165,7 +170,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"Tick with all {args.contacts:,} due")
         common.purge_queues("bulk", "welcome")
         make_all_due()
-        figures[f"tick_{args.contacts}_due"] = claim_in_child(batch_size=args.batch_size, ticks=args.ticks)
+        figures[f"tick_{args.contacts}_due"] = claim_in_child(
+            batch_size=args.batch_size, claim_size=args.claim_size, ticks=args.ticks
+        )
         print("  ", figures[f"tick_{args.contacts}_due"])
         common.purge_queues("bulk", "welcome")
     print(json.dumps(figures, indent=2, default=str))

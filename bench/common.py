@@ -136,11 +136,24 @@ def generate(*, contacts: int, due: int, seed: int = 1) -> None:
                 if n % 20000 == 0 or n == contacts - 1:
                     progress("topics", n + 1, contacts, started)
         started = time.monotonic()
-        columns = ["contact_id", "is_active", "next_due_at", "last_sent_at", "welcome_step", "slot", "created_at", "updated_at"]
+        columns = [
+            "contact_id",
+            "is_active",
+            "next_due_at",
+            "last_sent_at",
+            "welcome_step",
+            "slot",
+            "created_at",
+            "updated_at",
+        ]
         with raw.copy(f"COPY cadence_schedule ({', '.join(columns)}) FROM STDIN") as copy:
             for n, contact_id in enumerate(ids):
                 is_due = n < due
-                next_due = now - timedelta(seconds=rng.randint(1, 3600)) if is_due else now + timedelta(days=rng.randint(1, 30))
+                next_due = (
+                    now - timedelta(seconds=rng.randint(1, 3600))
+                    if is_due
+                    else now + timedelta(days=rng.randint(1, 30))
+                )
                 copy.write_row([contact_id, True, next_due, now - timedelta(days=31), 3, 1, now, now])
                 if n % 20000 == 0 or n == contacts - 1:
                     progress("schedules", n + 1, contacts, started)

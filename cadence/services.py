@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from cadence import rules
@@ -40,7 +40,9 @@ def welcome_series() -> list[WelcomeStep]:
     return list(WelcomeStep.objects.filter(is_active=True).order_by("position"))
 
 
-def nurture_due(*, contact: Contact, last_sent_at: datetime | None, slot: int, now: datetime) -> datetime:
+def nurture_due(
+    *, contact: Contact, last_sent_at: datetime | None, slot: int, now: datetime, jitter_key: str = ""
+) -> datetime:
     """Return when the contact's next nurture mail is due, given when the last marketing mail went out."""
     if last_sent_at is None:
         return max(now, contact.paused_until or now)
@@ -49,7 +51,7 @@ def nurture_due(*, contact: Contact, last_sent_at: datetime | None, slot: int, n
         interval=get_frequency(contact.frequency).interval,
         tz=rules.zone(contact.time_zone, settings.DEFAULT_CONTACT_TIMEZONE),
         window=send_window(),
-        jitter_key=f"{contact.id}:{slot}",
+        jitter_key=jitter_key or f"{contact.id}:{slot}",
         paused_until=contact.paused_until,
     )
 
@@ -120,20 +122,23 @@ def schedule_stop(*, contact: Contact) -> int:
 
 
 def schedule_record_send(*, delivery: Delivery) -> None:
-    """Record that a marketing mail went out; after the welcome series, place the next nurture mail."""
+    """Record that a marketing mail went out; after the welcome series, place the next nurture mail.
+
+    One UPDATE, no read: it runs once for every mail sent.
+    """
     if not delivery.is_marketing or delivery.sent_at is None:
         return
-    schedule = Schedule.objects.filter(contact_id=delivery.contact_id).only("welcome_step", "slot").first()
-    if schedule is None:
-        return
-    updates: dict[str, Any] = {"last_sent_at": delivery.sent_at, "updated_at": timezone.now()}
-    if schedule.welcome_step >= _series_length():
-        updates["next_due_at"] = nurture_due(
-            contact=delivery.contact, last_sent_at=delivery.sent_at, slot=schedule.slot, now=delivery.sent_at
-        )
+    next_due = nurture_due(
+        contact=delivery.contact, last_sent_at=delivery.sent_at, slot=0, now=delivery.sent_at,
+        jitter_key=delivery.idempotency_key,
+    )  # fmt: skip
     Schedule.objects.filter(contact_id=delivery.contact_id).filter(
         Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=delivery.sent_at)
-    ).update(**updates)
+    ).update(
+        last_sent_at=delivery.sent_at,
+        next_due_at=Case(When(welcome_step__gte=_series_length(), then=Value(next_due)), default=F("next_due_at")),
+        updated_at=timezone.now(),
+    )
 
 
 _series_cache: tuple[float, int] = (0.0, 0)
@@ -164,38 +169,40 @@ def schedules_claim_due(
     *,
     now: datetime | None = None,
     batch_size: int | None = None,
+    claim_size: int | None = None,
     max_batches: int | None = None,
     max_seconds: float | None = None,
     portable: bool | None = None,
 ) -> TickResult:
-    """Claim due schedules in batches, create their Delivery rows in the same transaction, move them on,
-    and enqueue one `send_batch` task per batch once it commits. Return what was claimed.
+    """Claim due schedules, create their Delivery rows in the same transaction, move them on, and once
+    it commits enqueue one `send_batch` task per `batch_size` mails. Return what was claimed.
 
-    Stops after `max_batches` or `max_seconds`, or when nothing is due; the next run continues.
+    Each transaction claims up to `claim_size` schedules (fewer, larger statements are cheaper).
+    Stops after `max_batches` tasks or `max_seconds`, or when nothing is due; the next run continues.
     Safe to run concurrently: rows are locked with SKIP LOCKED and every mail has a unique key.
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.CADENCE_TICK_BATCH_SIZE
+    claim_size = max(claim_size or settings.CADENCE_TICK_CLAIM_SIZE, batch_size)
     max_batches = max_batches or settings.CADENCE_TICK_MAX_BATCHES
     max_seconds = max_seconds or settings.CADENCE_TICK_MAX_SECONDS
     if portable is None:
         portable = connection.vendor != "postgresql"
+    claim = _claim_batch_portable if portable else _claim_batch_postgres
     steps = welcome_series()
     started = time.monotonic()
     result = TickResult()
     while result.batches < max_batches and time.monotonic() - started < max_seconds:
+        limit = min(claim_size, (max_batches - result.batches) * batch_size)
         with transaction.atomic():
-            if portable:
-                ids, claimed = _claim_batch_portable(now=now, limit=batch_size, steps=steps)
-            else:
-                ids, claimed = _claim_batch_postgres(now=now, limit=batch_size, steps=steps)
-            if ids:
-                transaction.on_commit(lambda ids=ids: enqueue_batch(ids))
-        if ids:
-            result.batches += 1
-            result.batch_ids.append(ids)
+            ids, claimed = claim(now=now, limit=limit, steps=steps)
+            batches = [ids[start : start + batch_size] for start in range(0, len(ids), batch_size)]
+            for batch in batches:
+                transaction.on_commit(lambda batch=batch: enqueue_batch(batch))
+        result.batches += len(batches)
+        result.batch_ids += batches
         result.claimed += claimed
-        if claimed < batch_size:
+        if claimed < limit:
             break
     result.seconds = time.monotonic() - started
     logger.info("cadence tick", extra={"claimed": result.claimed, "batches": result.batches})

@@ -179,8 +179,9 @@ _ = crontab  # periodic tasks are added by the cadence engine
 # CADENCE
 # When nurture mail may arrive, in each contact's own time zone: "mon-fri 09:00-17:00", "daily 08:00-20:00".
 CADENCE_SEND_WINDOW = env.str("CADENCE_SEND_WINDOW", default="mon-fri 09:00-17:00")
-# The tick claims due schedules in batches (one send task per batch) until either limit is reached.
+# The tick claims due schedules (CLAIM_SIZE per transaction), one send task per BATCH_SIZE mails, until a limit.
 CADENCE_TICK_BATCH_SIZE = env.int("CADENCE_TICK_BATCH_SIZE", default=200)
+CADENCE_TICK_CLAIM_SIZE = env.int("CADENCE_TICK_CLAIM_SIZE", default=2000)
 CADENCE_TICK_MAX_BATCHES = env.int("CADENCE_TICK_MAX_BATCHES", default=400)
 CADENCE_TICK_MAX_SECONDS = env.float("CADENCE_TICK_MAX_SECONDS", default=45.0)
 # Items per nurture digest, and how old a non-evergreen item may be and still count as fresh.

@@ -89,7 +89,7 @@ def test_two_ticks_at_once_on_postgresql_create_no_duplicate(postgres_only, sent
     def run() -> None:
         barrier.wait()
         try:
-            results.append(schedules_claim_due(now=now, batch_size=25))
+            results.append(schedules_claim_due(now=now, batch_size=25, claim_size=25))
         finally:
             connection.close()
 
