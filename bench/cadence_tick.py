@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from typing import Any
 
 from bench import common
@@ -72,7 +73,7 @@ def make_all_due() -> None:
         cursor.execute("VACUUM ANALYZE cadence_schedule")
 
 
-def end_to_end_and_welcome(*, e2e_seconds: float, welcomes: int) -> dict[str, Any]:
+def end_to_end_and_welcome(*, e2e_seconds: float, welcomes: int, welcome_worker: bool = False) -> dict[str, Any]:
     """With the tick's batches waiting on `bulk`, run 2 workers; confirm contacts meanwhile and time
     their welcome from confirmation to hand-off. Return mails/s, latencies and peak RSS."""
     from django.db.models import Max
@@ -88,7 +89,10 @@ def end_to_end_and_welcome(*, e2e_seconds: float, welcomes: int) -> dict[str, An
     ]
     waiting = Delivery.objects.filter(status="queued", kind="nurture").count()
     evidence = Evidence(ip_address="127.0.0.1", user_agent="bench", source="bench")
-    with common.workers(2) as processes:
+    with ExitStack() as stack:
+        processes = stack.enter_context(common.workers(2, queues="bulk" if welcome_worker else "bulk,welcome"))
+        if welcome_worker:
+            stack.enter_context(common.workers(1, queues="welcome", prefix="welcome"))
         samplers = [common.RssSampler(p.pid) for p in processes]
         for sampler in samplers:
             sampler.__enter__()
@@ -119,6 +123,7 @@ def end_to_end_and_welcome(*, e2e_seconds: float, welcomes: int) -> dict[str, An
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else float("nan")
 
     return {
+        "welcome_worker": welcome_worker,
         "nurture_waiting_at_start": waiting,
         "mails_sent": count,
         "seconds": (last - started).total_seconds(),
@@ -141,6 +146,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-size", type=int, default=200, help="mails per send task")
     parser.add_argument("--claim-size", type=int, default=2000, help="schedules per claim transaction")
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--welcome-worker", action="store_true", help="a third worker process for `welcome` only")
     parser.add_argument("--ticks", type=int, default=1, help="ticks running at once (SKIP LOCKED)")
     parser.add_argument("--child-claim")
     args = parser.parse_args(argv)
@@ -164,7 +170,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("  ", figures[f"tick_{due}_due"])
     if not args.skip_e2e:
         print("End to end with 2 workers, welcome latency meanwhile")
-        figures["end_to_end"] = end_to_end_and_welcome(e2e_seconds=args.e2e_seconds, welcomes=args.welcomes)
+        figures["end_to_end"] = end_to_end_and_welcome(
+            e2e_seconds=args.e2e_seconds, welcomes=args.welcomes, welcome_worker=args.welcome_worker
+        )
         print("  ", figures["end_to_end"])
     if args.contacts > due:
         print(f"Tick with all {args.contacts:,} due")

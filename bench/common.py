@@ -206,7 +206,9 @@ class RssSampler:
 
 
 @contextmanager
-def workers(count: int, *, queues: str = "bulk,welcome", concurrency: int = 1) -> Iterator[list[Any]]:
+def workers(
+    count: int, *, queues: str = "bulk,welcome", concurrency: int = 1, prefix: str = "bench"
+) -> Iterator[list[Any]]:
     """Run `count` Celery worker processes on the bench database until the block ends."""
     import signal
     import socket
@@ -225,14 +227,14 @@ def workers(count: int, *, queues: str = "bulk,welcome", concurrency: int = 1) -
     for n in range(count):
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-n", f"bench{n}@%h",
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-n", f"{prefix}{n}@%h",
                  "--concurrency", str(concurrency), "--pool", "prefork", "--without-gossip", "--without-mingle",
                  "--without-heartbeat", "--loglevel", "WARNING"],
                 cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             )
         )  # fmt: skip
     try:
-        names = [f"bench{n}@{socket.gethostname()}" for n in range(count)]
+        names = [f"{prefix}{n}@{socket.gethostname()}" for n in range(count)]
         deadline = time.monotonic() + 90
         while len(app.control.ping(destination=names, timeout=1.0)) < count:
             if time.monotonic() > deadline:
