@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -50,10 +51,20 @@ def digest_context(*, delivery: Delivery) -> dict[str, Any]:
         return {}
     now = timezone.now()
     items = digest_items(contact=delivery.contact, now=now)
-    ContentReceipt.objects.bulk_create(
-        [ContentReceipt(contact_id=delivery.contact_id, item=item, received_at=now) for item in items],
-        ignore_conflicts=True,
-    )
+    if items:
+        # One statement, outside any transaction: this runs for every digest mail.
+        table = ContentReceipt._meta.db_table
+        placeholders = ", ".join(["(%s, %s, %s)"] * len(items))
+        fields = [ContentReceipt._meta.get_field(name) for name in ("contact", "item", "received_at")]
+        params: list[Any] = []
+        for item in items:
+            values = (delivery.contact_id, item.pk, now)
+            params += [f.get_db_prep_value(v, connection) for f, v in zip(fields, values, strict=True)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (contact_id, item_id, received_at) VALUES {placeholders} ON CONFLICT DO NOTHING",
+                params,
+            )
     return {
         "items": [{"title": item.title, "summary": item.summary, "url": item.url, "body": item.body} for item in items]
     }
