@@ -174,6 +174,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             e2e_seconds=args.e2e_seconds, welcomes=args.welcomes, welcome_worker=args.welcome_worker
         )
         print("  ", figures["end_to_end"])
+    from cadence.services import silence_count
+
+    t = time.monotonic()
+    figures["silence_count"] = {**silence_count().as_dict(), "seconds": time.monotonic() - t}
+    print("Silence count", figures["silence_count"])
     if args.contacts > due:
         print(f"Tick with all {args.contacts:,} due")
         common.purge_queues("bulk", "welcome")

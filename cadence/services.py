@@ -368,9 +368,10 @@ def deliveries_recover_lost(*, now: datetime, stuck_after: timedelta | None = No
                 context=delivery.context,
                 enqueue=enqueue_delivery,
             )
+    # Workers far behind are not a lost task: only what has waited four times as long is queued again.
     waiting = list(
         Delivery.objects.filter(
-            status=Delivery.Status.QUEUED, updated_at__lt=now - stuck_after, kind__in=Delivery.MARKETING_KINDS
+            status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after, kind__in=Delivery.MARKETING_KINDS
         ).values_list("id", flat=True)[:20000]
     )
     size = settings.CADENCE_TICK_BATCH_SIZE
