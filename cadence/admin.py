@@ -4,17 +4,34 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cadence.digest import silence_risk_topics
 from cadence.models import ContentItem, Schedule, WelcomeStep
-from cadence.services import silence_count
+from cadence.services import silence_count, silent_schedules, welcome_overdue_schedules
+
+
+class SilenceFilter(admin.SimpleListFilter):
+    title = _("silence")
+    parameter_name = "silence"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("silent", _("silent")), ("welcome_overdue", _("welcome overdue"))]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        now = timezone.now()
+        if self.value() == "silent":
+            return queryset.filter(silent_schedules(now=now))
+        if self.value() == "welcome_overdue":
+            return queryset.filter(welcome_overdue_schedules(now=now))
+        return queryset
 
 
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
     list_display = ["contact", "is_active", "next_due_at", "last_sent_at", "welcome_step", "slot"]
-    list_filter = ["is_active"]
+    list_filter = [SilenceFilter, "is_active"]
     raw_id_fields = ["contact"]
     show_full_result_count = False
 

@@ -38,8 +38,11 @@ def test_the_schedule_admin_warns_about_silent_subscribers(admin_client):
         contact=ContactFactory(), next_due_at=timezone.now() + timedelta(days=3),
         last_sent_at=timezone.now() - timedelta(days=60), welcome_step=9,
     )  # fmt: skip
+    Schedule.objects.create(contact=ContactFactory(), next_due_at=timezone.now(), welcome_step=9)
     page = admin_client.get("/admin/cadence/schedule/").content.decode()
     assert "Silent: 1" in page
+    listed = admin_client.get("/admin/cadence/schedule/?silence=silent").content.decode()
+    assert listed.count('class="action-select"') == 1
 
 
 def test_the_welcome_series_is_editable_in_the_admin(admin_client):
