@@ -253,6 +253,29 @@ CELERY_BEAT_SCHEDULE["dashboard-refresh"] = {
     "schedule": DASHBOARD_CACHE_SECONDS,
 }
 
+# CADENCE
+# When nurture mail may arrive, in each contact's own time zone: "mon-fri 09:00-17:00", "daily 08:00-20:00".
+CADENCE_SEND_WINDOW = env.str("CADENCE_SEND_WINDOW", default="mon-fri 09:00-17:00")
+# The tick claims due schedules (CLAIM_SIZE per transaction), one send task per BATCH_SIZE mails, until a limit.
+CADENCE_TICK_BATCH_SIZE = env.int("CADENCE_TICK_BATCH_SIZE", default=200)
+CADENCE_TICK_CLAIM_SIZE = env.int("CADENCE_TICK_CLAIM_SIZE", default=2000)
+CADENCE_TICK_MAX_BATCHES = env.int("CADENCE_TICK_MAX_BATCHES", default=400)
+CADENCE_TICK_MAX_SECONDS = env.float("CADENCE_TICK_MAX_SECONDS", default=45.0)
+# Items per nurture digest, and how old a non-evergreen item may be and still count as fresh.
+CADENCE_DIGEST_SIZE = env.int("CADENCE_DIGEST_SIZE", default=3)
+CADENCE_FRESH_DAYS = env.int("CADENCE_FRESH_DAYS", default=90)
+# A delivery still "sending" after this long belongs to a worker that died: it is marked lost.
+CADENCE_STUCK_SENDING_MINUTES = env.int("CADENCE_STUCK_SENDING_MINUTES", default=15)
+if CADENCE_STUCK_SENDING_MINUTES * 60 <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "CADENCE_STUCK_SENDING_MINUTES must exceed CELERY_TASK_TIME_LIMIT (a slow send is not lost)."
+    )
+CELERY_BEAT_SCHEDULE["cadence-tick"] = {"task": "cadence.tasks.tick", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {
+    "task": "cadence.tasks.silence_guard",
+    "schedule": crontab(minute="*/5"),
+}
+
 # REST FRAMEWORK
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.module_loading import import_string
 
+from messaging import signals
 from messaging.models import Announcement, Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedMessage, render_message
@@ -100,6 +101,8 @@ def message_context(delivery: Delivery) -> dict[str, Any]:
     }
     if delivery.kind == Delivery.Kind.CONFIRMATION:
         context["confirm_url"] = contact_url(contact, Purpose.CONFIRM)
+    for _receiver, extra in signals.message_context_requested.send(sender=Delivery, delivery=delivery):
+        context.update(extra or {})
     context.update(delivery.context)
     if delivery.kind == Delivery.Kind.ANNOUNCEMENT:
         announcement = Announcement.objects.get(pk=delivery.context["announcement_id"])
@@ -467,7 +470,9 @@ def _finish(delivery: Delivery, status: str, *, error: str = "", esp_message_id:
         delivery.esp_name = esp_name
         fields += ["sent_at", "esp_message_id", "esp_name"]
     delivery.save(update_fields=fields)
-    if status != Delivery.Status.SENT:
+    if status == Delivery.Status.SENT:
+        signals.delivery_sent.send(sender=Delivery, delivery=delivery)
+    else:
         logger.warning(
             "delivery %s",
             status,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,8 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from messaging import services
+
+logger = logging.getLogger(__name__)
 
 
 class SendTask(Task):
@@ -74,3 +77,8 @@ def expand_announcement(announcement_id: int) -> None:
 
     if not announcement_expand(announcement_id=announcement_id, enqueue_sends=enqueue_bulk):
         expand_announcement.delay(announcement_id)
+
+
+def enqueue_batch(delivery_ids: list[Any]) -> None:
+    """Send one batch claimed by the tick (already sized) as one task on the `bulk` queue."""
+    send_batch.delay([str(delivery_id) for delivery_id in delivery_ids])

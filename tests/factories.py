@@ -64,3 +64,17 @@ class AnnouncementFactory(factory.django.DjangoModelFactory):
     subject_nl = "Onze app was onbereikbaar"
     body_en = "Yesterday our app was down for two hours. Your money was safe at all times."
     body_nl = "Gisteren was onze app twee uur onbereikbaar. Uw geld was altijd veilig."
+
+
+# CADENCE
+class ContentItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "cadence.ContentItem"
+
+    topic = factory.SubFactory(TopicFactory)
+    language = "en"
+    title = factory.Sequence(lambda n: f"Article {n}")
+    summary = "A short summary."
+    url = factory.Sequence(lambda n: f"https://example.com/articles/{n}")
+    published_at = factory.LazyFunction(timezone.now)
+    evergreen = False

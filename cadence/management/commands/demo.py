@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from cadence.models import Schedule
+from cadence.models import ContentItem, Schedule
 from preferences.frequencies import frequencies, get_frequency
 from preferences.models import ConsentEvent, Contact, Topic
 from preferences.tokens import Purpose, contact_url
@@ -58,6 +58,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, contacts: int, seed: int, **options: Any) -> None:
         with transaction.atomic():
             topics = self._topics()
+            self._content(topics)
             if not Contact.objects.exists():
                 self._contacts(contacts, topics, random.Random(seed))
             self._products_and_reminder_rules(random.Random(seed))
@@ -151,6 +152,37 @@ class Command(BaseCommand):
             last = now - timedelta(seconds=rng.randint(0, int(interval.total_seconds())))
             schedules.append(Schedule(contact=c, next_due_at=last + interval, last_sent_at=last, welcome_step=1))
         Schedule.objects.bulk_create(schedules, batch_size=2000)
+
+    def _content(self, topics: list[Topic]) -> None:
+        """Create two fresh items and one evergreen item per topic, in English and in Dutch (once)."""
+        if ContentItem.objects.exists():
+            return
+        now = timezone.now()
+        items = []
+        for topic in topics:
+            for language in ("en", "nl"):
+                name = topic.name(language)
+                for n, (days, evergreen) in enumerate([(3, False), (20, False), (400, True)]):
+                    title_en = (
+                        f"{name}: the basics explained" if evergreen else f"{name}: what changed this month ({n + 1})"
+                    )
+                    title_nl = (
+                        f"{name}: de basis uitgelegd"
+                        if evergreen
+                        else f"{name}: wat er deze maand veranderde ({n + 1})"
+                    )
+                    items.append(
+                        ContentItem(
+                            topic=topic,
+                            language=language,
+                            title=title_nl if language == "nl" else title_en,
+                            summary=topic.description(language),
+                            url=f"{settings.SITE_URL}/articles/{topic.slug}-{language}-{n + 1}/",
+                            published_at=now - timedelta(days=days),
+                            evergreen=evergreen,
+                        )
+                    )
+        ContentItem.objects.bulk_create(items)
 
     def _superuser(self) -> str:
         password = secrets.token_urlsafe(9)

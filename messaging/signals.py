@@ -1,0 +1,11 @@
+"""What messaging tells the cadence engine. Receivers live in cadence/receivers.py."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# A delivery was handed to the ESP; `delivery` has its contact loaded and `sent_at` set.
+delivery_sent = Signal()
+# A message is being rendered; `delivery` is the one. A receiver may return a dict of extra template
+# context (the nurture digest), merged into the context.
+message_context_requested = Signal()
