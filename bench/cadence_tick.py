@@ -48,6 +48,16 @@ def claim_in_child(*, ticks: int = 1, **options: Any) -> dict[str, Any]:
     }
 
 
+def peak_rss_mb() -> float:
+    """Return this process's peak resident memory. Not ru_maxrss: Linux carries that over from the
+    parent across exec, so a child started by a large parent would report the parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_claim(options: dict[str, Any]) -> None:
     common.setup()
     from cadence.services import schedules_claim_due
@@ -60,7 +70,7 @@ def child_claim(options: dict[str, Any]) -> None:
         "batches": result.batches,
         "seconds": result.seconds,
         "per_second": result.claimed / result.seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }))  # fmt: skip
 
 
@@ -149,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--welcome-worker", action="store_true", help="a third worker process for `welcome` only")
     parser.add_argument("--ticks", type=int, default=1, help="ticks running at once (SKIP LOCKED)")
     parser.add_argument("--child-claim")
+    parser.add_argument("--tick-only", action="store_true", help="reuse the data: make every schedule due, tick")
     args = parser.parse_args(argv)
     if args.child_claim:
         child_claim(json.loads(args.child_claim))
@@ -156,6 +167,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     common.setup(migrate=True)
     figures: dict[str, Any] = {"contacts": args.contacts, "cores": os.cpu_count()}
+    if args.tick_only:
+        from cadence.models import Schedule
+
+        make_all_due()
+        due = Schedule.objects.count()
+        print(f"Tick with all {due:,} due")
+        figures[f"tick_{due}_due"] = claim_in_child(
+            batch_size=args.batch_size, claim_size=args.claim_size, ticks=args.ticks
+        )
+        common.purge_queues("bulk", "welcome")
+        print(json.dumps(figures, indent=2, default=str))
+        return figures
     due = min(100_000, args.contacts)
     print(f"Generating {args.contacts:,} contacts ({due:,} due) with COPY")
     t = time.monotonic()

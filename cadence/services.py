@@ -180,6 +180,7 @@ def schedules_claim_due(
     max_batches: int | None = None,
     max_seconds: float | None = None,
     portable: bool | None = None,
+    keep_ids: bool = False,
 ) -> TickResult:
     """Claim due schedules, create their Delivery rows in the same transaction, move them on, and once
     it commits enqueue one `send_batch` task per `batch_size` mails. Return what was claimed.
@@ -187,6 +188,7 @@ def schedules_claim_due(
     Each transaction claims up to `claim_size` schedules (fewer, larger statements are cheaper).
     Stops after `max_batches` tasks or `max_seconds`, or when nothing is due; the next run continues.
     Safe to run concurrently: rows are locked with SKIP LOCKED and every mail has a unique key.
+    With `keep_ids` the result lists the delivery ids of each batch (memory grows with the claims).
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.CADENCE_TICK_BATCH_SIZE
@@ -207,7 +209,8 @@ def schedules_claim_due(
             for batch in batches:
                 transaction.on_commit(lambda batch=batch: enqueue_batch(batch))
         result.batches += len(batches)
-        result.batch_ids += batches
+        if keep_ids:
+            result.batch_ids += batches
         result.claimed += claimed
         if claimed < limit:
             break

@@ -25,7 +25,7 @@ def start(contact: Contact) -> Schedule:
 def tick_and_send(now: datetime, **options: object) -> list[Delivery]:
     """Run the tick at `now` and send what it claimed; return the deliveries created."""
     with time_machine.travel(now, tick=False):
-        result = schedules_claim_due(now=now, **options)
+        result = schedules_claim_due(now=now, keep_ids=True, **options)
         ids = [delivery_id for batch in result.batch_ids for delivery_id in batch]
         for delivery_id in ids:
             delivery_send(delivery_id=delivery_id)

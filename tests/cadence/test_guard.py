@@ -63,7 +63,7 @@ def test_a_send_lost_with_its_worker_is_sent_again_late_under_a_new_key(sent_bat
     Schedule.objects.filter(pk=fine.pk).update(next_due_at=NOW)
     from cadence.services import schedules_claim_due
 
-    claimed = schedules_claim_due(now=NOW)
+    claimed = schedules_claim_due(now=NOW, keep_ids=True)
     lost_id = claimed.batch_ids[0][0]
     Delivery.objects.filter(id=lost_id).update(status="sending", claimed_at=NOW)
 
