@@ -14,8 +14,6 @@ def reminders_tick() -> int:
     return reminders_create_due()
 
 
-
-
 @shared_task(name="cadence.tasks.tick", ignore_result=True)
 def tick() -> int:
     """Claim what is due (bounded per run); return how many schedules were claimed."""

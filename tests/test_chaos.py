@@ -42,10 +42,10 @@ def test_every_contact_gets_exactly_one_mail_through_kills_and_a_redis_restart()
         workers=2,
         kills=3,
         fault_interval=3.0,
-        timeout=180.0,
+        timeout=300.0,
         claim=CLAIM,
         guard=GUARD,
-        guard_kwargs=json.loads(os.environ.get("CHAOS_GUARD_KWARGS", '{"stuck_after": {"seconds": 60}}')),
+        guard_kwargs=json.loads(os.environ.get("CHAOS_GUARD_KWARGS", '{"stuck_after": {"seconds": 20}}')),
         database_url=database_url_for_subprocess(),
     )
 

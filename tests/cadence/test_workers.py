@@ -91,7 +91,9 @@ def test_a_worker_killed_mid_batch_sends_no_duplicate_and_the_guard_delivers_the
         kill(doomed)
     sent_before = Delivery.objects.filter(status="sent").count()
     assert 5 <= sent_before < 60, "killed in the middle of the work"
-    assert Delivery.objects.filter(status="sending").count() == 1, "one mail was in the ESP's hands"
+    # A batch is claimed as a whole, so what the killed worker held is at most one batch, stuck in "sending".
+    stuck = Delivery.objects.filter(status="sending").count()
+    assert 1 <= stuck <= 20, "the killed worker held part of one batch"
 
     # The guard runs later: here at once, with no wait for stuck sends (in production it waits longer
     # than the task time limit, so that it never mistakes a slow send for a lost one).
@@ -101,7 +103,7 @@ def test_a_worker_killed_mid_batch_sends_no_duplicate_and_the_guard_delivers_the
         assert wait_for(settled, timeout=120)
     assert_one_mail_each(60)
     lost = Delivery.objects.filter(status="failed", error__startswith="lost")
-    assert lost.count() == counts.lost_sends == 1
+    assert lost.count() == counts.lost_sends == stuck
     for delivery in lost:
         late = Delivery.objects.get(contact=delivery.contact, status="sent")
         assert late.created_at > delivery.created_at and late.idempotency_key != delivery.idempotency_key

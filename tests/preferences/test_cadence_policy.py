@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from cadence.models import Schedule
-from cadence.services import schedule_start
+from cadence.services import nurture_due, schedule_start, schedules_claim_due
 from preferences.models import CadencePolicy, Contact
 from preferences.policy import allowed_frequencies, effective_frequency
 from preferences.tokens import Purpose, make_token
@@ -40,12 +40,24 @@ def test_the_default_policies_slow_down_contacts_without_potential():
     assert effective_frequency(ContactFactory(potential="high", frequency="biweekly")).key == "biweekly"
 
 
-def test_the_cadence_engine_schedules_by_the_policy(django_capture_on_commit_callbacks):
-    contact = ContactFactory(potential=Contact.Potential.NONE, frequency="biweekly")
-    before = timezone.now()
+@pytest.mark.parametrize(("potential", "least_days"), [(Contact.Potential.NONE, 90), (Contact.Potential.HIGH, 13)])
+def test_the_cadence_engine_schedules_by_the_policy(django_capture_on_commit_callbacks, potential, least_days):
+    """A biweekly choice is capped to quarterly for potential "none" (the seeded policy), not for "high"."""
+    contact = ContactFactory(potential=potential, frequency="biweekly")
+    now = timezone.now()
     schedule_start(contact=contact)
-    schedule = Schedule.objects.get(contact=contact)
-    assert (schedule.next_due_at - before).days >= 90
+    # Past the welcome series, last mailed long ago: the tick claims a nurture mail and moves the schedule.
+    Schedule.objects.filter(contact=contact).update(
+        welcome_step=10, next_due_at=now, last_sent_at=now - timezone.timedelta(days=200)
+    )
+    with django_capture_on_commit_callbacks():
+        assert schedules_claim_due(now=now).claimed == 1
+    moved = Schedule.objects.get(contact=contact).next_due_at
+    assert least_days <= (moved - now).days <= least_days + 2
+    exact = nurture_due(contact=contact, last_sent_at=now, slot=2, now=now)
+    assert (exact - now).days >= least_days
+    if potential == Contact.Potential.HIGH:
+        assert (exact - now).days < 30
 
 
 def test_the_preference_centre_offers_only_allowed_frequencies(client, topics):
