@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cadence.charts import bar_line_chart
-from cadence.models import ContactHealth, Schedule
-from messaging.models import Delivery
+from cadence.models import ContactHealth
+from cadence.services import silence_count
 from preferences.models import Contact, Conversion, Lifecycle
 
 CACHE_KEY = "admin-dashboard-stats"
@@ -52,31 +52,9 @@ def dashboard_stats(now: Any = None) -> dict[str, Any]:
     )
     potential = dict(Contact.objects.values_list("potential").annotate(n=Count("pk")).order_by())
     health = dict(ContactHealth.objects.values_list("state").annotate(n=Count("pk")).order_by())
-    grace = timedelta(days=settings.HEALTH_GRACE_DAYS)
-    silent = (
-        Schedule.objects.filter(
-            is_active=True,
-            next_due_at__lt=now - grace,
-            contact__status=Contact.Status.CONFIRMED,
-            contact__suppressed_at__isnull=True,
-        )
-        .exclude(contact__paused_until__gt=now)
-        .count()
-    )
-    welcome_overdue = (
-        Contact.objects.filter(
-            status=Contact.Status.CONFIRMED,
-            suppressed_at__isnull=True,
-            confirmed_at__gte=now - timedelta(days=30),
-            confirmed_at__lt=now - timedelta(hours=1),
-        )
-        .exclude(
-            Exists(
-                Delivery.objects.filter(contact=OuterRef("pk"), kind=Delivery.Kind.WELCOME, status=Delivery.Status.SENT)
-            )
-        )
-        .count()
-    )
+    # The silence guard's own definitions, so the dashboard, the ops page and the guard agree.
+    silence = silence_count(now=now)
+    silent, welcome_overdue = silence.silent, silence.welcome_overdue
     signups = Contact.objects.filter(created_at__gte=since).annotate(month=TruncMonth("created_at"))
     signups_by_month = _by_month(signups.values("month").annotate(n=Count("pk")).order_by())
     prospects_by_month = _by_month(

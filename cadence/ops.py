@@ -187,30 +187,27 @@ def _marketable(now: datetime) -> Q:
 def overdue_by_reason(*, now: datetime | None = None) -> dict[str, int]:
     """Return how many subscribers the promise currently fails, by reason.
 
-    - `schedule`: an active schedule due longer ago than OPS_OVERDUE_GRACE;
-    - `no_schedule`: confirmed and mailable for longer than the grace, without an active schedule;
-    - `welcome`: confirmed (within the last week) longer ago than OPS_WELCOME_GRACE, no welcome sent.
+    - `silent` and `welcome_overdue`: the silence guard's own counts (cadence.services.silence_count),
+      so ops, marketers and the guard speak of the same people;
+    - `tick_behind`: an active schedule due longer ago than OPS_OVERDUE_GRACE (the tick is not keeping up);
+    - `no_schedule`: confirmed and mailable for longer than the grace, without an active schedule.
     """
+    from cadence.services import silence_count  # services imports this module's tick_record users
+
     now = now or timezone.now()
     grace = timedelta(seconds=settings.OPS_OVERDUE_GRACE)
-    welcome_grace = timedelta(seconds=settings.OPS_WELCOME_GRACE)
     marketable = _marketable(now)
-    schedule = Schedule.objects.filter(is_active=True, next_due_at__lt=now - grace).filter(
+    behind = Schedule.objects.filter(is_active=True, next_due_at__lt=now - grace).filter(
         contact__in=Contact.objects.filter(marketable)
     )
     active_schedule = Schedule.objects.filter(contact=OuterRef("pk"), is_active=True)
-    welcome_sent = Delivery.objects.filter(
-        contact=OuterRef("pk"), kind=Delivery.Kind.WELCOME, status=Delivery.Status.SENT
-    )
+    silence = silence_count(now=now)
     return {
-        "schedule": schedule.count(),
+        "silent": silence.silent,
+        "welcome_overdue": silence.welcome_overdue,
+        "tick_behind": behind.count(),
         "no_schedule": Contact.objects.filter(marketable, confirmed_at__lt=now - grace)
         .exclude(Exists(active_schedule))
-        .count(),
-        "welcome": Contact.objects.filter(
-            marketable, confirmed_at__lt=now - welcome_grace, confirmed_at__gte=now - WELCOME_OVERDUE_WINDOW
-        )
-        .exclude(Exists(welcome_sent))
         .count(),
     }
 

@@ -96,9 +96,10 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
         "tick_age": tick_age,
         "tick_lag": ops.tick_lag(now=now),
         "overdue": [
-            (_("schedule overdue"), overdue["schedule"]),
+            (_("silent (no mail beyond interval and grace)"), overdue["silent"]),
+            (_("welcome overdue"), overdue["welcome_overdue"]),
+            (_("schedule overdue (tick behind)"), overdue["tick_behind"]),
             (_("confirmed without a schedule"), overdue["no_schedule"]),
-            (_("welcome overdue"), overdue["welcome"]),
         ],
         "overdue_total": sum(overdue.values()),
         "deliveries": [(Delivery.Status(s).label, n) for s, n in by_status.items()],

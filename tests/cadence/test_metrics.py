@@ -133,11 +133,12 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
     assert errors[(("error_class", "recipient_refused"),)] == 1
     assert errors[(("error_class", "permanent"),)] == 1
     overdue = samples["cadence_subscribers_overdue"]
-    assert overdue[(("reason", "schedule"),)] == 1
-    # Only the one confirmed two days ago: the others are within the grace, have a schedule or a welcome,
-    # or (the silent one) were confirmed before the week in which a missing welcome counts.
+    assert overdue[(("reason", "tick_behind"),)] == 1
+    # Only the one confirmed two days ago: the others are within the grace or have a schedule.
     assert overdue[(("reason", "no_schedule"),)] == 1
-    assert overdue[(("reason", "welcome"),)] == 1
+    # The guard's own counts: the contact with a schedule but no marketing mail ever is welcome-overdue.
+    assert overdue[(("reason", "welcome_overdue"),)] == 1
+    assert overdue[(("reason", "silent"),)] == 0
     assert samples["cadence_tick_lag_seconds"][()] == pytest.approx(3 * 3600, abs=60)
     assert samples["cadence_last_tick_age_seconds"][()] == pytest.approx(42, abs=10)
     buckets = {dict(labels)["le"]: value for labels, value in samples["cadence_welcome_latency_seconds_bucket"].items()}
