@@ -14,8 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from cadence.models import ContentItem, Schedule
+from cadence.relationship import health_recompute
 from preferences.frequencies import frequencies, get_frequency
-from preferences.models import ConsentEvent, Contact, Topic
+from preferences.models import ConsentEvent, Contact, Conversion, Topic
 from preferences.tokens import Purpose, contact_url
 
 TOPICS = [
@@ -61,7 +62,9 @@ class Command(BaseCommand):
             self._content(topics)
             if not Contact.objects.exists():
                 self._contacts(contacts, topics, random.Random(seed))
+                self._conversions(random.Random(seed))
             self._products_and_reminder_rules(random.Random(seed))
+        self._health()
         password = self._superuser()
         demo = Contact.objects.filter(status=Contact.Status.CONFIRMED).order_by("created_at").first()
         site = settings.SITE_URL
@@ -183,6 +186,33 @@ class Command(BaseCommand):
                         )
                     )
         ContentItem.objects.bulk_create(items)
+
+    def _conversions(self, rng: random.Random) -> None:
+        """About a third of today's customers converted while we knew them: their conversions, for the charts."""
+        now = timezone.now()
+        conversions = []
+        for contact in Contact.objects.filter(share_of_customer__gt=0).order_by("created_at"):
+            if rng.random() > 0.35:
+                continue
+            converted_at = min(now, contact.created_at + timedelta(days=rng.randint(5, 240)))
+            conversions.append(
+                Conversion(
+                    contact=contact,
+                    converted_at=converted_at,
+                    source="crm",
+                    contact_source=contact.source,
+                    potential=contact.potential,
+                    signed_up_at=contact.created_at,
+                    days_as_prospect=(converted_at - contact.created_at).days,
+                    mails_before=max(1, (converted_at - contact.created_at).days // 30),
+                )
+            )
+        Conversion.objects.bulk_create(conversions, batch_size=1000)
+
+    def _health(self) -> None:
+        """Score every confirmed relationship once, without acting on it (no mail is queued by the demo)."""
+        ids = list(Contact.objects.filter(status=Contact.Status.CONFIRMED).values_list("pk", flat=True))
+        health_recompute(contact_ids=ids, act=False)
 
     def _superuser(self) -> str:
         password = secrets.token_urlsafe(9)
