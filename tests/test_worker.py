@@ -26,7 +26,7 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
 
 def test_a_real_worker_sends_confirmation_and_welcome_from_the_welcome_queue(topics):
     purge_queues("welcome")
-    with running_worker(queues="welcome", EMAIL_BACKEND="anymail.backends.test.EmailBackend"):
+    with running_worker(queues="welcome", name="journey", EMAIL_BACKEND="anymail.backends.test.EmailBackend"):
         response = Client().post(
             "/api/v1/subscribe/",
             {"email": "worker@example.com", "locale": "en", "topics": ["saving"]},

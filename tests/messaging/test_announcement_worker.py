@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,51 +9,12 @@ import pytest
 from config.celery import app as celery_app
 from messaging.models import Announcement, Delivery
 from preferences.models import Contact
-from tests.conftest import subprocess_env
 from tests.factories import AnnouncementFactory, ContactFactory
+from tests.workers import running_worker, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-
-@contextmanager
-def running_worker(queues: str, **env: str) -> Iterator[None]:
-    """Run `celery worker` on `queues` until the block ends, once it answers a ping."""
-    name = f"announcements-{time.monotonic_ns()}"
-    process = subprocess.Popen(
-        [
-            *[sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-n", f"{name}@%h"],
-            *["--concurrency", "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        ],
-        cwd=BASE_DIR,
-        env=subprocess_env(**env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not celery_app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start:\n{process.stdout.read() if process.stdout else ''}")
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_a_real_worker_sends_an_announcement_to_every_customer_and_the_admin_counts_match(admin_client):
@@ -72,7 +27,9 @@ def test_a_real_worker_sends_an_announcement_to_every_customer_and_the_admin_cou
     ContactFactory(share_of_customer=0)  # a prospect is not a customer
     announcement = AnnouncementFactory(audience=Announcement.Audience.ALL_CUSTOMERS)
 
-    with running_worker("default,bulk", EMAIL_BACKEND="anymail.backends.test.EmailBackend"):
+    with running_worker(
+        queues="default,bulk", name="announcements", EMAIL_BACKEND="anymail.backends.test.EmailBackend"
+    ):
         page = admin_client.get(f"/admin/messaging/announcement/{announcement.pk}/confirm/").content.decode()
         assert "will go to <strong>7</strong> recipients" in page
         admin_client.post(f"/admin/messaging/announcement/{announcement.pk}/confirm/", {"confirm": "yes"})
