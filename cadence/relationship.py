@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cadence import health
-from cadence.models import ContactHealth
+from cadence.models import ContactHealth, Schedule
 from messaging.models import Delivery
 from messaging.services import delivery_create
 from messaging.tasks import enqueue_delivery
@@ -112,10 +112,41 @@ def health_recompute(*, contact_ids: Iterable[Any], act: bool = True) -> dict[st
     return counts
 
 
+def _reengagement_fits(contact: Contact, now: Any) -> bool:
+    """Return whether a re-engagement mail may go now, and if so take the contact's next slot for it.
+
+    It is a marketing mail like any other: it needs consent, and it takes the place of the next nurture
+    mail, so nobody hears from us more often than chosen. It waits while the last marketing mail is
+    younger than the contact's interval, or while another marketing mail is on its way.
+    """
+    if not contact.may_receive_marketing(now):
+        return False
+    interval = effective_frequency(contact).interval
+    with transaction.atomic():
+        return _take_slot(contact, interval, now)
+
+
+def _take_slot(contact: Contact, interval: timedelta, now: Any) -> bool:
+    schedule = Schedule.objects.select_for_update().filter(contact=contact).first()
+    if schedule is not None and schedule.last_sent_at is not None and now - schedule.last_sent_at < interval:
+        return False
+    pending = Delivery.objects.filter(
+        contact=contact,
+        kind__in=Delivery.MARKETING_KINDS,
+        status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
+    )
+    if pending.exists():
+        return False
+    if schedule is not None:
+        # The nurture mail that was due now comes one interval after this one (the send moves it exactly).
+        Schedule.objects.filter(pk=schedule.pk).update(next_due_at=now + interval, updated_at=now)
+    return True
+
+
 def _act(contact: Contact, row: ContactHealth, now: Any) -> None:
     if row.state == health.COOLING and health.NO_ENGAGEMENT in row.reasons:
         every = timedelta(days=settings.HEALTH_REENGAGE_EVERY_DAYS)
-        if (row.reengaged_at is None or now - row.reengaged_at > every) and contact.may_receive_marketing(now):
+        if (row.reengaged_at is None or now - row.reengaged_at > every) and _reengagement_fits(contact, now):
             delivery_create(
                 contact=contact,
                 kind=Delivery.Kind.REENGAGEMENT,

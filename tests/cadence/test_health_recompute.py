@@ -17,9 +17,13 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
-def quiet_contact(quiet_days: int, **kwargs) -> Contact:
+def quiet_contact(quiet_days: int, last_mail_days: int = 5, **kwargs) -> Contact:
     contact = ContactFactory(confirmed_at=NOW - timedelta(days=quiet_days), **kwargs)
-    Schedule.objects.create(contact=contact, next_due_at=NOW + timedelta(days=20), last_sent_at=NOW - timedelta(days=5))
+    Schedule.objects.create(
+        contact=contact,
+        next_due_at=NOW + timedelta(days=20),
+        last_sent_at=NOW - timedelta(days=last_mail_days),
+    )
     return contact
 
 
@@ -40,13 +44,36 @@ def test_batch_recompute_stores_state_and_reasons_for_confirmed_contacts_only():
 
 @time_machine.travel(NOW, tick=False)
 def test_cooling_from_silence_queues_one_reengagement_mail(django_capture_on_commit_callbacks):
-    contact = quiet_contact(100)
+    contact = quiet_contact(100, last_mail_days=40, frequency="monthly")
     relationship.health_recompute(contact_ids=[contact.pk])
     relationship.health_recompute(contact_ids=[contact.pk])
 
     mails = Delivery.objects.filter(contact=contact, kind=Delivery.Kind.REENGAGEMENT)
     assert mails.count() == 1
     assert mails.get().template == "reengagement"
+    # It takes the place of the next nurture mail, which now comes one interval later.
+    assert Schedule.objects.get(contact=contact).next_due_at == NOW + timedelta(days=30)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_reengagement_mail_waits_for_the_contacts_next_slot(django_capture_on_commit_callbacks):
+    """Never more than chosen: a monthly subscriber mailed five days ago gets no second marketing mail."""
+    contact = quiet_contact(100, last_mail_days=5, frequency="monthly")
+    relationship.health_recompute(contact_ids=[contact.pk])
+
+    assert not Delivery.objects.filter(contact=contact, kind=Delivery.Kind.REENGAGEMENT).exists()
+    assert ContactHealth.objects.get(contact=contact).reengaged_at is None, "it tries again later"
+    with time_machine.travel(NOW + timedelta(days=26), tick=False):
+        relationship.health_recompute(contact_ids=[contact.pk])
+    assert Delivery.objects.filter(contact=contact, kind=Delivery.Kind.REENGAGEMENT).count() == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_no_reengagement_while_another_marketing_mail_is_on_its_way(django_capture_on_commit_callbacks):
+    contact = quiet_contact(100, last_mail_days=40, frequency="monthly")
+    Delivery.objects.create(contact=contact, kind=Delivery.Kind.NURTURE, template="nurture", idempotency_key="n1")
+    relationship.health_recompute(contact_ids=[contact.pk])
+    assert not Delivery.objects.filter(contact=contact, kind=Delivery.Kind.REENGAGEMENT).exists()
 
 
 @time_machine.travel(NOW, tick=False)
