@@ -20,17 +20,25 @@ DIGEST_TEMPLATES = frozenset({"nurture", "welcome_picks"})
 
 def digest_items(*, contact: Contact, now: datetime, size: int | None = None) -> list[ContentItem]:
     """Return up to `size` items for the contact: fresh unseen ones from their topics, newest first, then
-    unseen evergreen ones, then evergreen ones seen longest ago; from any topic when theirs have none."""
+    unseen evergreen ones, then evergreen ones seen longest ago; evergreen ones of any topic when theirs
+    have none. A contact who chose general updates (no particular topic) gets items of every topic; a
+    contact with neither topics nor general updates gets nothing."""
     size = size or settings.CADENCE_DIGEST_SIZE
     seen = ContentReceipt.objects.filter(contact_id=contact.pk, item_id=OuterRef("pk"))
-    mine = ContentItem.objects.filter(language=contact.locale, published_at__lte=now, topic__contacts=contact)
+    everything = ContentItem.objects.filter(language=contact.locale, published_at__lte=now)
+    if contact.general_updates:
+        mine = everything
+    elif contact.topics.exists():
+        mine = everything.filter(topic__contacts=contact)
+    else:
+        return []
     fresh_since = now - timedelta(days=settings.CADENCE_FRESH_DAYS)
     picked = list(
         mine.filter(evergreen=False, published_at__gte=fresh_since)
         .exclude(Exists(seen))
         .order_by("-published_at")[:size]
     )
-    for pool in (mine, ContentItem.objects.filter(language=contact.locale, published_at__lte=now)):
+    for pool in (mine, everything):
         if len(picked) >= size:
             break
         evergreen = pool.filter(evergreen=True).exclude(pk__in=[item.pk for item in picked])

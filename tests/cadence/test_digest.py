@@ -78,3 +78,17 @@ def test_topics_without_fresh_or_evergreen_content_are_a_silence_risk(topics):
     ContentItemFactory(topic=pension, language="en", published_at=now - timedelta(days=2))  # no Dutch
     assert sorted(t.slug for t in silence_risk_topics(now=now)) == ["pension"]
     assert sorted(t.slug for t in silence_risk_topics(now=now + timedelta(days=200))) == ["pension", "saving"]
+
+
+def test_a_contact_without_topics_gets_nothing_unless_they_chose_general_updates(topics, settings):
+    settings.CADENCE_DIGEST_SIZE = 3
+    now = timezone.now()
+    saving, _mortgage, pension = topics
+    ContentItemFactory(topic=saving, title="fresh saving", published_at=now - timedelta(days=1))
+    ContentItemFactory(topic=pension, title="classic pension", evergreen=True, published_at=now - timedelta(days=600))
+
+    nothing_chosen = ContactFactory(topics=[], general_updates=False)
+    assert digest_items(contact=nothing_chosen, now=now) == []
+
+    general = ContactFactory(topics=[], general_updates=True)
+    assert titles(digest_items(contact=general, now=now)) == ["fresh saving", "classic pension"]
