@@ -74,6 +74,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "preferences.brand.brand_context",
             ],
         },
     },
@@ -132,7 +133,16 @@ X_FRAME_OPTIONS = "DENY"
 # Without one, mail is written to files under var/outbox/.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "outbox"))
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cadence <hello@example.com>")
+# BRAND
+# The sender's identity on every public page and in every mail (preferences/brand.py).
+BRAND_NAME = env.str("BRAND_NAME", default="Example Bank")
+BRAND_LOGO_URL = env.str("BRAND_LOGO_URL", default="")
+BRAND_POSTAL_ADDRESS = env.str("BRAND_POSTAL_ADDRESS", default="Example Street 1, 1011 AB Amsterdam")
+BRAND_PRIVACY_URL = env.str("BRAND_PRIVACY_URL", default="")
+# Empty: a translated "We never ask for your PIN, password or access codes by email."
+BRAND_SECURITY_NOTE = env.str("BRAND_SECURITY_NOTE", default="")
+BRAND_SENDER_ADDRESS = env.str("BRAND_SENDER_ADDRESS", default="hello@example.com")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f'"{BRAND_NAME}" <{BRAND_SENDER_ADDRESS}>')
 UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="unsubscribe@example.com")
 ANYMAIL = {
     # ESP keys come as ANYMAIL_<ESP>_API_KEY etc.; anymail reads them from the environment too.
@@ -179,6 +189,8 @@ CONSENT_WORDING_VERSION = env.str("CONSENT_WORDING_VERSION", default="2026-11")
 CONFIRM_TOKEN_MAX_AGE = env.int("CONFIRM_TOKEN_MAX_AGE", default=7 * 24 * 3600)
 SIGNUP_THROTTLE_PER_IP = env.str("SIGNUP_THROTTLE_PER_IP", default="20/hour")
 SIGNUP_THROTTLE_PER_ADDRESS = env.str("SIGNUP_THROTTLE_PER_ADDRESS", default="3/hour")
+LINK_REQUEST_THROTTLE_PER_IP = env.str("LINK_REQUEST_THROTTLE_PER_IP", default="10/hour")
+LINK_REQUEST_THROTTLE_PER_ADDRESS = env.str("LINK_REQUEST_THROTTLE_PER_ADDRESS", default="3/hour")
 
 # CELERY
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -287,6 +299,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "signup_ip": SIGNUP_THROTTLE_PER_IP,
         "signup_address": SIGNUP_THROTTLE_PER_ADDRESS,
+        "link_request_ip": LINK_REQUEST_THROTTLE_PER_IP,
+        "link_request_address": LINK_REQUEST_THROTTLE_PER_ADDRESS,
     },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0) if env.str("NUM_PROXIES", default="") else None,
 }

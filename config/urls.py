@@ -15,6 +15,7 @@ urlpatterns = [
     path("confirm/<str:token>/", preferences_views.confirm, name="confirm"),
     path("preferences/<str:token>/", preferences_views.preference_centre, name="preference-centre"),
     path("unsubscribe/<str:token>/", preferences_views.unsubscribe, name="unsubscribe"),
+    path("link/", preferences_views.link_request, name="link-request"),
     path("api/v1/subscribe/", preferences_api.SubscribeView.as_view(), name="api-subscribe"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

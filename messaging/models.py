@@ -15,6 +15,7 @@ class Delivery(models.Model):
     class Kind(models.TextChoices):
         CONFIRMATION = "confirmation", _("confirmation")
         ALREADY_SUBSCRIBED = "already_subscribed", _("already subscribed")
+        LINK_REQUEST = "link_request", _("requested preference link")
         WELCOME = "welcome", _("welcome series")
         NURTURE = "nurture", _("nurture")
         REENGAGEMENT = "reengagement", _("re-engagement")

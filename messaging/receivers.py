@@ -27,6 +27,17 @@ def send_confirmation(sender: Any, contact: Contact, event_id: int, already_conf
     )
 
 
+@receiver(signals.link_requested)
+def send_link(sender: Any, contact: Contact, request_id: str, **kwargs: Any) -> None:
+    delivery_create(
+        contact=contact,
+        kind=Delivery.Kind.LINK_REQUEST,
+        template="link_request",
+        idempotency_key=f"link_request:{contact.id}:{request_id}",
+        enqueue=enqueue_delivery,
+    )
+
+
 @receiver(signals.contact_unsubscribed)
 @receiver(signals.contact_suppressed)
 def cancel_marketing(sender: Any, contact: Contact, **kwargs: Any) -> None:

@@ -11,6 +11,8 @@ from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import translation
 
+from preferences.brand import current_brand
+
 
 @dataclass(frozen=True)
 class RenderedMessage:
@@ -28,6 +30,7 @@ def render_message(name: str, context: dict[str, Any], locale: str) -> RenderedM
     """Return message `name` rendered from messaging/email/<name>{_subject.txt,.txt,.html}."""
     base = f"messaging/email/{name}"
     with translation.override(locale):
+        context = {"brand": current_brand(), **context}
         subject = " ".join(_render_plain(f"{base}_subject.txt", context).split())
         text = _render_plain(f"{base}.txt", context)
         html = render_to_string(f"{base}.html", context)

@@ -495,7 +495,9 @@ def _esp_name() -> str:
 
 
 # Kinds a person waits for go to the latency-sensitive queue, the rest to bulk.
-WELCOME_QUEUE_KINDS = frozenset({Delivery.Kind.CONFIRMATION, Delivery.Kind.ALREADY_SUBSCRIBED, Delivery.Kind.WELCOME})
+WELCOME_QUEUE_KINDS = frozenset(
+    {Delivery.Kind.CONFIRMATION, Delivery.Kind.ALREADY_SUBSCRIBED, Delivery.Kind.LINK_REQUEST, Delivery.Kind.WELCOME}
+)
 
 
 def delivery_retry(*, delivery_id: UUID | str, enqueue: Callable[[Delivery], None]) -> Delivery | None:

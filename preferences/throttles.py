@@ -1,4 +1,4 @@
-"""Signup throttles: per client address and per email address (Redis-backed cache)."""
+"""Signup and link-request throttles: per client address and per email address (Redis-backed cache)."""
 
 from __future__ import annotations
 
@@ -32,3 +32,18 @@ class SignupAddressThrottle(SimpleRateThrottle):
 def signup_allowed(request: Any) -> bool:
     """Return False when this client or this address has signed up too often (for the form view)."""
     return all(throttle().allow_request(request, None) for throttle in (SignupIPThrottle, SignupAddressThrottle))
+
+
+class LinkRequestIPThrottle(SignupIPThrottle):
+    scope = "link_request_ip"
+
+
+class LinkRequestAddressThrottle(SignupAddressThrottle):
+    scope = "link_request_address"
+
+
+def link_request_allowed(request: Any) -> bool:
+    """Return False when this client or this address has asked for a link too often."""
+    return all(
+        throttle().allow_request(request, None) for throttle in (LinkRequestIPThrottle, LinkRequestAddressThrottle)
+    )

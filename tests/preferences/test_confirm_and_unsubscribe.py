@@ -106,7 +106,9 @@ def test_opening_the_unsubscribe_page_does_not_unsubscribe(client):
 
 def test_less_often_instead_keeps_the_subscription(client):
     contact = ContactFactory(frequency="biweekly")
-    response = client.post(f"/unsubscribe/{make_token(contact, Purpose.UNSUBSCRIBE)}/", {"action": "less_often"})
+    response = client.post(
+        f"/unsubscribe/{make_token(contact, Purpose.UNSUBSCRIBE)}/", {"action": "less_often", "frequency": "quarterly"}
+    )
     assert response.status_code == 200
     contact.refresh_from_db()
     assert contact.status == Contact.Status.CONFIRMED
