@@ -28,7 +28,7 @@ def test_pressing_the_button_confirms_and_records_evidence(client):
     response = client.post(f"/confirm/{make_token(contact, Purpose.CONFIRM)}/", HTTP_USER_AGENT="Phone/2")
 
     assert response.status_code == 200
-    assert "U bent ingeschreven" in response.content.decode()
+    assert "U bent aangemeld" in response.content.decode()
     contact.refresh_from_db()
     assert contact.status == Contact.Status.CONFIRMED
     assert contact.confirmed_at is not None
