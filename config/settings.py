@@ -159,6 +159,11 @@ ESP_RATE_LIMIT_KEY = env.str("ESP_RATE_LIMIT_KEY", default="esp-send-rate")
 SEND_RETRY_BACKOFF = env.float("SEND_RETRY_BACKOFF", default=5)
 SEND_RETRY_BACKOFF_MAX = env.float("SEND_RETRY_BACKOFF_MAX", default=600)
 SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=6)
+# Messages sent at once per worker process to an ESP outside ESP_BATCH_SENDING (and over SMTP): each
+# lane has one connection of its own for a whole chunk. 1 sends one after the other.
+ESP_SEND_CONCURRENCY = env.int("ESP_SEND_CONCURRENCY", default=8)
+if ESP_SEND_CONCURRENCY < 1:
+    raise ImproperlyConfigured("ESP_SEND_CONCURRENCY must be at least 1.")
 # Batch sending through anymail's merge_data: recipients per ESP call and the ESP's merge-field
 # syntax ("{name}" is the variable). ESPs not listed (Postmark, Brevo, Amazon SES: batch only with
 # stored templates) are sent one message per recipient.
