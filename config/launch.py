@@ -1,4 +1,4 @@
-"""`make run`: prepare the embedded default and start web, worker, beat and Flower (honcho)."""
+"""`make run`: local secrets and the embedded defaults, then web, workers, beat and Flower (honcho)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import environ
 
 from config.devredis import DEFAULT_URL, ensure
 
@@ -49,6 +51,7 @@ def ensure_local_secrets(var_dir: Path = VAR_DIR) -> dict[str, str]:
 def main() -> None:
     os.environ["REDIS_URL"] = ensure(os.environ.get("REDIS_URL", DEFAULT_URL))
     os.environ.setdefault("DEBUG", "true")
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # a key set there wins over var/
     webhook_secret = ensure_local_secrets()["ANYMAIL_WEBHOOK_SECRET"]
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     manage("migrate", "--no-input", "-v", "0")

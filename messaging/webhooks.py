@@ -78,7 +78,7 @@ def webhook_secret_configured() -> bool:
 
 def fail_closed(view_class: type[AnymailCoreWebhookView], initkwargs: dict[str, Any]) -> Callable[..., HttpResponse]:
     """Return a view function for `view_class` that fails closed (see the module docstring)."""
-    wrapped_class = type(view_class.__name__, (FailClosedMixin, view_class), {"__module__": __name__})
+    wrapped_class: Any = type(view_class.__name__, (FailClosedMixin, view_class), {"__module__": __name__})
     inner = wrapped_class.as_view(**initkwargs)
 
     @csrf_exempt
@@ -98,7 +98,7 @@ def _wrap(pattern: Any) -> Any:
     view_class = getattr(pattern.callback, "view_class", None)
     if not isinstance(pattern, URLPattern) or view_class is None or not issubclass(view_class, AnymailCoreWebhookView):
         return pattern
-    callback = fail_closed(view_class, pattern.callback.view_initkwargs)
+    callback = fail_closed(view_class, getattr(pattern.callback, "view_initkwargs", {}))
     return URLPattern(pattern.pattern, callback, pattern.default_args, pattern.name)
 
 
