@@ -20,12 +20,10 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # CORE
 DEBUG = env.bool("DEBUG", default=False)
+# No fallback: without DEBUG, a missing or short key stops the service at start-up (config/checks.py);
+# `make run` and `make test` generate or pass one.
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG and not env.bool("ALLOW_INSECURE_SECRET", default=True):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production.")
-    SECRET_KEY = "insecure-development-key-change-me-0123456789-abcdefghijklmnop"
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
@@ -46,6 +44,7 @@ INSTALLED_APPS = [
     "preferences",
     "messaging",
     "cadence",
+    "config.apps.SiteConfig",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -85,7 +85,12 @@ DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a Celery worker started by a test sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
+    # Concurrent signups: take the write lock when a transaction starts (a deferred transaction that
+    # reads, then writes, fails at once with "database is locked") and wait for it up to 20 s.
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-transaction-behavior
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -121,10 +126,25 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # SECURITY
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=SITE_URL.startswith("https://"))
+# An https SITE_URL turns on HTTPS-only cookies, the redirect to https and HSTS; each can be set on its
+# own. `manage.py check --deploy` is clean for the production settings in the README.
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+HTTPS = SITE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# Probes inside the cluster speak plain HTTP.
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^healthz$"])
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every page outside these prefixes (config/csp.py); the admin and the API
+# docs use inline scripts and styles of their own.
+CSP_EXCLUDE_PREFIXES = env.list("CSP_EXCLUDE_PREFIXES", default=["/admin/", "/api/docs/"])
+# A form posted with an expired or missing CSRF cookie gets a page that says what to do.
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 
 # EMAIL
 # Any ESP that django-anymail supports, by configuration:
@@ -182,8 +202,15 @@ CADENCE_FREQUENCIES = env.list("CADENCE_FREQUENCIES", default=["biweekly=14", "m
 CADENCE_DEFAULT_FREQUENCY = env.str("CADENCE_DEFAULT_FREQUENCY", default="monthly")
 CONSENT_WORDING_VERSION = env.str("CONSENT_WORDING_VERSION", default="2026-11")
 CONFIRM_TOKEN_MAX_AGE = env.int("CONFIRM_TOKEN_MAX_AGE", default=7 * 24 * 3600)
-SIGNUP_THROTTLE_PER_IP = env.str("SIGNUP_THROTTLE_PER_IP", default="20/hour")
+# Per client IP generous (an office or a mobile carrier shares one), per address strict; the form also
+# has a honeypot field.
+SIGNUP_THROTTLE_PER_IP = env.str("SIGNUP_THROTTLE_PER_IP", default="200/hour")
 SIGNUP_THROTTLE_PER_ADDRESS = env.str("SIGNUP_THROTTLE_PER_ADDRESS", default="3/hour")
+# Topics in one signup or preference change at most; longer lists are refused with 400.
+MAX_TOPICS_PER_REQUEST = env.int("MAX_TOPICS_PER_REQUEST", default=50)
+# Reverse proxies in front of the app that append to X-Forwarded-For. 0 (the default): the client IP
+# is REMOTE_ADDR and X-Forwarded-For is ignored, as any client can set it.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
 # CELERY
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -293,7 +320,7 @@ REST_FRAMEWORK = {
         "signup_ip": SIGNUP_THROTTLE_PER_IP,
         "signup_address": SIGNUP_THROTTLE_PER_ADDRESS,
     },
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0) if env.str("NUM_PROXIES", default="") else None,
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cadence API",
