@@ -129,9 +129,31 @@ X_FRAME_OPTIONS = "DENY"
 # EMAIL
 # Any ESP that django-anymail supports, by configuration:
 # https://anymail.dev/en/stable/esps/  e.g. EMAIL_BACKEND=anymail.backends.postmark.EmailBackend
-# Without one, mail is written to files under var/outbox/.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+# or an SMTP relay (the bank's own) as one URL, django-environ's EMAIL_URL:
+# smtp://user:password@relay.example.org:25, smtp+tls://… (STARTTLS, port 587), smtp+ssl://… (port 465);
+# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
+# Without either, mail is written to files under var/outbox/.
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "outbox"))
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    if "EMAIL_BACKEND" in env.ENVIRON:
+        raise ImproperlyConfigured("Set EMAIL_URL (an SMTP relay) or EMAIL_BACKEND (an ESP), not both.")
+    _email = env.email_url_config(EMAIL_URL)
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+    EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+    if EMAIL_USE_TLS and EMAIL_USE_SSL:
+        raise ImproperlyConfigured("EMAIL_URL: choose STARTTLS (smtp+tls://) or implicit TLS (smtp+ssl://), not both.")
+    if EMAIL_BACKEND.endswith(".smtp.EmailBackend") and not _email["EMAIL_HOST"]:
+        raise ImproperlyConfigured("EMAIL_URL needs a host: smtp://relay.example.org:25")
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or (465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25)
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+# Seconds to wait for the SMTP relay, and for an ESP's API unless ANYMAIL_REQUESTS_TIMEOUT says otherwise.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cadence <hello@example.com>")
 UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="unsubscribe@example.com")
 ANYMAIL = {
@@ -149,6 +171,7 @@ for _name, _value in env.ENVIRON.items():
     if _name.startswith("ANYMAIL_") and _name != "ANYMAIL_WEBHOOK_SECRET":
         _lowered = _value.strip().lower()
         ANYMAIL[_name.removeprefix("ANYMAIL_")] = {"true": True, "false": False}.get(_lowered, _value)
+ANYMAIL["REQUESTS_TIMEOUT"] = float(ANYMAIL.get("REQUESTS_TIMEOUT", EMAIL_TIMEOUT))
 # Soft bounces of one contact within the window that suppress it.
 SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
 SOFT_BOUNCE_WINDOW_DAYS = env.int("SOFT_BOUNCE_WINDOW_DAYS", default=30)
