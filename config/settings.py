@@ -188,8 +188,12 @@ ESP_SEND_CONCURRENCY = env.int("ESP_SEND_CONCURRENCY", default=8)
 if ESP_SEND_CONCURRENCY < 1:
     raise ImproperlyConfigured("ESP_SEND_CONCURRENCY must be at least 1.")
 # Batch sending through anymail's merge_data: recipients per ESP call and the ESP's merge-field
-# syntax ("{name}" is the variable). ESPs not listed (Postmark, Brevo, Amazon SES: batch only with
-# stored templates) are sent one message per recipient.
+# syntax ("{name}" is the variable). Only ESPs that merge per-recipient values into inline content
+# AND take merge_headers (each person's List-Unsubscribe) through anymail are listed; the others go
+# through messaging.esp's pool of concurrent sends (README, "ESP hand-off"): Postmark and Amazon SES
+# merge only into stored templates, Brevo, Resend and Mailtrap have no inline merge, Mandrill takes
+# no merge_headers, MailerSend's bulk endpoint returns no message ids, and Mailjet (50 per call,
+# {{var:name}}) and Unisender Go (500, {{name}}) wait until their escaping of HTML values is checked.
 # https://anymail.dev/en/stable/sending/templates/#batch-send
 ESP_BATCH_SENDING = {
     "mailgun": {"limit": 1000, "placeholder": "%recipient.{name}%"},

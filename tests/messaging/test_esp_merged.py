@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from anymail.message import AnymailMessage
+from anymail.message import AnymailMessage, AnymailRecipientStatus
 
 from bench.postmark_server import PostmarkServer
 from messaging.esp import SendOutcome, send_merged
@@ -153,3 +153,24 @@ def test_every_recipient_refused_is_recorded_per_recipient(settings) -> None:
         outcomes = send_merged(message)
 
     assert outcomes == dict.fromkeys(addresses, SendOutcome("failed", error="recipient refused: rejected"))
+
+
+def test_recipients_the_esp_gave_no_status_for_count_as_sent_with_a_note_and_rejected_ones_fail(settings) -> None:
+    """SparkPost answers a batch with some refusals as "unknown" for everyone; those are not sent again."""
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    message = batch(["a@example.com", "b@example.com", "c@example.com"])
+    message.anymail_test_response = {  # type: ignore[attr-defined]
+        "recipient_status": {
+            "a@example.com": AnymailRecipientStatus(message_id="t1", status="unknown"),
+            "b@example.com": AnymailRecipientStatus(message_id=None, status="rejected"),
+            "c@example.com": AnymailRecipientStatus(message_id="t1", status="queued"),
+        }
+    }
+
+    outcomes = send_merged(message)
+
+    assert outcomes["a@example.com"].status == "sent"
+    assert outcomes["a@example.com"].esp_message_id == "t1"
+    assert "no status" in outcomes["a@example.com"].error
+    assert outcomes["b@example.com"] == SendOutcome("failed", error="recipient refused: rejected")
+    assert outcomes["c@example.com"] == SendOutcome("sent", esp_message_id="t1")
