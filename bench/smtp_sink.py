@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import socket
 import threading
 import time
@@ -105,6 +106,8 @@ class SmtpSink:
         self.keep_recipients = True
         self.stats = SinkStats()
         self._lock = threading.Lock()
+        # aiosmtpd logs every command at INFO: at thousands of mails a second that is the bottleneck.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self._controller = Controller(_Handler(self), hostname=host, port=self.port, ready_timeout=10)
 
     def start(self) -> SmtpSink:
