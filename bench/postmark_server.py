@@ -77,7 +77,7 @@ class PostmarkServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{host!s}:{port}/"
 
     def start(self) -> PostmarkServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="postmark-standin", daemon=True)

@@ -149,9 +149,31 @@ CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 # EMAIL
 # Any ESP that django-anymail supports, by configuration:
 # https://anymail.dev/en/stable/esps/  e.g. EMAIL_BACKEND=anymail.backends.postmark.EmailBackend
-# Without one, mail is written to files under var/outbox/.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+# or an SMTP relay (the bank's own) as one URL, django-environ's EMAIL_URL:
+# smtp://user:password@relay.example.org:25, smtp+tls://… (STARTTLS, port 587), smtp+ssl://… (port 465);
+# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
+# Without either, mail is written to files under var/outbox/.
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "outbox"))
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    if "EMAIL_BACKEND" in env.ENVIRON:
+        raise ImproperlyConfigured("Set EMAIL_URL (an SMTP relay) or EMAIL_BACKEND (an ESP), not both.")
+    _email = env.email_url_config(EMAIL_URL)
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+    EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+    if EMAIL_USE_TLS and EMAIL_USE_SSL:
+        raise ImproperlyConfigured("EMAIL_URL: choose STARTTLS (smtp+tls://) or implicit TLS (smtp+ssl://), not both.")
+    if EMAIL_BACKEND.endswith(".smtp.EmailBackend") and not _email["EMAIL_HOST"]:
+        raise ImproperlyConfigured("EMAIL_URL needs a host: smtp://relay.example.org:25")
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or (465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25)
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+# Seconds to wait for the SMTP relay, and for an ESP's API unless ANYMAIL_REQUESTS_TIMEOUT says otherwise.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cadence <hello@example.com>")
 UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="unsubscribe@example.com")
 ANYMAIL = {
@@ -169,6 +191,7 @@ for _name, _value in env.ENVIRON.items():
     if _name.startswith("ANYMAIL_") and _name != "ANYMAIL_WEBHOOK_SECRET":
         _lowered = _value.strip().lower()
         ANYMAIL[_name.removeprefix("ANYMAIL_")] = {"true": True, "false": False}.get(_lowered, _value)
+ANYMAIL["REQUESTS_TIMEOUT"] = float(ANYMAIL.get("REQUESTS_TIMEOUT", EMAIL_TIMEOUT))
 # Soft bounces of one contact within the window that suppress it.
 SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
 SOFT_BOUNCE_WINDOW_DAYS = env.int("SOFT_BOUNCE_WINDOW_DAYS", default=30)
@@ -185,8 +208,12 @@ ESP_SEND_CONCURRENCY = env.int("ESP_SEND_CONCURRENCY", default=8)
 if ESP_SEND_CONCURRENCY < 1:
     raise ImproperlyConfigured("ESP_SEND_CONCURRENCY must be at least 1.")
 # Batch sending through anymail's merge_data: recipients per ESP call and the ESP's merge-field
-# syntax ("{name}" is the variable). ESPs not listed (Postmark, Brevo, Amazon SES: batch only with
-# stored templates) are sent one message per recipient.
+# syntax ("{name}" is the variable). Only ESPs that merge per-recipient values into inline content
+# AND take merge_headers (each person's List-Unsubscribe) through anymail are listed; the others go
+# through messaging.esp's pool of concurrent sends (README, "ESP hand-off"): Postmark and Amazon SES
+# merge only into stored templates, Brevo, Resend and Mailtrap have no inline merge, Mandrill takes
+# no merge_headers, MailerSend's bulk endpoint returns no message ids, and Mailjet (50 per call,
+# {{var:name}}) and Unisender Go (500, {{name}}) wait until their escaping of HTML values is checked.
 # https://anymail.dev/en/stable/sending/templates/#batch-send
 ESP_BATCH_SENDING = {
     "mailgun": {"limit": 1000, "placeholder": "%recipient.{name}%"},

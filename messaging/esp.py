@@ -42,9 +42,10 @@ Status = Literal["sent", "transient", "failed"]
 # HTTP statuses worth trying again later: timeouts, too early, too many requests, and every 5xx.
 TRANSIENT_HTTP_STATUSES = frozenset({408, 425, 429})
 # What anymail reports per recipient when the ESP did not take the mail for that recipient.
-# "unknown": the ESP took the call but said nothing about the recipient; counted as not sent,
-# because "failed" is never sent twice while "transient" would be.
-REFUSED_RECIPIENT_STATUSES = frozenset({"rejected", "invalid", "failed", "unknown"})
+REFUSED_RECIPIENT_STATUSES = frozenset({"rejected", "invalid", "failed"})
+# "unknown": the ESP took the call without saying which recipients it accepted (SparkPost on a batch
+# where some were refused). Counted as sent, never sent again: the ESP's webhook tells the rest.
+UNKNOWN_STATUS_NOTE = "the ESP took the call but gave no status for this recipient"
 # After this many connection errors in a row a lane stops taking messages; the other lanes go on,
 # and what nobody could send is transient. A dead relay then costs a few timeouts, not one per mail.
 LANE_CONNECTION_ERRORS_LIMIT = 2
@@ -111,7 +112,8 @@ def send_merged(message: AnymailMessage) -> dict[str, SendOutcome]:
         elif recipient.status in REFUSED_RECIPIENT_STATUSES:
             outcomes[address] = SendOutcome("failed", error=f"recipient refused: {recipient.status}")
         else:
-            outcomes[address] = SendOutcome("sent", esp_message_id=_message_id(recipient.message_id))
+            note = UNKNOWN_STATUS_NOTE if recipient.status == "unknown" else ""
+            outcomes[address] = SendOutcome("sent", esp_message_id=_message_id(recipient.message_id), error=note)
     return outcomes
 
 
@@ -272,6 +274,8 @@ def _outcome_for_sent(message: EmailMessage) -> SendOutcome:
         return SendOutcome("failed", error=f"recipient refused: {', '.join(refused)}")
     ids = sorted({_message_id(r.message_id) for r in accepted} - {""})
     error = f"some recipients refused: {', '.join(refused)}" if refused else ""
+    if not error and any(r.status == "unknown" for r in accepted):
+        error = UNKNOWN_STATUS_NOTE
     return SendOutcome("sent", esp_message_id=",".join(ids), error=error)
 
 
