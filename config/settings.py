@@ -255,8 +255,8 @@ CELERY_TASK_QUEUES = [
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_ROUTES = {
-    "messaging.tasks.send_delivery": {"queue": "welcome"},
-    "messaging.tasks.send_batch": {"queue": "bulk"},
+    # The producer picks the queue of each send (Delivery.queue); bulk when none is given.
+    "cadence.tasks.send_batch": {"queue": "bulk"},
     "cadence.tasks.*": {"queue": "default"},
 }
 # Tasks that send are idempotent in the database, so a redelivered message is harmless.
