@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 
 from messaging.models import Delivery
-from messaging.services import delivery_send
+from cadence.sending import batch_send
 from preferences.tokens import Purpose, make_token
 from tests.factories import ContactFactory
 
@@ -58,7 +58,7 @@ def test_every_mail_carries_the_brand_in_html_and_text(brand, topics, kind, temp
     status = "pending" if kind == "confirmation" else "confirmed"
     contact = ContactFactory(topics=topics[:1], status=status, locale="en")
     delivery = Delivery.objects.create(contact=contact, kind=kind, template=template, idempotency_key=kind)
-    delivery_send(delivery_id=delivery.id)
+    batch_send(delivery_ids=[delivery.id])
     message = mail.outbox[0]
     html = message.alternatives[0][0]
     for part in (message.body, html):
@@ -71,7 +71,7 @@ def test_the_sender_name_comes_from_the_brand_not_the_product(brand, topics, set
     assert "Cadence" not in settings.DEFAULT_FROM_EMAIL
     contact = ContactFactory(topics=topics[:1])
     delivery = Delivery.objects.create(contact=contact, kind="welcome", template="welcome", idempotency_key="w")
-    delivery_send(delivery_id=delivery.id)
+    batch_send(delivery_ids=[delivery.id])
     assert mail.outbox[0].from_email == settings.DEFAULT_FROM_EMAIL
 
 
@@ -85,7 +85,7 @@ def test_the_confirmation_mail_has_a_plain_link_beside_the_button(brand, topics)
     delivery = Delivery.objects.create(
         contact=contact, kind="confirmation", template="confirmation", idempotency_key="c"
     )
-    delivery_send(delivery_id=delivery.id)
+    batch_send(delivery_ids=[delivery.id])
     html = mail.outbox[0].alternatives[0][0]
     token_url = next(word for word in mail.outbox[0].body.split() if "/confirm/" in word)
     assert html.count(f'href="{token_url}"') == 2

@@ -90,10 +90,10 @@ def test_a_capped_contacts_mail_states_the_frequency_really_applied(topics):
     from django.core import mail
 
     from messaging.models import Delivery
-    from messaging.services import delivery_send
+    from cadence.sending import batch_send
 
     contact = ContactFactory(potential="low", frequency="biweekly", topics=topics[:1], locale="en")
     delivery = Delivery.objects.create(contact=contact, kind="welcome", template="welcome", idempotency_key="w")
-    delivery_send(delivery_id=delivery.id)
+    batch_send(delivery_ids=[delivery.id])
     body = mail.outbox[0].body
     assert "We email you monthly" in body and "every 2 weeks" not in body

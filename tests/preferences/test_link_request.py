@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 
 from messaging.models import Delivery
-from messaging.services import delivery_send
+from cadence.sending import batch_send
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,7 @@ def test_a_known_address_gets_a_working_link_as_a_service_mail(client, django_ca
         ask(client, " Known@Example.com ")
     delivery = Delivery.objects.get()
     assert delivery.kind == Delivery.Kind.LINK_REQUEST and not delivery.is_marketing
-    delivery_send(delivery_id=delivery.id)
+    batch_send(delivery_ids=[delivery.id])
     message = mail.outbox[0]
     assert message.to == ["known@example.com"]
     assert "List-Unsubscribe" not in message.extra_headers
