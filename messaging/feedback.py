@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from messaging import signals
 from messaging.models import Delivery, DeliveryEvent
 from preferences.models import SuppressionEntry
 from preferences.services import Evidence, contact_suppress, contact_unsubscribe, normalize_email
@@ -137,7 +138,7 @@ def delivery_event_record(*, esp_name: str, event: AnymailTrackingEvent) -> Deli
     Return None when the message is unknown or the event was recorded before (same ESP event id).
     A hard bounce or a complaint suppresses the contact, soft bounces do so after
     SOFT_BOUNCE_LIMIT within SOFT_BOUNCE_WINDOW_DAYS, and an unsubscribe reported by the ESP
-    unsubscribes the contact.
+    unsubscribes the contact. Receivers of `delivery_event_recorded` (relationship health) hear of it.
     """
     delivery = find_delivery(event)
     if delivery is None:
@@ -170,6 +171,7 @@ def delivery_event_record(*, esp_name: str, event: AnymailTrackingEvent) -> Deli
             locked.feedback_at = occurred_at
             locked.save(update_fields=["feedback", "feedback_at", "updated_at"])
         _act_on(recorded, event, delivery)
+        signals.delivery_event_recorded.send(sender=DeliveryEvent, event=recorded)
     return recorded
 
 
