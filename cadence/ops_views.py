@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
 from cadence import healthchecks, metrics, ops
+from cadence.services import delivery_retry_refusal
 from messaging.models import Delivery
 from messaging.services import delivery_retry
 from messaging.tasks import enqueue_retry
@@ -116,10 +117,15 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
 @require_POST
 @permission_required("messaging.change_delivery", raise_exception=True)
 def ops_retry(request: HttpRequest, delivery_id: str) -> HttpResponse:
-    """Queue a failed delivery again and go back to the ops page."""
+    """Queue a failed delivery again and go back to the ops page; refuse one that was replaced or sent."""
     with transaction.atomic():
-        delivery = delivery_retry(delivery_id=delivery_id, enqueue=enqueue_retry)
-    if delivery is None:
+        refusal = delivery_retry_refusal(delivery_id=delivery_id)
+        delivery = None if refusal else delivery_retry(delivery_id=delivery_id, enqueue=enqueue_retry)
+    if refusal == "replaced":
+        messages.warning(request, _("That delivery was lost and has been replaced by a late one; nothing was queued."))
+    elif refusal == "reported by the ESP":
+        messages.warning(request, _("The ESP reported on that delivery, so it went out; nothing was queued."))
+    elif delivery is None:
         messages.warning(request, _("That delivery was not failed (any more); nothing was queued."))
     else:
         messages.success(request, _("The delivery is queued again."))

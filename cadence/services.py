@@ -11,13 +11,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, Exists, F, Min, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from cadence import rules
 from cadence.models import Schedule, WelcomeStep
-from messaging.models import Delivery
-from messaging.services import delivery_create
+from messaging.models import Delivery, DeliveryEvent
+from messaging.services import WELCOME_QUEUE_KINDS, delivery_create
 from messaging.tasks import enqueue_batch, enqueue_delivery
 from preferences.frequencies import frequencies
 from preferences.models import Contact
@@ -357,42 +357,136 @@ class SilenceCounts:
         return dict(self.__dict__)
 
 
+# The key of the mail that replaces a lost one; ops Retry refuses a delivery that has one.
+LATE_SUFFIX = ":late"
+
+
+def late_key(idempotency_key: str) -> str:
+    """Return the idempotency key of the late mail that replaces the lost delivery with `idempotency_key`."""
+    return f"{idempotency_key}{LATE_SUFFIX}"
+
+
+def _esp_saw_it() -> Exists:
+    """Return the condition "the ESP reported an event about this delivery": it was handed off, whatever its row says."""
+    return Exists(DeliveryEvent.objects.filter(delivery_id=OuterRef("pk")))
+
+
+def _record_sent_from_events(delivery: Delivery, *, from_status: str, now: datetime) -> bool:
+    """Mark a delivery the ESP reported on as sent (at its first event); a marketing mail also counts as
+    the contact's last. Return False when another process changed the row first."""
+    first_event = DeliveryEvent.objects.filter(delivery_id=delivery.pk).aggregate(at=Min("occurred_at"))["at"]
+    sent_at = min(first_event or now, now)
+    changed = Delivery.objects.filter(id=delivery.pk, status=from_status).update(
+        status=Delivery.Status.SENT,
+        sent_at=sent_at,
+        error="recorded as sent: the ESP reported on it after its worker stopped",
+        updated_at=now,
+    )
+    if changed and delivery.is_marketing:
+        Schedule.objects.filter(contact_id=delivery.contact_id).filter(
+            Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=sent_at)
+        ).update(last_sent_at=sent_at, updated_at=now)
+    return bool(changed)
+
+
+@transaction.atomic
+def _replace_lost(delivery: Delivery, *, now: datetime) -> bool:
+    """Mark a delivery stuck in "sending" as lost and replace it, in one transaction. Return False when
+    another process changed it first.
+
+    A nurture mail's slot comes back (the schedule is due now); any other kind is sent again, late,
+    under `late_key()`: a confirmation, reminder or announcement is never dropped.
+    """
+    changed = Delivery.objects.filter(id=delivery.pk, status=Delivery.Status.SENDING).update(
+        status=Delivery.Status.FAILED, error="lost: the worker stopped while sending; replaced", updated_at=now
+    )
+    if not changed:
+        return False
+    if delivery.kind == Delivery.Kind.NURTURE:
+        Schedule.objects.filter(contact_id=delivery.contact_id, is_active=True).update(next_due_at=now)
+    else:
+        delivery_create(
+            contact=delivery.contact,
+            kind=delivery.kind,
+            template=delivery.template,
+            idempotency_key=late_key(delivery.idempotency_key),
+            context=delivery.context,
+            enqueue=enqueue_by_kind,
+        )
+    return True
+
+
+def enqueue_by_kind(delivery: Delivery) -> None:
+    """Enqueue one delivery on its kind's queue (a person waits for `welcome` kinds; the rest is bulk)."""
+    if delivery.kind in WELCOME_QUEUE_KINDS:
+        enqueue_delivery(delivery)
+    else:
+        enqueue_batch([delivery.pk])
+
+
 def deliveries_recover_lost(*, now: datetime, stuck_after: timedelta | None = None) -> tuple[int, int]:
-    """Mark deliveries stuck in "sending" (their worker died) as lost, and send them again late under a
-    new key; queue again those whose task was lost. Return (lost, queued again)."""
+    """Recover deliveries of every kind whose send or task was lost. Return (lost, queued again).
+
+    A delivery stuck in "sending" (its worker died) that the ESP reported on was handed off: it is
+    recorded as sent. Any other is marked lost and replaced (`_replace_lost`). A delivery queued for
+    four times as long without a task taking it is queued again; a queued one that the ESP reported
+    on is recorded as sent instead.
+    """
     stuck_after = stuck_after if stuck_after is not None else timedelta(minutes=settings.CADENCE_STUCK_SENDING_MINUTES)
     lost = 0
-    stuck = Delivery.objects.filter(
-        status=Delivery.Status.SENDING, claimed_at__lt=now - stuck_after, kind__in=Delivery.MARKETING_KINDS
-    ).select_related("contact")[:5000]
+    stuck = (
+        Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=now - stuck_after)
+        .annotate(esp_saw_it=_esp_saw_it())
+        .select_related("contact")[:5000]
+    )
     for delivery in stuck:
-        changed = Delivery.objects.filter(id=delivery.id, status=Delivery.Status.SENDING).update(
-            status=Delivery.Status.FAILED, error="lost: the worker stopped while sending", updated_at=now
-        )
-        if not changed:
-            continue
-        lost += 1
-        if delivery.kind == Delivery.Kind.NURTURE:
-            Schedule.objects.filter(contact_id=delivery.contact_id, is_active=True).update(next_due_at=now)
-        else:
-            delivery_create(
-                contact=delivery.contact,
-                kind=delivery.kind,
-                template=delivery.template,
-                idempotency_key=f"{delivery.idempotency_key}:late",
-                context=delivery.context,
-                enqueue=enqueue_delivery,
-            )
+        if delivery.esp_saw_it:
+            _record_sent_from_events(delivery, from_status=Delivery.Status.SENDING, now=now)
+        elif _replace_lost(delivery, now=now):
+            lost += 1
     # Workers far behind are not a lost task: only what has waited four times as long is queued again.
     waiting = list(
-        Delivery.objects.filter(
-            status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after, kind__in=Delivery.MARKETING_KINDS
-        ).values_list("id", flat=True)[:20000]
+        Delivery.objects.filter(status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after)
+        .annotate(esp_saw_it=_esp_saw_it())
+        .only("id", "kind", "contact_id", "context")[:20000]
     )
+    requeued = 0
+    bulk: list[Any] = []
+    for delivery in waiting:
+        if delivery.esp_saw_it:
+            _record_sent_from_events(delivery, from_status=Delivery.Status.QUEUED, now=now)
+            continue
+        requeued += 1
+        if delivery.kind in WELCOME_QUEUE_KINDS:
+            enqueue_delivery(delivery)
+        else:
+            bulk.append(delivery.pk)
     size = settings.CADENCE_TICK_BATCH_SIZE
-    for start in range(0, len(waiting), size):
-        enqueue_batch(waiting[start : start + size])
-    return lost, len(waiting)
+    for start in range(0, len(bulk), size):
+        enqueue_batch(bulk[start : start + size])
+    return lost, requeued
+
+
+def delivery_retry_refusal(*, delivery_id: Any) -> str:
+    """Return why ops must not send a failed delivery again ('' when it may be), holding its row lock
+    until the transaction ends, so the guard cannot replace it meanwhile.
+
+    Refused: what is not failed (sent, queued, cancelled), what the guard replaced (lost; a late
+    copy exists) and what the ESP reported on (it went out). A lost delivery is never sent twice.
+    """
+    delivery = Delivery.objects.select_for_update().filter(id=delivery_id).first()
+    if delivery is None:
+        return "unknown"
+    if delivery.status != Delivery.Status.FAILED or delivery.sent_at is not None:
+        return "not failed"
+    if (
+        delivery.error.startswith("lost")
+        or Delivery.objects.filter(idempotency_key=late_key(delivery.idempotency_key)).exists()
+    ):
+        return "replaced"
+    if DeliveryEvent.objects.filter(delivery_id=delivery.pk).exists():
+        return "reported by the ESP"
+    return ""
 
 
 def _reachable() -> Q:
