@@ -1,4 +1,4 @@
-"""/healthz, /metrics and the ops page in the admin."""
+"""/probes, /metrics and the ops page in the admin."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
-from cadence import healthchecks, metrics, ops
+from cadence import metrics, ops, probes
 from cadence.services import delivery_retry_refusal
 from messaging.models import Delivery
 from messaging.services import delivery_retry
@@ -29,12 +29,12 @@ from messaging.tasks import enqueue_retry
 
 @never_cache
 @require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Return each check's result as JSON: 200 when all pass, 503 when any fails."""
-    results = healthchecks.run_checks()
-    healthy = all(result.ok for result in results.values())
-    body = {"status": "ok" if healthy else "unhealthy", "checks": {n: r.as_dict() for n, r in results.items()}}
-    return JsonResponse(body, status=200 if healthy else 503)
+def probes_view(request: HttpRequest) -> JsonResponse:
+    """Return each service probe's result as JSON: 200 when all pass, 503 when any fails."""
+    results = probes.run_checks()
+    passing = all(result.ok for result in results.values())
+    body = {"status": "ok" if passing else "failing", "checks": {n: r.as_dict() for n, r in results.items()}}
+    return JsonResponse(body, status=200 if passing else 503)
 
 
 @never_cache
@@ -90,7 +90,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
     context = {
         **admin.site.each_context(request),
         "title": _("Operations"),
-        "health": healthchecks.run_checks(),
+        "probes": probes.run_checks(),
         "queues": depths,
         "redis_ok": redis_ok,
         "unacked": _safe(ops.unacked_count, None)[0],

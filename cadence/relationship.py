@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from cadence import health
 from cadence.models import ContactHealth, Schedule
+from cadence.services import enqueue_by_kind
 from messaging.models import Delivery
 from messaging.services import delivery_create
-from messaging.tasks import enqueue_delivery
 from preferences.frequencies import get_frequency
 from preferences.models import ConsentEvent, Contact
 from preferences.policy import effective_frequency, load_policies
@@ -28,10 +28,7 @@ BATCH_SIZE = 1000
 
 
 def _thresholds() -> health.Thresholds:
-    return health.Thresholds(
-        lost_after=timedelta(days=30 * settings.HEALTH_SUNSET_AFTER_MONTHS),
-        grace=timedelta(days=settings.HEALTH_GRACE_DAYS),
-    )
+    return health.Thresholds(lost_after=timedelta(days=30 * settings.HEALTH_SUNSET_AFTER_MONTHS))
 
 
 def _preference_signals(contact_ids: list[Any], since: Any) -> dict[Any, tuple[bool, bool]]:
@@ -152,7 +149,7 @@ def _act(contact: Contact, row: ContactHealth, now: Any) -> None:
                 kind=Delivery.Kind.REENGAGEMENT,
                 template="reengagement",
                 idempotency_key=f"reengagement:{contact.pk}:{now:%Y-%m-%d}",
-                enqueue=enqueue_delivery,
+                enqueue=enqueue_by_kind,  # bulk: nobody waits for it
             )
             row.reengaged_at = now
     if row.state == health.LOST and health.NO_ENGAGEMENT in row.reasons:

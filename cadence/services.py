@@ -489,8 +489,20 @@ def delivery_retry_refusal(*, delivery_id: Any) -> str:
     return ""
 
 
+def owed_mail(*, now: datetime | None = None, via: str = "") -> Q:
+    """Return the filter for contacts the cadence owes mail: confirmed and not suppressed, and with `now`,
+    not paused at `now`. `via` is the path to the contact ("contact__" from a Schedule).
+
+    The one definition behind "silent", "welcome overdue" and ops' "without a schedule".
+    """
+    condition = Q(**{f"{via}status": Contact.Status.CONFIRMED, f"{via}suppressed_at__isnull": True})
+    if now is not None:
+        condition &= Q(**{f"{via}paused_until__isnull": True}) | Q(**{f"{via}paused_until__lte": now})
+    return condition
+
+
 def _reachable() -> Q:
-    return Q(is_active=True, contact__status=Contact.Status.CONFIRMED, contact__suppressed_at__isnull=True)
+    return Q(is_active=True) & owed_mail(via="contact__")
 
 
 def silent_schedules(*, now: datetime) -> Q:
@@ -537,7 +549,6 @@ def silence_repair(*, now: datetime | None = None, stuck_after: timedelta | None
     now = now or timezone.now()
     counts = silence_count(now=now)
     counts.lost_sends, counts.requeued = deliveries_recover_lost(now=now, stuck_after=stuck_after)
-    not_paused = Q(contact__paused_until__isnull=True) | Q(contact__paused_until__lte=now)
     # A mail still on its way is not repaired with a second one: it counts as silent until it is sent.
     pending = Delivery.objects.filter(
         contact_id=OuterRef("pk"),
@@ -545,7 +556,11 @@ def silence_repair(*, now: datetime | None = None, stuck_after: timedelta | None
         status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
     )
     for condition in (silent_schedules(now=now), welcome_overdue_schedules(now=now)):
-        ids = Schedule.objects.filter(condition & not_paused, next_due_at__gt=now).exclude(Exists(pending)).values("pk")
+        ids = (
+            Schedule.objects.filter(condition & owed_mail(now=now, via="contact__"), next_due_at__gt=now)
+            .exclude(Exists(pending))
+            .values("pk")
+        )
         Schedule.objects.filter(pk__in=ids).update(next_due_at=now, updated_at=now)
     logger.info("silence guard", extra=counts.as_dict())
     return counts

@@ -18,7 +18,7 @@ def reminders_tick() -> int:
 def tick() -> int:
     """Claim what is due (bounded per run); return how many schedules were claimed."""
     claimed = services.schedules_claim_due().claimed
-    ops.tick_record()  # /healthz and /metrics read this: beat and the tick are alive
+    ops.tick_record()  # /probes and /metrics read this: beat and the tick are alive
     return claimed
 
 

@@ -190,9 +190,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Each queue has its own exchange and routing key, so routing does not depend on the broker's defaults.
-CELERY_TASK_QUEUES = [
-    Queue(name, Exchange(name), routing_key=name) for name in ("welcome", "bulk", "webhooks", "default")
-]
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in ("welcome", "bulk", "default")]
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_ROUTES = {
@@ -214,12 +212,6 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 _ = crontab  # periodic tasks are added by the cadence engine
-# Webhook processing and retries from the ops page have their own routes; unknown tasks go to `default`.
-CELERY_TASK_ROUTES.update(
-    {
-        "messaging.tasks.*webhook*": {"queue": "webhooks"},
-    }
-)
 # Keep Django's LOGGING (JSON, redaction) in worker and beat processes instead of Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)
@@ -235,7 +227,6 @@ if not 0 <= REMINDER_SEND_HOUR <= 23:
     raise ImproperlyConfigured("REMINDER_SEND_HOUR must be between 0 and 23.")
 CELERY_BEAT_SCHEDULE["reminders-tick"] = {"task": "cadence.tasks.reminders_tick", "schedule": crontab(minute="*/15")}
 # RELATIONSHIP HEALTH AND MARKETERS' ADMIN
-HEALTH_GRACE_DAYS = env.int("HEALTH_GRACE_DAYS", default=7)
 HEALTH_REENGAGE_EVERY_DAYS = env.int("HEALTH_REENGAGE_EVERY_DAYS", default=180)
 HEALTH_SUNSET_AFTER_MONTHS = env.int("HEALTH_SUNSET_AFTER_MONTHS", default=12)
 HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", default=6)
@@ -319,14 +310,13 @@ LOGGING = {
 LOGGING["filters"] = {"redact": {"()": "config.logredact.RedactFilter"}}
 cast(dict, LOGGING["handlers"])["console"]["filters"] = ["redact"]
 
-# OPERATIONS (/healthz, /metrics, the ops page)
+# OPERATIONS (/probes, /metrics, the ops page)
 # /metrics answers only to "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 403 to everyone.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-# The checks /healthz runs; a web-only liveness probe may want "database,broker".
-HEALTHZ_CHECKS = env.list("HEALTHZ_CHECKS", default=["database", "broker", "tick", "worker"])
+# The checks /probes runs; a web-only liveness probe may want "database,broker".
+PROBE_CHECKS = env.list("PROBE_CHECKS", default=["database", "broker", "tick", "worker"])
 # The tick runs every minute; older than this, beat is taken for dead.
-HEALTHZ_TICK_MAX_AGE = env.int("HEALTHZ_TICK_MAX_AGE", default=180)
-HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", default=1.0)
-# A subscriber is overdue when their due time (or welcome) is older than this grace.
+PROBE_TICK_MAX_AGE = env.int("PROBE_TICK_MAX_AGE", default=180)
+PROBE_WORKER_TIMEOUT = env.float("PROBE_WORKER_TIMEOUT", default=1.0)
+# The tick is behind when a schedule has been due for longer than this (seconds); silence is the guard's.
 OPS_OVERDUE_GRACE = env.int("OPS_OVERDUE_GRACE", default=3600)
-OPS_WELCOME_GRACE = env.int("OPS_WELCOME_GRACE", default=900)
