@@ -190,7 +190,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Each queue has its own exchange and routing key, so routing does not depend on the broker's defaults.
-CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in ("welcome", "bulk", "default")]
+# Durable queues and exchanges, persistent messages: with RabbitMQ a broker restart loses no queued task.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, durable=True), routing_key=name, durable=True) for name in ("welcome", "bulk", "default")
+]
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_ROUTES = {

@@ -30,9 +30,15 @@ def wait_until(predicate, timeout: float, interval: float = 0.5):
 
 @pytest.fixture(scope="module")
 def spare_redis() -> Iterator[RedisProcess]:
-    """A redis-server of this test module alone, so it can be killed."""
+    """A redis-server of this test module alone, so it can be killed (whichever broker the suite uses).
+
+    Celery prefers the CELERY_BROKER_URL environment variable to the broker an app is given, so it is
+    lifted for the module: the probes and the pings must reach this Redis.
+    """
     server = RedisProcess().start()
-    yield server
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CELERY_BROKER_URL", raising=False)
+        yield server
     server.cleanup()
 
 
