@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
+# Tests sign links too; the settings have no fallback key.
+TEST_SECRET_KEY ?= $(or $(SECRET_KEY),test-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz)
 
 .PHONY: run test bench lint messages install install-dev demo
 
@@ -25,11 +27,11 @@ run: install
 
 ## test: the whole suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL, else SQLite and embedded Redis)
 test: install-dev
-	REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m pytest $(ARGS)
+	SECRET_KEY="$(TEST_SECRET_KEY)" REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m pytest $(ARGS)
 
 ## bench: the benchmarks in bench/ (PostgreSQL and Redis from DATABASE_URL/REDIS_URL)
 bench: install-dev
-	REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m bench $(ARGS)
+	SECRET_KEY="$(TEST_SECRET_KEY)" REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m bench $(ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -21,10 +21,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
 from cadence import metrics, ops, probes
+from cadence.sending import delivery_enqueue
 from cadence.services import delivery_retry_refusal
 from messaging.models import Delivery
 from messaging.services import delivery_retry
-from messaging.tasks import enqueue_retry
 
 
 @never_cache
@@ -120,7 +120,7 @@ def ops_retry(request: HttpRequest, delivery_id: str) -> HttpResponse:
     """Queue a failed delivery again and go back to the ops page; refuse one that was replaced or sent."""
     with transaction.atomic():
         refusal = delivery_retry_refusal(delivery_id=delivery_id)
-        delivery = None if refusal else delivery_retry(delivery_id=delivery_id, enqueue=enqueue_retry)
+        delivery = None if refusal else delivery_retry(delivery_id=delivery_id, enqueue=delivery_enqueue)
     if refusal == "replaced":
         messages.warning(request, _("That delivery was lost and has been replaced by a late one; nothing was queued."))
     elif refusal == "reported by the ESP":

@@ -12,8 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from cadence import health
+from cadence.keys import reengagement_key
 from cadence.models import ContactHealth, Schedule
-from cadence.services import enqueue_by_kind
+from cadence.sending import delivery_enqueue
 from messaging.models import Delivery
 from messaging.services import delivery_create
 from preferences.frequencies import get_frequency
@@ -148,8 +149,10 @@ def _act(contact: Contact, row: ContactHealth, now: Any) -> None:
                 contact=contact,
                 kind=Delivery.Kind.REENGAGEMENT,
                 template="reengagement",
-                idempotency_key=f"reengagement:{contact.pk}:{now:%Y-%m-%d}",
-                enqueue=enqueue_by_kind,  # bulk: nobody waits for it
+                idempotency_key=reengagement_key(contact.pk, now.date()),
+                marketing=True,
+                queue=Delivery.Queue.BULK,
+                enqueue=delivery_enqueue,
             )
             row.reengaged_at = now
     if row.state == health.LOST and health.NO_ENGAGEMENT in row.reasons:

@@ -11,14 +11,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, Min, OuterRef, Q, Value, When
+from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
-from cadence import rules
+from cadence import keys, rules
 from cadence.models import Schedule, WelcomeStep
+from cadence.sending import deliveries_enqueue, delivery_enqueue, schedules_record_sends
 from messaging.models import Delivery, DeliveryEvent
-from messaging.services import WELCOME_QUEUE_KINDS, delivery_create
-from messaging.tasks import enqueue_batch, enqueue_delivery
+from messaging.services import delivery_create
 from preferences.frequencies import frequencies
 from preferences.models import Contact
 from preferences.policy import Policies, effective_frequency, load_policies
@@ -89,8 +89,10 @@ def schedule_start(*, contact: Contact) -> Schedule:
         contact=contact,
         kind=Delivery.Kind.WELCOME,
         template=steps[0].template if steps else "welcome",
-        idempotency_key=f"welcome:{contact.id}:0",
-        enqueue=enqueue_delivery,
+        idempotency_key=keys.welcome_key(contact.id, 0),
+        marketing=True,
+        queue=Delivery.Queue.WELCOME,
+        enqueue=delivery_enqueue,
     )
     return schedule
 
@@ -128,30 +130,10 @@ def schedule_stop(*, contact: Contact) -> int:
     )
 
 
-def schedule_record_send(*, delivery: Delivery) -> None:
-    """Record that a marketing mail went out; after the welcome series, place the next nurture mail.
-
-    One UPDATE, no read: it runs once for every mail sent.
-    """
-    if not delivery.is_marketing or delivery.sent_at is None:
-        return
-    next_due = nurture_due(
-        contact=delivery.contact, last_sent_at=delivery.sent_at, slot=0, now=delivery.sent_at,
-        jitter_key=delivery.idempotency_key,
-    )  # fmt: skip
-    Schedule.objects.filter(contact_id=delivery.contact_id).filter(
-        Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=delivery.sent_at)
-    ).update(
-        last_sent_at=delivery.sent_at,
-        next_due_at=Case(When(welcome_step__gte=_series_length(), then=Value(next_due)), default=F("next_due_at")),
-        updated_at=timezone.now(),
-    )
-
-
 _series_cache: tuple[float, int] = (0.0, 0)
 
 
-def _series_length() -> int:
+def series_length() -> int:
     """Return the number of active welcome steps, read at most every 30 seconds per process."""
     global _series_cache
     read_at, length = _series_cache
@@ -207,7 +189,7 @@ def schedules_claim_due(
             ids, claimed = claim(now=now, limit=limit, steps=steps)
             batches = [ids[start : start + batch_size] for start in range(0, len(ids), batch_size)]
             for batch in batches:
-                transaction.on_commit(lambda batch=batch: enqueue_batch(batch))
+                transaction.on_commit(lambda batch=batch: deliveries_enqueue(batch, queue=Delivery.Queue.BULK))
         result.batches += len(batches)
         if keep_ids:
             result.batch_ids += batches
@@ -267,8 +249,8 @@ def _claim_batch_postgres(*, now: datetime, limit: int, steps: list[WelcomeStep]
         SELECT {", ".join(expressions)}, m.contact_id,
             CASE WHEN m.old_step < %s THEN 'welcome' ELSE 'nurture' END,
             CASE WHEN m.old_step < %s THEN (%s::text[])[m.old_step + 1] ELSE 'nurture' END,
-            CASE WHEN m.old_step < %s THEN 'welcome:' || m.contact_id || ':' || m.old_step
-                 ELSE 'nurture:' || m.contact_id || ':' || m.slot END
+            CASE WHEN m.old_step < %s THEN {keys.key_sql(keys.WELCOME, contact="m.contact_id", step="m.old_step")}
+                 ELSE {keys.key_sql(keys.NURTURE, contact="m.contact_id", slot="m.slot")} END
         FROM moved m
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id
@@ -305,6 +287,10 @@ def _delivery_columns(now: datetime) -> tuple[list[str], list[str], list[Any]]:
             values.append(now)
         elif model_field.attname == "status":
             values.append(Delivery.Status.QUEUED)
+        elif model_field.attname == "marketing":
+            values.append(True)  # the welcome series and nurture mail
+        elif model_field.attname == "queue":
+            values.append(Delivery.Queue.BULK)
         else:
             values.append(model_field.get_db_prep_save(model_field.get_default(), connection))
     return columns, expressions, values
@@ -325,17 +311,28 @@ def _claim_batch_portable(*, now: datetime, limit: int, steps: list[WelcomeStep]
         old_step = schedule.welcome_step
         schedule.slot += 1
         if old_step < len(steps):
-            kind, template, key = Delivery.Kind.WELCOME, steps[old_step].template, f"welcome:{contact.id}:{old_step}"
+            kind, template, key = (
+                Delivery.Kind.WELCOME,
+                steps[old_step].template,
+                keys.welcome_key(contact.id, old_step),
+            )
             schedule.welcome_step = old_step + 1
         else:
-            kind, template, key = Delivery.Kind.NURTURE, "nurture", f"nurture:{contact.id}:{schedule.slot}"
+            kind, template, key = Delivery.Kind.NURTURE, "nurture", keys.nurture_key(contact.id, schedule.slot)
         if schedule.welcome_step < len(steps):
             schedule.next_due_at = max(
                 now, (contact.confirmed_at or schedule.created_at) + steps[schedule.welcome_step].delay
             )
         else:
             schedule.next_due_at = now + effective_frequency(contact, policies).interval
-        delivery = delivery_create(contact=contact, kind=kind, template=template, idempotency_key=key)
+        delivery = delivery_create(
+            contact=contact,
+            kind=kind,
+            template=template,
+            idempotency_key=key,
+            marketing=True,
+            queue=Delivery.Queue.BULK,
+        )
         if delivery is not None:
             ids.append(str(delivery.id))
     Schedule.objects.bulk_update(schedules, ["slot", "welcome_step", "next_due_at", "updated_at"])
@@ -357,23 +354,14 @@ class SilenceCounts:
         return dict(self.__dict__)
 
 
-# The key of the mail that replaces a lost one; ops Retry refuses a delivery that has one.
-LATE_SUFFIX = ":late"
-
-
-def late_key(idempotency_key: str) -> str:
-    """Return the idempotency key of the late mail that replaces the lost delivery with `idempotency_key`."""
-    return f"{idempotency_key}{LATE_SUFFIX}"
-
-
 def _esp_saw_it() -> Exists:
     """Return the condition "the ESP reported an event about this delivery": it was handed off, whatever its row says."""
     return Exists(DeliveryEvent.objects.filter(delivery_id=OuterRef("pk")))
 
 
 def _record_sent_from_events(delivery: Delivery, *, from_status: str, now: datetime) -> bool:
-    """Mark a delivery the ESP reported on as sent (at its first event); a marketing mail also counts as
-    the contact's last. Return False when another process changed the row first."""
+    """Mark a delivery the ESP reported on as sent (at its first event); a marketing mail also moves the
+    schedule as a send does. Return False when another process changed the row first."""
     first_event = DeliveryEvent.objects.filter(delivery_id=delivery.pk).aggregate(at=Min("occurred_at"))["at"]
     sent_at = min(first_event or now, now)
     changed = Delivery.objects.filter(id=delivery.pk, status=from_status).update(
@@ -383,9 +371,8 @@ def _record_sent_from_events(delivery: Delivery, *, from_status: str, now: datet
         updated_at=now,
     )
     if changed and delivery.is_marketing:
-        Schedule.objects.filter(contact_id=delivery.contact_id).filter(
-            Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=sent_at)
-        ).update(last_sent_at=sent_at, updated_at=now)
+        delivery.sent_at = sent_at
+        schedules_record_sends(deliveries=[delivery])
     return bool(changed)
 
 
@@ -395,7 +382,7 @@ def _replace_lost(delivery: Delivery, *, now: datetime) -> bool:
     another process changed it first.
 
     A nurture mail's slot comes back (the schedule is due now); any other kind is sent again, late,
-    under `late_key()`: a confirmation, reminder or announcement is never dropped.
+    under `keys.late_key()`: a confirmation, reminder or announcement is never dropped.
     """
     changed = Delivery.objects.filter(id=delivery.pk, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.FAILED, error="lost: the worker stopped while sending; replaced", updated_at=now
@@ -409,19 +396,13 @@ def _replace_lost(delivery: Delivery, *, now: datetime) -> bool:
             contact=delivery.contact,
             kind=delivery.kind,
             template=delivery.template,
-            idempotency_key=late_key(delivery.idempotency_key),
+            idempotency_key=keys.late_key(delivery.idempotency_key),
+            marketing=delivery.marketing,
+            queue=delivery.queue,
             context=delivery.context,
-            enqueue=enqueue_by_kind,
+            enqueue=delivery_enqueue,
         )
     return True
-
-
-def enqueue_by_kind(delivery: Delivery) -> None:
-    """Enqueue one delivery on its kind's queue (a person waits for `welcome` kinds; the rest is bulk)."""
-    if delivery.kind in WELCOME_QUEUE_KINDS:
-        enqueue_delivery(delivery)
-    else:
-        enqueue_batch([delivery.pk])
 
 
 def deliveries_recover_lost(*, now: datetime, stuck_after: timedelta | None = None) -> tuple[int, int]:
@@ -448,22 +429,18 @@ def deliveries_recover_lost(*, now: datetime, stuck_after: timedelta | None = No
     waiting = list(
         Delivery.objects.filter(status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after)
         .annotate(esp_saw_it=_esp_saw_it())
-        .only("id", "kind", "contact_id", "context")[:20000]
+        .only("id", "kind", "queue", "marketing", "contact_id", "idempotency_key", "context")[:20000]
     )
     requeued = 0
-    bulk: list[Any] = []
+    by_queue: dict[str, list[Any]] = {}
     for delivery in waiting:
         if delivery.esp_saw_it:
             _record_sent_from_events(delivery, from_status=Delivery.Status.QUEUED, now=now)
             continue
         requeued += 1
-        if delivery.kind in WELCOME_QUEUE_KINDS:
-            enqueue_delivery(delivery)
-        else:
-            bulk.append(delivery.pk)
-    size = settings.CADENCE_TICK_BATCH_SIZE
-    for start in range(0, len(bulk), size):
-        enqueue_batch(bulk[start : start + size])
+        by_queue.setdefault(delivery.queue, []).append(delivery.pk)
+    for queue, ids in by_queue.items():
+        deliveries_enqueue(ids, queue=queue)
     return lost, requeued
 
 
@@ -481,7 +458,7 @@ def delivery_retry_refusal(*, delivery_id: Any) -> str:
         return "not failed"
     if (
         delivery.error.startswith("lost")
-        or Delivery.objects.filter(idempotency_key=late_key(delivery.idempotency_key)).exists()
+        or Delivery.objects.filter(idempotency_key=keys.late_key(delivery.idempotency_key)).exists()
     ):
         return "replaced"
     if DeliveryEvent.objects.filter(delivery_id=delivery.pk).exists():

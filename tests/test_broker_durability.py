@@ -27,7 +27,7 @@ RESTART_NODE = os.environ.get("BROKER_RESTART_NODE", "")
 
 def queue_bulk_task() -> str:
     task_id = str(uuid.uuid4())
-    celery_app.send_task("messaging.tasks.send_batch", ([task_id],), queue="bulk", task_id=task_id)
+    celery_app.send_task("cadence.tasks.send_batch", ([task_id],), queue="bulk", task_id=task_id)
     return task_id
 
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from cadence import relationship
 from cadence.models import Schedule
+from cadence.tasks import send_batch
 from config.celery import app as celery_app
-from messaging.tasks import send_delivery
 from tests.factories import ContactFactory
 from tests.workers import purge_queues
 
@@ -27,7 +27,7 @@ def queue_lengths() -> dict[str, int]:
 
 def test_a_welcome_send_is_queued_once_on_the_welcome_queue_only():
     purge_queues(*QUEUES)
-    send_delivery.delay("00000000-0000-0000-0000-000000000000")
+    send_batch.apply_async((["00000000-0000-0000-0000-000000000000"],), queue="welcome")
     assert queue_lengths() == {"welcome": 1, "bulk": 0, "default": 0}
     purge_queues(*QUEUES)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from cadence.models import Schedule
 from cadence.services import silence_repair
-from messaging.announcements import announcement_confirm, announcement_expand, announcement_progress
+from cadence.announcements import announcement_confirm, announcement_expand, announcement_progress
 from messaging.models import Announcement, Delivery, DeliveryEvent
 from preferences.models import Contact
 from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory
@@ -40,7 +40,7 @@ def repair_and_send(django_capture_on_commit_callbacks) -> None:
 
 def test_a_lost_confirmation_is_sent_again_late_once(celery_eager, django_capture_on_commit_callbacks):
     contact = ContactFactory(status=Contact.Status.PENDING, confirmed_at=None)
-    lost = stuck(contact, Delivery.Kind.CONFIRMATION, f"confirmation:{contact.pk}:1")
+    lost = stuck(contact, Delivery.Kind.CONFIRMATION, f"confirmation:{contact.pk}:1", queue="welcome")
 
     repair_and_send(django_capture_on_commit_callbacks)
 
@@ -113,7 +113,9 @@ def test_a_stuck_delivery_the_esp_reported_on_is_recorded_as_sent_not_sent_again
 ):
     contact = ContactFactory()
     Schedule.objects.create(contact=contact, next_due_at=timezone.now() + timedelta(days=29), welcome_step=9)
-    delivery = stuck(contact, Delivery.Kind.NURTURE, f"nurture:{contact.pk}:3", template="nurture", minutes_ago=40)
+    delivery = stuck(
+        contact, Delivery.Kind.NURTURE, f"nurture:{contact.pk}:3", template="nurture", minutes_ago=40, marketing=True
+    )
     reported_at = timezone.now() - timedelta(minutes=39)
     DeliveryEvent.objects.create(
         delivery=delivery,
