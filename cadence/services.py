@@ -426,8 +426,12 @@ def deliveries_recover_lost(*, now: datetime, stuck_after: timedelta | None = No
         elif _replace_lost(delivery, now=now):
             lost += 1
     # Workers far behind are not a lost task: only what has waited four times as long is queued again.
+    # A delivery waiting for a retry after a transient ESP error is not lost either until its longest
+    # possible countdown has passed: queueing it sooner would send before the ESP's Retry-After.
+    retry_wait = timedelta(seconds=max(settings.SEND_RETRY_BACKOFF_MAX, settings.SEND_RETRY_AFTER_MAX))
     waiting = list(
         Delivery.objects.filter(status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after)
+        .exclude(attempts__gt=0, updated_at__gte=now - retry_wait - stuck_after)
         .annotate(esp_saw_it=_esp_saw_it())
         .only("id", "kind", "queue", "marketing", "contact_id", "idempotency_key", "context")[:20000]
     )

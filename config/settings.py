@@ -198,10 +198,13 @@ SOFT_BOUNCE_WINDOW_DAYS = env.int("SOFT_BOUNCE_WINDOW_DAYS", default=30)
 # Messages per second for the whole ESP account, shared by every worker through Redis (0: no limit).
 ESP_MAX_SEND_RATE = env.float("ESP_MAX_SEND_RATE", default=0)
 ESP_RATE_LIMIT_KEY = env.str("ESP_RATE_LIMIT_KEY", default="esp-send-rate")
-# Transient ESP errors: retry after base * 2**n seconds (between half and all of it), at most max.
+# Transient ESP errors: retry after base * 2**n seconds (between half and all of it), at most max, or
+# after the ESP's Retry-After (the largest of the batch, at most SEND_RETRY_AFTER_MAX) when that is longer.
+# The defaults keep a batch retrying for at least 6 hours (GOV.UK Notify: 4 hours) before it fails.
 SEND_RETRY_BACKOFF = env.float("SEND_RETRY_BACKOFF", default=5)
-SEND_RETRY_BACKOFF_MAX = env.float("SEND_RETRY_BACKOFF_MAX", default=600)
-SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=6)
+SEND_RETRY_BACKOFF_MAX = env.float("SEND_RETRY_BACKOFF_MAX", default=900)
+SEND_RETRY_AFTER_MAX = env.float("SEND_RETRY_AFTER_MAX", default=1800)
+SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=60)
 # Messages sent at once per worker process to an ESP outside ESP_BATCH_SENDING (and over SMTP): each
 # lane has one connection of its own for a whole chunk. 1 sends one after the other.
 ESP_SEND_CONCURRENCY = env.int("ESP_SEND_CONCURRENCY", default=8)
@@ -269,6 +272,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 # Must exceed the longest task (and any countdown), or Redis redelivers running tasks.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+if max(SEND_RETRY_BACKOFF_MAX, SEND_RETRY_AFTER_MAX) >= CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
+    raise ImproperlyConfigured(
+        "SEND_RETRY_BACKOFF_MAX and SEND_RETRY_AFTER_MAX must stay below CELERY_VISIBILITY_TIMEOUT."
+    )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
@@ -288,6 +295,8 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 REMINDER_SEND_HOUR = env.int("REMINDER_SEND_HOUR", default=9)
 if not 0 <= REMINDER_SEND_HOUR <= 23:
     raise ImproperlyConfigured("REMINDER_SEND_HOUR must be between 0 and 23.")
+# A reminder whose day passed while beat was down is still created within this many days.
+REMINDER_CATCH_UP_DAYS = env.int("REMINDER_CATCH_UP_DAYS", default=3)
 CELERY_BEAT_SCHEDULE["reminders-tick"] = {"task": "cadence.tasks.reminders_tick", "schedule": crontab(minute="*/15")}
 # RELATIONSHIP HEALTH AND MARKETERS' ADMIN
 HEALTH_REENGAGE_EVERY_DAYS = env.int("HEALTH_REENGAGE_EVERY_DAYS", default=180)

@@ -9,9 +9,9 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from cadence.announcements import announcement_confirm, announcement_expand, announcement_progress
 from cadence.models import Schedule
 from cadence.services import silence_repair
-from cadence.announcements import announcement_confirm, announcement_expand, announcement_progress
 from messaging.models import Announcement, Delivery, DeliveryEvent
 from preferences.models import Contact
 from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory
@@ -159,3 +159,44 @@ def test_a_queued_delivery_whose_task_was_lost_goes_back_on_its_own_queue(
     assert counts.requeued == 1
     assert Delivery.objects.get().status == Delivery.Status.SENT
     assert len(mail.outbox) == 1
+
+
+def test_a_delivery_waiting_for_the_esps_retry_after_is_not_queued_again_early(celery_eager, settings):
+    settings.SEND_RETRY_AFTER_MAX = 55 * 60  # the ESP may ask for up to 55 minutes
+    contact = ContactFactory()
+    waiting = Delivery.objects.create(
+        contact=contact,
+        kind=Delivery.Kind.NURTURE,
+        template="nurture",
+        idempotency_key=f"nurture:{contact.pk}:4",
+        marketing=True,
+        attempts=3,
+        error="transient: 429: slow down",
+    )
+    # The last try was 65 minutes ago: past the guard's hour for a lost task, but its retry may still be
+    # counting down (55 minutes, plus the 15 a worker may take).
+    Delivery.objects.filter(pk=waiting.pk).update(updated_at=timezone.now() - timedelta(minutes=65))
+    assert silence_repair().requeued == 0
+    waiting.refresh_from_db()
+    assert waiting.status == Delivery.Status.QUEUED and mail.outbox == []
+    # Past the longest countdown, the retry task is taken for lost and the mail goes.
+    Delivery.objects.filter(pk=waiting.pk).update(updated_at=timezone.now() - timedelta(minutes=71))
+    assert silence_repair().requeued == 1
+    waiting.refresh_from_db()
+    assert waiting.status == Delivery.Status.SENT and len(mail.outbox) == 1
+
+
+def test_retries_of_a_transient_esp_outage_last_at_least_six_hours(settings):
+    from cadence.tasks import retry_countdown
+
+    # The shortest possible waits (the jitter takes at least half of each backoff).
+    shortest = sum(
+        min(settings.SEND_RETRY_BACKOFF_MAX, settings.SEND_RETRY_BACKOFF * 2**n) / 2
+        for n in range(settings.SEND_MAX_RETRIES)
+    )
+    assert shortest >= 6 * 3600
+    # The ESP's Retry-After is honoured when it is longer than the backoff, up to the cap.
+    assert retry_countdown(retries=0, retry_after=120) >= 120
+    assert retry_countdown(retries=0, retry_after=10**6) <= max(
+        settings.SEND_RETRY_AFTER_MAX, settings.SEND_RETRY_BACKOFF_MAX
+    )

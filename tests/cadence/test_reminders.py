@@ -174,3 +174,19 @@ def test_the_management_command_and_beat_run_the_same_tick(rule, amsterdam, caps
         call_command("reminders_tick")
     assert "1 reminder(s) created" in capsys.readouterr().out
     assert settings.CELERY_BEAT_SCHEDULE["reminders-tick"]["task"] == "cadence.tasks.reminders_tick"
+
+
+def test_a_reminder_day_missed_while_beat_was_down_is_caught_up_once(rule, amsterdam):
+    # Beat was down all of 1 December (the reminder day) and comes back on the 2nd at 07:00 local.
+    assert tick(at(2026, 12, 2, 6)) == 1
+    assert tick(at(2026, 12, 2, 6, 15)) == 0
+    reminder = Delivery.objects.get()
+    assert reminder.idempotency_key.endswith(":2026-12-31") and reminder.kind == Delivery.Kind.REMINDER
+
+
+def test_no_reminder_is_caught_up_beyond_the_catch_up_days_or_after_its_event(rule, amsterdam, settings):
+    settings.REMINDER_CATCH_UP_DAYS = 3
+    assert tick(at(2026, 12, 5, 12)) == 0  # four days late
+    on_the_day = ReminderRuleFactory(event=ReminderRule.Event.RENEWAL, days_before=0)
+    assert tick(at(2027, 1, 1, 12)) == 0  # the renewal itself was yesterday
+    assert not Delivery.objects.filter(idempotency_key__contains=f":{on_the_day.pk}:").exists()
