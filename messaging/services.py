@@ -184,9 +184,11 @@ class _Recorder:
             delivery.status, delivery.error = Delivery.Status.CANCELLED, cancelled
         elif outcome is None or outcome.status == "failed":
             delivery.status = Delivery.Status.FAILED
-            delivery.error = outcome.error if outcome is not None else "failed"
+            error = outcome.error if outcome is not None else "failed"
+            # A refusal names the recipient's problem; anything else the ESP refused for good says so.
+            delivery.error = error if error.startswith("recipient refused") else f"permanent: {error}"
         elif outcome.status == "transient":
-            delivery.status, delivery.error = Delivery.Status.QUEUED, outcome.error
+            delivery.status, delivery.error = Delivery.Status.QUEUED, f"transient: {outcome.error}"
             if outcome.retry_after is not None:
                 self.result.retry_after = max(self.result.retry_after or 0.0, outcome.retry_after)
         else:
