@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
@@ -189,7 +189,7 @@ def schedules_claim_due(
             ids, claimed = claim(now=now, limit=limit, steps=steps)
             batches = [ids[start : start + batch_size] for start in range(0, len(ids), batch_size)]
             for batch in batches:
-                transaction.on_commit(lambda batch=batch: deliveries_enqueue(batch, queue=Delivery.Queue.BULK))
+                transaction.on_commit(partial(deliveries_enqueue, batch, queue=Delivery.Queue.BULK))
         result.batches += len(batches)
         if keep_ids:
             result.batch_ids += batches
@@ -276,7 +276,7 @@ def _delivery_columns(now: datetime) -> tuple[list[str], list[str], list[Any]]:
     expressions: list[str] = []
     values: list[Any] = []
     for model_field in Delivery._meta.concrete_fields:
-        if model_field.attname in {"contact_id", "kind", "template", "idempotency_key"}:
+        if model_field.attname in {"contact_id", "kind", "template", "idempotency_key"} or model_field.column is None:
             continue
         columns.append(connection.ops.quote_name(model_field.column))
         if model_field.primary_key:

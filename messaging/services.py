@@ -303,15 +303,15 @@ def deliveries_send(
                 _send_merged(chunk, rendered, batch, recorder)
                 recorder.flush()
     if singles:
-        messages = [
+        outgoing = [
             (mail, _message(mail, rendered.merge(mail.values))) for rendered, group in singles for mail in group
         ]
-        limit = max_chunk() or len(messages) or 1
-        for start in range(0, len(messages), limit):
-            chunk = messages[start : start + limit]
-            acquire_send_slots(len(chunk))
-            outcomes = esp.send_messages([message for _, message in chunk])
-            for (mail, _), outcome in zip(chunk, outcomes, strict=True):
+        limit = max_chunk() or len(outgoing) or 1
+        for start in range(0, len(outgoing), limit):
+            lane_chunk = outgoing[start : start + limit]
+            acquire_send_slots(len(lane_chunk))
+            outcomes = esp.send_messages([message for _, message in lane_chunk])
+            for (mail, _), outcome in zip(lane_chunk, outcomes, strict=True):
                 recorder.finish(mail.delivery, outcome)
             recorder.flush()
     recorder.flush()
