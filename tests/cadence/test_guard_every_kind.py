@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -19,7 +20,7 @@ from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory
 pytestmark = pytest.mark.django_db
 
 
-def stuck(contact: Contact, kind: str, key: str, *, minutes_ago: int = 30, **fields: object) -> Delivery:
+def stuck(contact: Contact, kind: str, key: str, *, minutes_ago: int = 30, **fields: Any) -> Delivery:
     """A delivery whose worker died while sending it."""
     return Delivery.objects.create(
         contact=contact,

@@ -29,7 +29,7 @@ def _webhook_settings(settings):
 
 def long_quiet_subscriber() -> tuple[Contact, Delivery]:
     """A monthly subscriber of 14 months who was mailed last week and never opened anything (until now)."""
-    contact = ContactFactory(confirmed_at=NOW - timedelta(days=430), frequency="monthly")
+    contact = ContactFactory.create(confirmed_at=NOW - timedelta(days=430), frequency="monthly")
     Schedule.objects.create(
         contact=contact, next_due_at=NOW + timedelta(days=23), last_sent_at=NOW - timedelta(days=7), welcome_step=9
     )

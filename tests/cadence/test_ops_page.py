@@ -31,7 +31,7 @@ def welcome_queue():
 
 
 def failed_delivery(**fields) -> Delivery:
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     return Delivery.objects.create(
         marketing=True,
         contact=contact,
@@ -57,7 +57,7 @@ def test_the_ops_page_is_for_staff_only(client):
 def test_the_ops_page_shows_failures_and_a_chart_of_sends_per_hour(staff_client):
     failure = failed_delivery()
     now = timezone.now()
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     for hours_ago in (0, 0, 5, 47, 60):
         Delivery.objects.create(
             marketing=True,
@@ -121,7 +121,7 @@ def test_retry_refuses_a_lost_delivery_the_guard_already_replaced_so_no_second_m
 
     from cadence.services import silence_repair
 
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     lost = Delivery.objects.create(
         contact=contact,
         kind=Delivery.Kind.WELCOME,

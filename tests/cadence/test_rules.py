@@ -14,8 +14,8 @@ NYC = rules.zone("America/New_York")
 WEEKDAYS = SendWindow()  # mon-fri 09:00-17:00
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
