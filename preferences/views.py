@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
+from django import forms
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
@@ -27,6 +28,11 @@ from preferences.throttles import signup_allowed
 from preferences.tokens import InvalidToken, Purpose, make_token, read_token
 
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
+
+
+def choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """Return the form's choice field `name` (its choices are set per request)."""
+    return cast(forms.ChoiceField, form.fields[name])
 
 
 def client_evidence(request: HttpRequest, source: str = "") -> services.Evidence:
@@ -70,7 +76,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     translation.activate(locale)
     initial = {"locale": locale, "frequency": settings.CADENCE_DEFAULT_FREQUENCY}
     form = SignupForm(request.POST or None, initial=initial)
-    form.fields["frequency"].choices = allowed_choices()
+    choice_field(form, "frequency").choices = allowed_choices()
     form.set_topic_labels(locale)
     if request.method == "POST" and form.is_valid():
         if not signup_allowed(request):
@@ -161,7 +167,7 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             "locale": contact.locale,
         },
     )
-    form.fields["frequency"].choices = allowed_choices(contact)
+    choice_field(form, "frequency").choices = allowed_choices(contact)
     pause_form = PauseForm(request.POST if posted and action == "pause" else None)
     status = 200
     if posted:
@@ -208,7 +214,7 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
                     "locale": contact.locale,
                 }
             )
-            form.fields["frequency"].choices = allowed_choices(contact)
+            choice_field(form, "frequency").choices = allowed_choices(contact)
             pause_form = PauseForm()
     form.set_topic_labels(locale)
     return render(
