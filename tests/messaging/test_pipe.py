@@ -37,9 +37,7 @@ def nurture_batch(contacts: list[Contact]) -> list[Delivery]:
     )
     return Delivery.objects.bulk_create(
         [
-            Delivery(
-                contact=c, kind="nurture", template="nurture", idempotency_key=f"nurture:{c.id}:1", marketing=True
-            )
+            Delivery(contact=c, kind="nurture", template="nurture", idempotency_key=f"nurture:{c.id}:1", marketing=True)
             for c in contacts
         ]
     )
