@@ -309,10 +309,10 @@ def deliveries_send(
         ]
         limit = max_chunk() or len(messages) or 1
         for start in range(0, len(messages), limit):
-            chunk = messages[start : start + limit]
-            acquire_send_slots(len(chunk))
-            outcomes = esp.send_messages([message for _, message in chunk])
-            for (mail, _), outcome in zip(chunk, outcomes, strict=True):
+            part = messages[start : start + limit]
+            acquire_send_slots(len(part))
+            outcomes = esp.send_messages([message for _, message in part])
+            for (mail, _), outcome in zip(part, outcomes, strict=True):
                 recorder.finish(mail.delivery, outcome)
             recorder.flush()
     recorder.flush()
