@@ -130,7 +130,7 @@ def _take_slot(contact: Contact, interval: timedelta, now: Any) -> bool:
         return False
     pending = Delivery.objects.filter(
         contact=contact,
-        kind__in=Delivery.MARKETING_KINDS,
+        marketing=True,
         status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
     )
     if pending.exists():

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
-from django.db.models import Field
 
 
 def values_cte(
@@ -17,12 +16,7 @@ def values_cte(
 
     PostgreSQL gets explicit casts (a bare parameter in VALUES is text); SQLite stores them as they come.
     """
-    fields: list[Field[Any, Any]] = []
-    for column in columns:
-        field = model._meta.get_field(column)
-        if not isinstance(field, Field):  # a reverse relation has no column
-            raise ValueError(f"{model.__name__}.{column} is not a column")
-        fields.append(field)
+    fields = [cast(models.Field, model._meta.get_field(column)) for column in columns]
     if connection.vendor == "postgresql":
         slots = [f"CAST(%s AS {field.cast_db_type(connection)})" for field in fields]
     else:

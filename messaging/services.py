@@ -30,7 +30,7 @@ from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group, split_context
 from preferences.models import Contact, SuppressionEntry, address_hash
 from preferences.policy import Policies, effective_frequency, load_policies
-from preferences.tokens import Purpose, contact_url, make_token
+from preferences.tokens import Purpose, contact_url
 
 logger = logging.getLogger(__name__)
 
@@ -106,13 +106,14 @@ def person_context(contact: Contact, *, marketing: bool, policies: Policies | No
     }
 
 
-def unsubscribe_headers(contact: Contact) -> dict[str, str]:
-    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries."""
-    token = make_token(contact, Purpose.UNSUBSCRIBE)
+def unsubscribe_headers(contact: Contact, unsubscribe_url: str | None = None) -> dict[str, str]:
+    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries (from the mail's own link, if given)."""
+    if unsubscribe_url is None:
+        unsubscribe_url = contact_url(contact, Purpose.UNSUBSCRIBE)
+    token = unsubscribe_url.rstrip("/").rsplit("/", 1)[-1]
     return {
         "List-Unsubscribe": (
-            f"<{settings.SITE_URL}/{Purpose.UNSUBSCRIBE.value}/{token}/>, "
-            f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
+            f"<{unsubscribe_url}>, <mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
         ),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
@@ -301,17 +302,19 @@ def deliveries_send(
                 continue
             for chunk in _chunks(group, limit):
                 _send_merged(chunk, rendered, batch, recorder)
-                recorder.flush()
+                # Small groups are recorded together: one statement per `limit` mails, not per group.
+                if len(recorder.pending) >= limit:
+                    recorder.flush()
     if singles:
-        outgoing = [
+        messages = [
             (mail, _message(mail, rendered.merge(mail.values))) for rendered, group in singles for mail in group
         ]
-        limit = max_chunk() or len(outgoing) or 1
-        for start in range(0, len(outgoing), limit):
-            lane_chunk = outgoing[start : start + limit]
-            acquire_send_slots(len(lane_chunk))
-            outcomes = esp.send_messages([message for _, message in lane_chunk])
-            for (mail, _), outcome in zip(lane_chunk, outcomes, strict=True):
+        limit = max_chunk() or len(messages) or 1
+        for start in range(0, len(messages), limit):
+            part = messages[start : start + limit]
+            acquire_send_slots(len(part))
+            outcomes = esp.send_messages([message for _, message in part])
+            for (mail, _), outcome in zip(part, outcomes, strict=True):
                 recorder.finish(mail.delivery, outcome)
             recorder.flush()
     recorder.flush()
@@ -360,7 +363,7 @@ def _message(mail: _Mail, rendered: Any) -> AnymailMessage:
         body=rendered.text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[delivery.contact.email],
-        headers=unsubscribe_headers(delivery.contact) if delivery.marketing else {},
+        headers=unsubscribe_headers(delivery.contact, mail.values.get("unsubscribe_url")) if delivery.marketing else {},
     )
     message.attach_alternative(rendered.html, "text/html")
     message.metadata = {"delivery_id": str(delivery.id), "kind": delivery.kind}
@@ -408,7 +411,8 @@ def _send_merged(chunk: list[_Mail], group: RenderedGroup, batch: dict[str, Any]
     }
     if first.marketing:
         message.merge_headers = {
-            mail.delivery.contact.email: unsubscribe_headers(mail.delivery.contact) for mail in chunk
+            mail.delivery.contact.email: unsubscribe_headers(mail.delivery.contact, mail.values.get("unsubscribe_url"))
+            for mail in chunk
         }
     else:
         message.track_clicks = False
