@@ -186,8 +186,8 @@ class _Recorder:
         elif outcome is None or outcome.status == "failed":
             delivery.status = Delivery.Status.FAILED
             error = outcome.error if outcome is not None else "failed"
-            # A refusal names the recipient's problem; anything else the ESP refused for good says so.
-            delivery.error = error if error.startswith("recipient refused") else f"permanent: {error}"
+            # A refusal or a broken template says what it is; anything else the ESP refused for good says so.
+            delivery.error = error if error.startswith(("recipient refused", "render error")) else f"permanent: {error}"
         elif outcome.status == "transient":
             delivery.status, delivery.error = Delivery.Status.QUEUED, f"transient: {outcome.error}"
             if outcome.retry_after is not None:
