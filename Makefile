@@ -33,9 +33,11 @@ test: install-dev
 bench: install-dev
 	SECRET_KEY="$(TEST_SECRET_KEY)" REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m bench $(ARGS)
 
+## lint: ruff (lint and format) and mypy (django-stubs), 0 errors
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 ## messages: extract and compile the Dutch and English translations
 messages: install-dev

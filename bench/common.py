@@ -98,7 +98,7 @@ def generate(*, contacts: int, due: int, seed: int = 1) -> None:
     )
 
     fields = [f for f in Contact._meta.concrete_fields]
-    columns = [f.column for f in fields]
+    columns = [str(f.column) for f in fields]  # concrete fields all have a column
     fixed = {f.attname: f.get_default() for f in fields}
     zones = ["Europe/Amsterdam", "Europe/Amsterdam", "Europe/London", "America/New_York", "Asia/Tokyo"]
     frequencies = ["biweekly", "monthly", "quarterly"]

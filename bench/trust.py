@@ -66,7 +66,7 @@ def main() -> None:
             hours=12
         )
         # The database work alone; enqueueing is measured below (one Celery message per delivery today).
-        reminders.enqueue_bulk = lambda ids: None
+        reminders.deliveries_enqueue = lambda ids, queue: None  # type: ignore[assignment]
         timed("reminder tick (products renewing in 30 days)", lambda: reminders_create_due(now=moment))
         timed("reminder tick again (nothing new)", lambda: reminders_create_due(now=moment))
         timed("enqueue 1000 sends, one message each", _enqueue_1000)
@@ -96,10 +96,10 @@ def _expand(announcement_id: int) -> int:
 
 
 def _enqueue_1000() -> int:
-    from messaging.tasks import send_delivery
+    from cadence.tasks import send_batch
 
     for _ in range(1000):
-        send_delivery.apply_async(("00000000-0000-0000-0000-000000000000",), queue="bench-discard")
+        send_batch.apply_async((["00000000-0000-0000-0000-000000000000"],), queue="bench-discard")
     with celery_app.connection_for_write() as broker:
         broker.default_channel.queue_purge("bench-discard")
     return 1000

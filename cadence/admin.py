@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -22,6 +22,9 @@ from messaging.models import Delivery
 from messaging.services import delivery_create
 from preferences.admin import CappedCountPaginator
 from preferences.models import Contact
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class SilenceFilter(admin.SimpleListFilter):
@@ -121,7 +124,7 @@ class HealthFilter(admin.SimpleListFilter):
     title = _("health")
     parameter_name = "health"
 
-    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, StrOrPromise]]:
         return list(ContactHealth.State.choices)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:

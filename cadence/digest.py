@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from cadence.models import ContentItem, ContentReceipt
@@ -98,7 +99,7 @@ def silence_risk_topics(*, now: datetime | None = None) -> QuerySet[Topic]:
     """Return the active topics that have, in some language, neither fresh nor evergreen content."""
     now = now or timezone.now()
     fresh_since = now - timedelta(days=settings.CADENCE_FRESH_DAYS)
-    risky = Q()
+    risky: Q | Combinable = Q()
     for language in Locale.values:
         usable = ContentItem.objects.filter(topic=OuterRef("pk"), language=language, published_at__lte=now).filter(
             Q(evergreen=True) | Q(published_at__gte=fresh_since)

@@ -29,10 +29,7 @@ BATCH_SIZE = 1000
 
 
 def _thresholds() -> health.Thresholds:
-    return health.Thresholds(
-        lost_after=timedelta(days=30 * settings.HEALTH_SUNSET_AFTER_MONTHS),
-        grace=timedelta(days=settings.HEALTH_GRACE_DAYS),
-    )
+    return health.Thresholds(lost_after=timedelta(days=30 * settings.HEALTH_SUNSET_AFTER_MONTHS))
 
 
 def _preference_signals(contact_ids: list[Any], since: Any) -> dict[Any, tuple[bool, bool]]:
@@ -133,7 +130,7 @@ def _take_slot(contact: Contact, interval: timedelta, now: Any) -> bool:
         return False
     pending = Delivery.objects.filter(
         contact=contact,
-        kind__in=Delivery.MARKETING_KINDS,
+        marketing=True,
         status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
     )
     if pending.exists():

@@ -32,10 +32,23 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(settings.DEFAULT_CONTACT_TIMEZONE)
 
 
-def is_send_time(time_zone: str, reminder_day: date, now: datetime, send_hour: int) -> bool:
-    """Return whether, in `time_zone`, it is `reminder_day` and the send hour has come."""
+def is_send_time(
+    time_zone: str,
+    reminder_day: date,
+    now: datetime,
+    send_hour: int,
+    *,
+    catch_up_days: int = 0,
+    event_date: date | None = None,
+) -> bool:
+    """Return whether, in `time_zone`, it is `reminder_day` and the send hour has come, or `reminder_day` was
+    one of the last `catch_up_days` days (a tick missed while beat was down) and `event_date` has not passed."""
     local = now.astimezone(_zone(time_zone))
-    return local.date() == reminder_day and local.hour >= send_hour
+    today = local.date()
+    if reminder_day == today:
+        return local.hour >= send_hour
+    missed = today - timedelta(days=catch_up_days) <= reminder_day < today
+    return missed and (event_date is None or event_date >= today)
 
 
 def _products_due(rule: ReminderRule, reminder_day: date, now: datetime, send_hour: int) -> QuerySet[Product]:
@@ -52,7 +65,12 @@ def _products_due(rule: ReminderRule, reminder_day: date, now: datetime, send_ho
         products = products.filter(Q(ends_on__isnull=True) | Q(ends_on__gte=F("renews_on")))
     # Few distinct time zones hold a product due on one date: pick those where the send hour has come.
     zones = set(products.order_by().values_list("contact__time_zone", flat=True).distinct())
-    due_zones = [zone for zone in zones if is_send_time(zone, reminder_day, now, send_hour)]
+    catch_up = settings.REMINDER_CATCH_UP_DAYS
+    due_zones = [
+        zone
+        for zone in zones
+        if is_send_time(zone, reminder_day, now, send_hour, catch_up_days=catch_up, event_date=event_date)
+    ]
     prefix, suffix = keys.reminder_key("|", rule.pk, event_date).split("|")
     key = Concat(Value(prefix), Cast("pk", CharField()), Value(suffix), output_field=CharField())
     already = Delivery.objects.filter(idempotency_key=OuterRef("reminder_key"))
@@ -69,13 +87,16 @@ def reminders_create_due(*, now: datetime | None = None, batch_size: int = BATCH
     """Create and enqueue (on the bulk queue) every reminder due now. Return how many were created.
 
     A reminder is due on its event date minus the rule's days, once the contact's local clock has
-    reached REMINDER_SEND_HOUR. Running the tick again, or twice at once, creates nothing new.
+    reached REMINDER_SEND_HOUR. A reminder day missed in the last REMINDER_CATCH_UP_DAYS (beat was down) is
+    caught up, unless its event date has passed. Running the tick again, or twice at once, creates nothing new.
     """
     now = now or timezone.now()
     send_hour = settings.REMINDER_SEND_HOUR
     utc_today = now.astimezone(ZoneInfo("UTC")).date()
-    # Every time zone on earth is within a day of UTC, so one of these is each contact's today.
-    candidate_days = [utc_today - timedelta(days=1), utc_today, utc_today + timedelta(days=1)]
+    # Every time zone on earth is within a day of UTC, so one of these is each contact's today; the days
+    # before it catch up reminders a tick missed while beat was down (REMINDER_CATCH_UP_DAYS).
+    first = utc_today - timedelta(days=1 + settings.REMINDER_CATCH_UP_DAYS)
+    candidate_days = [first + timedelta(days=n) for n in range((utc_today + timedelta(days=1) - first).days + 1)]
     created = 0
     for rule in ReminderRule.objects.filter(active=True):
         for reminder_day in candidate_days:

@@ -97,7 +97,7 @@ class BatchContext:
         sent = [d for d in deliveries if d.status == Delivery.Status.SENT and d.sent_at is not None]
         schedules_record_sends(deliveries=[d for d in sent if d.marketing])
         receipts = [
-            ContentReceipt(contact_id=d.contact_id, item_id=item.pk, received_at=d.sent_at)
+            ContentReceipt(contact_id=d.contact_id, item_id=item.pk, received_at=d.sent_at or timezone.now())
             for d in sent
             for item in self.digests.get(str(d.id), [])
         ]

@@ -6,18 +6,18 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from cadence import keys, rules
 from cadence.models import Schedule, WelcomeStep
-from cadence.sending import deliveries_enqueue, delivery_enqueue
-from messaging.models import Delivery
+from cadence.sending import deliveries_enqueue, delivery_enqueue, schedules_record_sends
+from messaging.models import Delivery, DeliveryEvent
 from messaging.services import delivery_create
 from preferences.frequencies import frequencies
 from preferences.models import Contact
@@ -189,7 +189,7 @@ def schedules_claim_due(
             ids, claimed = claim(now=now, limit=limit, steps=steps)
             batches = [ids[start : start + batch_size] for start in range(0, len(ids), batch_size)]
             for batch in batches:
-                transaction.on_commit(lambda batch=batch: deliveries_enqueue(batch, queue=Delivery.Queue.BULK))
+                transaction.on_commit(partial(deliveries_enqueue, batch, queue=Delivery.Queue.BULK))
         result.batches += len(batches)
         if keep_ids:
             result.batch_ids += batches
@@ -276,7 +276,7 @@ def _delivery_columns(now: datetime) -> tuple[list[str], list[str], list[Any]]:
     expressions: list[str] = []
     values: list[Any] = []
     for model_field in Delivery._meta.concrete_fields:
-        if model_field.attname in {"contact_id", "kind", "template", "idempotency_key"}:
+        if model_field.attname in {"contact_id", "kind", "template", "idempotency_key"} or model_field.column is None:
             continue
         columns.append(connection.ops.quote_name(model_field.column))
         if model_field.primary_key:
@@ -354,46 +354,136 @@ class SilenceCounts:
         return dict(self.__dict__)
 
 
+def _esp_saw_it() -> Exists:
+    """Return the condition "the ESP reported an event about this delivery": it was handed off, whatever its row says."""
+    return Exists(DeliveryEvent.objects.filter(delivery_id=OuterRef("pk")))
+
+
+def _record_sent_from_events(delivery: Delivery, *, from_status: str, now: datetime) -> bool:
+    """Mark a delivery the ESP reported on as sent (at its first event); a marketing mail also moves the
+    schedule as a send does. Return False when another process changed the row first."""
+    first_event = DeliveryEvent.objects.filter(delivery_id=delivery.pk).aggregate(at=Min("occurred_at"))["at"]
+    sent_at = min(first_event or now, now)
+    changed = Delivery.objects.filter(id=delivery.pk, status=from_status).update(
+        status=Delivery.Status.SENT,
+        sent_at=sent_at,
+        error="recorded as sent: the ESP reported on it after its worker stopped",
+        updated_at=now,
+    )
+    if changed and delivery.is_marketing:
+        delivery.sent_at = sent_at
+        schedules_record_sends(deliveries=[delivery])
+    return bool(changed)
+
+
+@transaction.atomic
+def _replace_lost(delivery: Delivery, *, now: datetime) -> bool:
+    """Mark a delivery stuck in "sending" as lost and replace it, in one transaction. Return False when
+    another process changed it first.
+
+    A nurture mail's slot comes back (the schedule is due now); any other kind is sent again, late,
+    under `keys.late_key()`: a confirmation, reminder or announcement is never dropped.
+    """
+    changed = Delivery.objects.filter(id=delivery.pk, status=Delivery.Status.SENDING).update(
+        status=Delivery.Status.FAILED, error="lost: the worker stopped while sending; replaced", updated_at=now
+    )
+    if not changed:
+        return False
+    if delivery.kind == Delivery.Kind.NURTURE:
+        Schedule.objects.filter(contact_id=delivery.contact_id, is_active=True).update(next_due_at=now)
+    else:
+        delivery_create(
+            contact=delivery.contact,
+            kind=delivery.kind,
+            template=delivery.template,
+            idempotency_key=keys.late_key(delivery.idempotency_key),
+            marketing=delivery.marketing,
+            queue=delivery.queue,
+            context=delivery.context,
+            enqueue=delivery_enqueue,
+        )
+    return True
+
+
 def deliveries_recover_lost(*, now: datetime, stuck_after: timedelta | None = None) -> tuple[int, int]:
-    """Mark deliveries stuck in "sending" (their worker died) as lost, and send them again late under a
-    new key; queue again those whose task was lost. Return (lost, queued again)."""
+    """Recover deliveries of every kind whose send or task was lost. Return (lost, queued again).
+
+    A delivery stuck in "sending" (its worker died) that the ESP reported on was handed off: it is
+    recorded as sent. Any other is marked lost and replaced (`_replace_lost`). A delivery queued for
+    four times as long without a task taking it is queued again; a queued one that the ESP reported
+    on is recorded as sent instead.
+    """
     stuck_after = stuck_after if stuck_after is not None else timedelta(minutes=settings.CADENCE_STUCK_SENDING_MINUTES)
     lost = 0
-    stuck = Delivery.objects.filter(
-        status=Delivery.Status.SENDING, claimed_at__lt=now - stuck_after, kind__in=Delivery.MARKETING_KINDS
-    ).select_related("contact")[:5000]
-    for delivery in stuck:
-        changed = Delivery.objects.filter(id=delivery.id, status=Delivery.Status.SENDING).update(
-            status=Delivery.Status.FAILED, error="lost: the worker stopped while sending", updated_at=now
-        )
-        if not changed:
-            continue
-        lost += 1
-        if delivery.kind == Delivery.Kind.NURTURE:
-            Schedule.objects.filter(contact_id=delivery.contact_id, is_active=True).update(next_due_at=now)
-        else:
-            delivery_create(
-                contact=delivery.contact,
-                kind=delivery.kind,
-                template=delivery.template,
-                idempotency_key=keys.late_key(delivery.idempotency_key),
-                marketing=delivery.marketing,
-                queue=delivery.queue,
-                context=delivery.context,
-                enqueue=delivery_enqueue,
-            )
-    # Workers far behind are not a lost task: only what has waited four times as long is queued again.
-    waiting = list(
-        Delivery.objects.filter(
-            status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after, kind__in=Delivery.MARKETING_KINDS
-        ).values_list("id", flat=True)[:20000]
+    stuck = (
+        Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=now - stuck_after)
+        .annotate(esp_saw_it=_esp_saw_it())
+        .select_related("contact")[:5000]
     )
-    deliveries_enqueue(waiting, queue=Delivery.Queue.BULK)
-    return lost, len(waiting)
+    for delivery in stuck:
+        if delivery.esp_saw_it:
+            _record_sent_from_events(delivery, from_status=Delivery.Status.SENDING, now=now)
+        elif _replace_lost(delivery, now=now):
+            lost += 1
+    # Workers far behind are not a lost task: only what has waited four times as long is queued again.
+    # A delivery waiting for a retry after a transient ESP error is not lost either until its longest
+    # possible countdown has passed: queueing it sooner would send before the ESP's Retry-After.
+    retry_wait = timedelta(seconds=max(settings.SEND_RETRY_BACKOFF_MAX, settings.SEND_RETRY_AFTER_MAX))
+    waiting = list(
+        Delivery.objects.filter(status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after)
+        .exclude(attempts__gt=0, updated_at__gte=now - retry_wait - stuck_after)
+        .annotate(esp_saw_it=_esp_saw_it())
+        .only("id", "kind", "queue", "marketing", "contact_id", "idempotency_key", "context")[:20000]
+    )
+    requeued = 0
+    by_queue: dict[str, list[Any]] = {}
+    for delivery in waiting:
+        if delivery.esp_saw_it:
+            _record_sent_from_events(delivery, from_status=Delivery.Status.QUEUED, now=now)
+            continue
+        requeued += 1
+        by_queue.setdefault(delivery.queue, []).append(delivery.pk)
+    for queue, ids in by_queue.items():
+        deliveries_enqueue(ids, queue=queue)
+    return lost, requeued
+
+
+def delivery_retry_refusal(*, delivery_id: Any) -> str:
+    """Return why ops must not send a failed delivery again ('' when it may be), holding its row lock
+    until the transaction ends, so the guard cannot replace it meanwhile.
+
+    Refused: what is not failed (sent, queued, cancelled), what the guard replaced (lost; a late
+    copy exists) and what the ESP reported on (it went out). A lost delivery is never sent twice.
+    """
+    delivery = Delivery.objects.select_for_update().filter(id=delivery_id).first()
+    if delivery is None:
+        return "unknown"
+    if delivery.status != Delivery.Status.FAILED or delivery.sent_at is not None:
+        return "not failed"
+    if (
+        delivery.error.startswith("lost")
+        or Delivery.objects.filter(idempotency_key=keys.late_key(delivery.idempotency_key)).exists()
+    ):
+        return "replaced"
+    if DeliveryEvent.objects.filter(delivery_id=delivery.pk).exists():
+        return "reported by the ESP"
+    return ""
+
+
+def owed_mail(*, now: datetime | None = None, via: str = "") -> Q:
+    """Return the filter for contacts the cadence owes mail: confirmed and not suppressed, and with `now`,
+    not paused at `now`. `via` is the path to the contact ("contact__" from a Schedule).
+
+    The one definition behind "silent", "welcome overdue" and ops' "without a schedule".
+    """
+    condition = Q(**{f"{via}status": Contact.Status.CONFIRMED, f"{via}suppressed_at__isnull": True})
+    if now is not None:
+        condition &= Q(**{f"{via}paused_until__isnull": True}) | Q(**{f"{via}paused_until__lte": now})
+    return condition
 
 
 def _reachable() -> Q:
-    return Q(is_active=True, contact__status=Contact.Status.CONFIRMED, contact__suppressed_at__isnull=True)
+    return Q(is_active=True) & owed_mail(via="contact__")
 
 
 def silent_schedules(*, now: datetime) -> Q:
@@ -440,7 +530,6 @@ def silence_repair(*, now: datetime | None = None, stuck_after: timedelta | None
     now = now or timezone.now()
     counts = silence_count(now=now)
     counts.lost_sends, counts.requeued = deliveries_recover_lost(now=now, stuck_after=stuck_after)
-    not_paused = Q(contact__paused_until__isnull=True) | Q(contact__paused_until__lte=now)
     # A mail still on its way is not repaired with a second one: it counts as silent until it is sent.
     pending = Delivery.objects.filter(
         contact_id=OuterRef("pk"),
@@ -448,7 +537,11 @@ def silence_repair(*, now: datetime | None = None, stuck_after: timedelta | None
         status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
     )
     for condition in (silent_schedules(now=now), welcome_overdue_schedules(now=now)):
-        ids = Schedule.objects.filter(condition & not_paused, next_due_at__gt=now).exclude(Exists(pending)).values("pk")
+        ids = (
+            Schedule.objects.filter(condition & owed_mail(now=now, via="contact__"), next_due_at__gt=now)
+            .exclude(Exists(pending))
+            .values("pk")
+        )
         Schedule.objects.filter(pk__in=ids).update(next_due_at=now, updated_at=now)
     logger.info("silence guard", extra=counts.as_dict())
     return counts

@@ -27,13 +27,20 @@ class SendTask(Task):
             deliveries_fail(delivery_ids=ids, error=f"gave up: {exc!r}")
 
 
+def retry_countdown(*, retries: int, retry_after: float | None) -> float:
+    """Return the seconds before retry number `retries` + 1: the backoff, or the ESP's Retry-After (the
+    batch's largest, capped at SEND_RETRY_AFTER_MAX) when that is longer. Never sooner than the ESP asked,
+    up to the cap."""
+    return max(retry_delay(retries), min(retry_after or 0.0, settings.SEND_RETRY_AFTER_MAX))
+
+
 @shared_task(base=SendTask, bind=True, name="cadence.tasks.send_batch")
 def send_batch(self: SendTask, delivery_ids: list[str]) -> None:
     """Send a batch of deliveries (one or many, on the queue they belong to); a retry sends only the rest."""
     try:
         batch_send(delivery_ids=delivery_ids)
     except TransientSendError as exc:
-        countdown = max(retry_delay(self.request.retries), exc.retry_after or 0)
+        countdown = retry_countdown(retries=self.request.retries, retry_after=exc.retry_after)
         raise self.retry(exc=exc, countdown=countdown, max_retries=settings.SEND_MAX_RETRIES) from exc
 
 
@@ -47,7 +54,7 @@ def reminders_tick() -> int:
 def tick() -> int:
     """Claim what is due (bounded per run); return how many schedules were claimed."""
     claimed = services.schedules_claim_due().claimed
-    ops.tick_record()  # /healthz and /metrics read this: beat and the tick are alive
+    ops.tick_record()  # /probes and /metrics read this: beat and the tick are alive
     return claimed
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
 
@@ -16,7 +16,7 @@ def values_cte(
 
     PostgreSQL gets explicit casts (a bare parameter in VALUES is text); SQLite stores them as they come.
     """
-    fields = [model._meta.get_field(column) for column in columns]
+    fields = [cast(models.Field, model._meta.get_field(column)) for column in columns]
     if connection.vendor == "postgresql":
         slots = [f"CAST(%s AS {field.cast_db_type(connection)})" for field in fields]
     else:

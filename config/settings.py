@@ -136,7 +136,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
 # Probes inside the cluster speak plain HTTP.
-SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^healthz$"])
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^probes$"])
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
@@ -208,10 +208,13 @@ SOFT_BOUNCE_WINDOW_DAYS = env.int("SOFT_BOUNCE_WINDOW_DAYS", default=30)
 # Messages per second for the whole ESP account, shared by every worker through Redis (0: no limit).
 ESP_MAX_SEND_RATE = env.float("ESP_MAX_SEND_RATE", default=0)
 ESP_RATE_LIMIT_KEY = env.str("ESP_RATE_LIMIT_KEY", default="esp-send-rate")
-# Transient ESP errors: retry after base * 2**n seconds (between half and all of it), at most max.
+# Transient ESP errors: retry after base * 2**n seconds (between half and all of it), at most max, or
+# after the ESP's Retry-After (the largest of the batch, at most SEND_RETRY_AFTER_MAX) when that is longer.
+# The defaults keep a batch retrying for at least 6 hours (GOV.UK Notify: 4 hours) before it fails.
 SEND_RETRY_BACKOFF = env.float("SEND_RETRY_BACKOFF", default=5)
-SEND_RETRY_BACKOFF_MAX = env.float("SEND_RETRY_BACKOFF_MAX", default=600)
-SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=6)
+SEND_RETRY_BACKOFF_MAX = env.float("SEND_RETRY_BACKOFF_MAX", default=900)
+SEND_RETRY_AFTER_MAX = env.float("SEND_RETRY_AFTER_MAX", default=1800)
+SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=60)
 # Messages sent at once per worker process to an ESP outside ESP_BATCH_SENDING (and over SMTP): each
 # lane has one connection of its own for a whole chunk. 1 sends one after the other.
 ESP_SEND_CONCURRENCY = env.int("ESP_SEND_CONCURRENCY", default=8)
@@ -261,9 +264,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Each queue has its own exchange and routing key, so routing does not depend on the broker's defaults.
+# Durable queues and exchanges, persistent messages: with RabbitMQ a broker restart loses no queued task.
 CELERY_TASK_QUEUES = [
-    Queue(name, Exchange(name), routing_key=name) for name in ("welcome", "bulk", "webhooks", "default")
+    Queue(name, Exchange(name, durable=True), routing_key=name, durable=True) for name in ("welcome", "bulk", "default")
 ]
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_ROUTES = {
@@ -279,18 +284,16 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 # Must exceed the longest task (and any countdown), or Redis redelivers running tasks.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+if max(SEND_RETRY_BACKOFF_MAX, SEND_RETRY_AFTER_MAX) >= CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
+    raise ImproperlyConfigured(
+        "SEND_RETRY_BACKOFF_MAX and SEND_RETRY_AFTER_MAX must stay below CELERY_VISIBILITY_TIMEOUT."
+    )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 _ = crontab  # periodic tasks are added by the cadence engine
-# Webhook processing and retries from the ops page have their own routes; unknown tasks go to `default`.
-CELERY_TASK_ROUTES.update(
-    {
-        "messaging.tasks.*webhook*": {"queue": "webhooks"},
-    }
-)
 # Keep Django's LOGGING (JSON, redaction) in worker and beat processes instead of Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)
@@ -304,9 +307,10 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 REMINDER_SEND_HOUR = env.int("REMINDER_SEND_HOUR", default=9)
 if not 0 <= REMINDER_SEND_HOUR <= 23:
     raise ImproperlyConfigured("REMINDER_SEND_HOUR must be between 0 and 23.")
+# A reminder whose day passed while beat was down is still created within this many days.
+REMINDER_CATCH_UP_DAYS = env.int("REMINDER_CATCH_UP_DAYS", default=3)
 CELERY_BEAT_SCHEDULE["reminders-tick"] = {"task": "cadence.tasks.reminders_tick", "schedule": crontab(minute="*/15")}
 # RELATIONSHIP HEALTH AND MARKETERS' ADMIN
-HEALTH_GRACE_DAYS = env.int("HEALTH_GRACE_DAYS", default=7)
 HEALTH_REENGAGE_EVERY_DAYS = env.int("HEALTH_REENGAGE_EVERY_DAYS", default=180)
 HEALTH_SUNSET_AFTER_MONTHS = env.int("HEALTH_SUNSET_AFTER_MONTHS", default=12)
 HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", default=6)
@@ -392,14 +396,13 @@ LOGGING = {
 LOGGING["filters"] = {"redact": {"()": "config.logredact.RedactFilter"}}
 cast(dict, LOGGING["handlers"])["console"]["filters"] = ["redact"]
 
-# OPERATIONS (/healthz, /metrics, the ops page)
+# OPERATIONS (/probes, /metrics, the ops page)
 # /metrics answers only to "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 403 to everyone.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-# The checks /healthz runs; a web-only liveness probe may want "database,broker".
-HEALTHZ_CHECKS = env.list("HEALTHZ_CHECKS", default=["database", "broker", "tick", "worker"])
+# The checks /probes runs; a web-only liveness probe may want "database,broker".
+PROBE_CHECKS = env.list("PROBE_CHECKS", default=["database", "broker", "tick", "worker"])
 # The tick runs every minute; older than this, beat is taken for dead.
-HEALTHZ_TICK_MAX_AGE = env.int("HEALTHZ_TICK_MAX_AGE", default=180)
-HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", default=1.0)
-# A subscriber is overdue when their due time (or welcome) is older than this grace.
+PROBE_TICK_MAX_AGE = env.int("PROBE_TICK_MAX_AGE", default=180)
+PROBE_WORKER_TIMEOUT = env.float("PROBE_WORKER_TIMEOUT", default=1.0)
+# The tick is behind when a schedule has been due for longer than this (seconds); silence is the guard's.
 OPS_OVERDUE_GRACE = env.int("OPS_OVERDUE_GRACE", default=3600)
-OPS_WELCOME_GRACE = env.int("OPS_WELCOME_GRACE", default=900)

@@ -22,7 +22,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("anymail/", include("messaging.webhooks")),
-    path("healthz", ops_views.healthz, name="healthz"),
+    path("probes", ops_views.probes_view, name="probes"),
     path("metrics", ops_views.metrics_view, name="metrics"),
     path("admin/ops/", admin.site.admin_view(ops_views.ops_page), name="admin-ops"),
     path("admin/ops/retry/<uuid:delivery_id>/", admin.site.admin_view(ops_views.ops_retry), name="admin-ops-retry"),

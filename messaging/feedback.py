@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from messaging import signals
 from messaging.models import Delivery, DeliveryEvent
 from preferences.models import SuppressionEntry
 from preferences.services import Evidence, contact_suppress, contact_unsubscribe, normalize_email
@@ -145,7 +146,7 @@ def delivery_event_record(*, esp_name: str, event: AnymailTrackingEvent) -> Deli
     Return None when the message is unknown or the event was recorded before (same ESP event id).
     A hard bounce or a complaint suppresses the contact, soft bounces do so after
     SOFT_BOUNCE_LIMIT within SOFT_BOUNCE_WINDOW_DAYS, and an unsubscribe reported by the ESP
-    unsubscribes the contact.
+    unsubscribes the contact. Receivers of `delivery_event_recorded` (relationship health) hear of it.
     """
     delivery = find_delivery(event)
     if delivery is None:
@@ -179,6 +180,7 @@ def delivery_event_record(*, esp_name: str, event: AnymailTrackingEvent) -> Deli
             locked.save(update_fields=["feedback", "feedback_at", "updated_at"])
         if addressed_to(event, delivery):
             _act_on(recorded, event, delivery)
+            signals.delivery_event_recorded.send(sender=DeliveryEvent, event=recorded)
         else:
             # Recorded, but the address is not the contact's (now): it suppresses nobody.
             logger.warning("tracking event names another address than its delivery's", extra={"esp": esp_name})

@@ -30,7 +30,7 @@ from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group, split_context
 from preferences.models import Contact, SuppressionEntry, address_hash
 from preferences.policy import Policies, effective_frequency, load_policies
-from preferences.tokens import Purpose, contact_url, make_token
+from preferences.tokens import Purpose, contact_url
 
 logger = logging.getLogger(__name__)
 
@@ -106,13 +106,14 @@ def person_context(contact: Contact, *, marketing: bool, policies: Policies | No
     }
 
 
-def unsubscribe_headers(contact: Contact) -> dict[str, str]:
-    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries."""
-    token = make_token(contact, Purpose.UNSUBSCRIBE)
+def unsubscribe_headers(contact: Contact, unsubscribe_url: str | None = None) -> dict[str, str]:
+    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries (from the mail's own link, if given)."""
+    if unsubscribe_url is None:
+        unsubscribe_url = contact_url(contact, Purpose.UNSUBSCRIBE)
+    token = unsubscribe_url.rstrip("/").rsplit("/", 1)[-1]
     return {
         "List-Unsubscribe": (
-            f"<{settings.SITE_URL}/{Purpose.UNSUBSCRIBE.value}/{token}/>, "
-            f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
+            f"<{unsubscribe_url}>, <mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
         ),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
@@ -184,9 +185,11 @@ class _Recorder:
             delivery.status, delivery.error = Delivery.Status.CANCELLED, cancelled
         elif outcome is None or outcome.status == "failed":
             delivery.status = Delivery.Status.FAILED
-            delivery.error = outcome.error if outcome is not None else "failed"
+            error = outcome.error if outcome is not None else "failed"
+            # A refusal or a broken template says what it is; anything else the ESP refused for good says so.
+            delivery.error = error if error.startswith(("recipient refused", "render error")) else f"permanent: {error}"
         elif outcome.status == "transient":
-            delivery.status, delivery.error = Delivery.Status.QUEUED, outcome.error
+            delivery.status, delivery.error = Delivery.Status.QUEUED, f"transient: {outcome.error}"
             if outcome.retry_after is not None:
                 self.result.retry_after = max(self.result.retry_after or 0.0, outcome.retry_after)
         else:
@@ -299,17 +302,19 @@ def deliveries_send(
                 continue
             for chunk in _chunks(group, limit):
                 _send_merged(chunk, rendered, batch, recorder)
-                recorder.flush()
+                # Small groups are recorded together: one statement per `limit` mails, not per group.
+                if len(recorder.pending) >= limit:
+                    recorder.flush()
     if singles:
         messages = [
             (mail, _message(mail, rendered.merge(mail.values))) for rendered, group in singles for mail in group
         ]
         limit = max_chunk() or len(messages) or 1
         for start in range(0, len(messages), limit):
-            chunk = messages[start : start + limit]
-            acquire_send_slots(len(chunk))
-            outcomes = esp.send_messages([message for _, message in chunk])
-            for (mail, _), outcome in zip(chunk, outcomes, strict=True):
+            part = messages[start : start + limit]
+            acquire_send_slots(len(part))
+            outcomes = esp.send_messages([message for _, message in part])
+            for (mail, _), outcome in zip(part, outcomes, strict=True):
                 recorder.finish(mail.delivery, outcome)
             recorder.flush()
     recorder.flush()
@@ -358,7 +363,7 @@ def _message(mail: _Mail, rendered: Any) -> AnymailMessage:
         body=rendered.text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[delivery.contact.email],
-        headers=unsubscribe_headers(delivery.contact) if delivery.marketing else {},
+        headers=unsubscribe_headers(delivery.contact, mail.values.get("unsubscribe_url")) if delivery.marketing else {},
     )
     message.attach_alternative(rendered.html, "text/html")
     message.metadata = {"delivery_id": str(delivery.id), "kind": delivery.kind}
@@ -406,7 +411,8 @@ def _send_merged(chunk: list[_Mail], group: RenderedGroup, batch: dict[str, Any]
     }
     if first.marketing:
         message.merge_headers = {
-            mail.delivery.contact.email: unsubscribe_headers(mail.delivery.contact) for mail in chunk
+            mail.delivery.contact.email: unsubscribe_headers(mail.delivery.contact, mail.values.get("unsubscribe_url"))
+            for mail in chunk
         }
     else:
         message.track_clicks = False

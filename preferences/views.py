@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
+from django import forms
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
@@ -30,6 +31,11 @@ from preferences.throttles import link_request_allowed, signup_allowed
 from preferences.tokens import InvalidToken, Purpose, make_token, read_token
 
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
+
+
+def choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """Return the form's choice field `name` (its choices are set per request)."""
+    return cast(forms.ChoiceField, form.fields[name])
 
 
 def client_evidence(request: HttpRequest, source: str = "") -> services.Evidence:
@@ -73,7 +79,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     translation.activate(locale)
     initial = {"locale": locale, "frequency": settings.CADENCE_DEFAULT_FREQUENCY}
     form = SignupForm(request.POST or None, initial=initial)
-    form.fields["frequency"].choices = allowed_choices()
+    choice_field(form, "frequency").choices = allowed_choices()
     form.set_topic_labels(locale)
     if request.method == "POST" and form.is_valid():
         if not signup_allowed(request):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import time_machine
 from django.db import transaction
@@ -22,7 +23,7 @@ def start(contact: Contact) -> Schedule:
     return Schedule.objects.get(pk=contact.pk)
 
 
-def tick_and_send(now: datetime, **options: object) -> list[Delivery]:
+def tick_and_send(now: datetime, **options: Any) -> list[Delivery]:
     """Run the tick at `now` and send what it claimed; return the deliveries created."""
     with time_machine.travel(now, tick=False):
         result = schedules_claim_due(now=now, keep_ids=True, **options)

@@ -18,7 +18,7 @@ NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
 def quiet_contact(quiet_days: int, last_mail_days: int = 5, **kwargs) -> Contact:
-    contact = ContactFactory(confirmed_at=NOW - timedelta(days=quiet_days), **kwargs)
+    contact = ContactFactory.create(confirmed_at=NOW - timedelta(days=quiet_days), **kwargs)
     Schedule.objects.create(
         contact=contact,
         next_due_at=NOW + timedelta(days=20),
@@ -31,7 +31,7 @@ def quiet_contact(quiet_days: int, last_mail_days: int = 5, **kwargs) -> Contact
 def test_batch_recompute_stores_state_and_reasons_for_confirmed_contacts_only():
     healthy = quiet_contact(10)
     cooling = quiet_contact(100)
-    ContactFactory(status=Contact.Status.PENDING)
+    ContactFactory.create(status=Contact.Status.PENDING)
 
     counts = relationship.health_recompute_all(batch_size=1)
 

@@ -75,17 +75,16 @@ def test_queue_depth_equals_the_real_redis_lists_priorities_included(client, set
         send_batch.apply_async(([str(uuid.uuid4())],), queue="bulk", priority=priority)
     for _ in range(2):
         send_batch.apply_async(([str(uuid.uuid4())],), queue="welcome")
-    send_batch.apply_async(([str(uuid.uuid4())],), queue="webhooks", priority=6)
+    send_batch.apply_async(([str(uuid.uuid4())],), queue="default", priority=6)
 
     depth = scrape(client)["cadence_queue_depth"]
 
     assert len([key for key in broker.keys("bulk*") if broker.type(key) == b"list"]) > 1  # priority lists in use
-    for queue in ("welcome", "bulk", "webhooks", "default"):
+    for queue in ("welcome", "bulk", "default"):
         assert depth[(("queue", queue),)] == real_list_length(broker, queue)
     assert depth[(("queue", "bulk"),)] == 5
     assert depth[(("queue", "welcome"),)] == 2
-    assert depth[(("queue", "webhooks"),)] == 1
-    assert depth[(("queue", "default"),)] == 0
+    assert depth[(("queue", "default"),)] == 1
 
 
 def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency(client, settings):

@@ -32,7 +32,7 @@ def _batch_settings(settings):
 
 
 def nurture(contact: Contact | None = None, key: str | None = None) -> Delivery:
-    contact = contact or ContactFactory()
+    contact = contact or ContactFactory.create()
     return Delivery.objects.create(
         marketing=True,
         contact=contact,
@@ -51,7 +51,7 @@ def merged(content: str, values: dict[str, str], esp: dict[str, object] = BATCH[
 
 
 def test_recipients_go_out_in_chunks_of_the_esp_limit_each_with_their_own_values():
-    deliveries = [nurture(ContactFactory(first_name=f"Name{i}")) for i in range(5)]
+    deliveries = [nurture(ContactFactory.create(first_name=f"Name{i}")) for i in range(5)]
 
     result = services.deliveries_send(delivery_ids=[d.id for d in deliveries])
 
@@ -76,7 +76,11 @@ def test_recipients_go_out_in_chunks_of_the_esp_limit_each_with_their_own_values
 def test_each_recipient_receives_exactly_what_a_single_send_would_render(settings, esp):
     configured = REAL_BATCH_SETTINGS[esp]
     settings.ESP_BATCH_SENDING = {"test": configured}
-    people = [ContactFactory(first_name="Eva"), ContactFactory(first_name="<b>O'Brien</b>"), ContactFactory()]
+    people = [
+        ContactFactory.create(first_name="Eva"),
+        ContactFactory.create(first_name="<b>O'Brien</b>"),
+        ContactFactory.create(),
+    ]
     settings.ESP_BATCH_SENDING = {}
     services.deliveries_send(delivery_ids=[nurture(p, key=f"single:{p.id}").id for p in people])
     singles = {m.to[0]: m for m in mail.outbox}
@@ -106,8 +110,8 @@ def test_each_recipient_receives_exactly_what_a_single_send_would_render(setting
 
 
 def test_mails_that_differ_beyond_name_and_links_go_in_separate_messages():
-    english = [nurture(ContactFactory(locale="en")) for _ in range(2)]
-    dutch = [nurture(ContactFactory(locale="nl")) for _ in range(2)]
+    english = [nurture(ContactFactory.create(locale="en")) for _ in range(2)]
+    dutch = [nurture(ContactFactory.create(locale="nl")) for _ in range(2)]
     services.deliveries_send(delivery_ids=[d.id for d in english + dutch])
     groups = sorted(sorted(m.to) for m in mail.outbox)
     assert groups == sorted([sorted(d.contact.email for d in english), sorted(d.contact.email for d in dutch)])
@@ -154,7 +158,7 @@ def test_a_batch_claims_only_queued_rows_and_never_sends_twice():
 
 
 def test_an_address_on_the_suppression_list_is_not_mailed_even_as_a_new_contact():
-    contact = ContactFactory(email="returns@example.com")
+    contact = ContactFactory.create(email="returns@example.com")
     SuppressionEntry.objects.create(address_hash=address_hash("Returns@Example.com "), reason="hard_bounce")
     delivery, other = nurture(contact), nurture()
 
@@ -169,7 +173,7 @@ def test_an_address_on_the_suppression_list_is_not_mailed_even_as_a_new_contact(
 
 
 def test_consent_is_checked_again_for_every_recipient_of_a_batch():
-    confirmed, left = nurture(), nurture(ContactFactory(status=Contact.Status.UNSUBSCRIBED))
+    confirmed, left = nurture(), nurture(ContactFactory.create(status=Contact.Status.UNSUBSCRIBED))
     result = services.deliveries_send(delivery_ids=[confirmed.id, left.id])
     assert result.sent == [str(confirmed.id)] and result.cancelled == [str(left.id)]
 
@@ -177,7 +181,7 @@ def test_consent_is_checked_again_for_every_recipient_of_a_batch():
 def test_a_mail_that_cannot_be_rendered_fails_alone():
     broken = Delivery.objects.create(
         marketing=True,
-        contact=ContactFactory(),
+        contact=ContactFactory.create(),
         kind=Delivery.Kind.NURTURE,
         template="no_such_template",
         idempotency_key="broken",

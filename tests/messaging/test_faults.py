@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def queued(key: str = "k", kind: str = Delivery.Kind.WELCOME) -> Delivery:
     return Delivery.objects.create(
         marketing=kind in Delivery.MARKETING_KINDS,
-        contact=ContactFactory(),
+        contact=ContactFactory.create(),
         kind=kind,
         template="welcome",
         idempotency_key=key,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from anymail.exceptions import AnymailAPIError
 from django.core import mail
@@ -44,7 +46,7 @@ def test_one_key_makes_one_delivery():
         {"status": Contact.Status.UNSUBSCRIBED},
         {"status": Contact.Status.PENDING},
         {"suppressed_at": timezone.now()},
-        {"paused_until": timezone.now() + timezone.timedelta(days=3)},
+        {"paused_until": timezone.now() + timedelta(days=3)},
     ],
 )
 def test_consent_is_checked_again_at_send_time(change):

@@ -18,8 +18,10 @@ def signup(client, email: str, locale: str) -> None:
     assert client.post("/api/v1/subscribe/", payload, content_type="application/json").status_code == 202
 
 
-def rendered(message: mail.EmailMessage) -> str:
-    return "\n".join([message.subject, message.body, *(content for content, _type in message.alternatives)])
+def rendered(message: mail.EmailMultiAlternatives) -> str:
+    return "\n".join(
+        [str(message.subject), str(message.body), *(str(content) for content, _type in message.alternatives)]
+    )
 
 
 @pytest.mark.parametrize("locale", ["en", "nl"])

@@ -90,7 +90,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
 def nurture(n: int) -> list[Delivery]:
     return [
         Delivery.objects.create(
-            marketing=True, contact=ContactFactory(), kind="nurture", template="welcome", idempotency_key=f"w{i}"
+            marketing=True, contact=ContactFactory.create(), kind="nurture", template="welcome", idempotency_key=f"w{i}"
         )
         for i in range(n)
     ]

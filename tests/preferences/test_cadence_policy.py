@@ -89,8 +89,8 @@ def test_a_contact_without_a_cap_reads_no_policy_note(client, topics):
 def test_a_capped_contacts_mail_states_the_frequency_really_applied(topics):
     from django.core import mail
 
-    from messaging.models import Delivery
     from cadence.sending import batch_send
+    from messaging.models import Delivery
 
     contact = ContactFactory(potential="low", frequency="biweekly", topics=topics[:1], locale="en")
     delivery = Delivery.objects.create(contact=contact, kind="welcome", template="welcome", idempotency_key="w")

@@ -94,7 +94,7 @@ def rows_of(contact: Contact) -> list[models.Model]:
     for model in apps.get_models():
         for field in model._meta.concrete_fields:
             if isinstance(field, models.ForeignKey) and field.related_model is Contact:
-                rows += list(model.objects.filter(**{field.name: contact.pk}))
+                rows += list(model._default_manager.filter(**{field.name: contact.pk}))
     return rows
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
-from messaging.models import Delivery
 from cadence.sending import batch_send
+from messaging.models import Delivery
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -13,7 +15,7 @@ URL = "/api/v1/subscribe/"
 
 
 def signup(client: Client, **overrides: object):
-    payload = {
+    payload: dict[str, Any] = {
         "email": "new@example.com",
         "first_name": "Eva",
         "locale": "nl",
