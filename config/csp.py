@@ -8,6 +8,7 @@ policy allows nothing else. A page that may be framed (the embeddable signup for
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -22,9 +23,20 @@ POLICY = (
 )
 
 
+def _logo_origin() -> str:
+    """Return the origin of the configured brand logo when it lives on another host, else ''."""
+    parts = urlsplit(getattr(settings, "BRAND_LOGO_URL", "") or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in {"http", "https"} and parts.netloc else ""
+
+
 def content_security_policy(*, framable: bool) -> str:
-    """Return the policy header value; `framable` pages may be embedded by other sites."""
-    return "; ".join(POLICY if framable else (*POLICY, "frame-ancestors 'none'"))
+    """Return the policy header value; `framable` pages may be embedded by other sites.
+
+    The brand's logo may come from the bank's own host (BRAND_LOGO_URL): that origin joins img-src.
+    """
+    logo = _logo_origin()
+    policy = tuple(f"{part} {logo}" if logo and part.startswith("img-src") else part for part in POLICY)
+    return "; ".join(policy if framable else (*policy, "frame-ancestors 'none'"))
 
 
 class ContentSecurityPolicyMiddleware:

@@ -85,3 +85,12 @@ def test_testserver_is_not_an_allowed_host_by_default():
     from config import settings as project_settings
 
     assert "testserver" not in project_settings.ALLOWED_HOSTS
+
+
+def test_a_brand_logo_on_the_banks_own_host_is_allowed_by_the_policy(client, topics, settings):
+    settings.BRAND_LOGO_URL = "https://static.bank.example/logo.svg"
+    policy = client.get("/subscribe/").headers["Content-Security-Policy"]
+    img = next(part for part in policy.split("; ") if part.startswith("img-src"))
+    assert img == "img-src 'self' data: https://static.bank.example"
+    settings.BRAND_LOGO_URL = ""
+    assert "static.bank.example" not in client.get("/subscribe/").headers["Content-Security-Policy"]
