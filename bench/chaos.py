@@ -2,6 +2,8 @@
 
     DATABASE_URL=postgres://... .venv/bin/python -m bench.chaos --contacts 100000
 
+Without DATABASE_URL it uses BENCH_DATABASE_URL's name plus `_chaos` (created and migrated).
+
 Real processes against PostgreSQL and a redis-server of its own (a free port; never the shared
 one): one `celery beat` (tick every second, guard every 5 s, see bench/chaos_app.py) and
 `--workers` worker processes. N confirmed contacts are made due at once. While the mail flows,
@@ -334,7 +336,12 @@ def main() -> None:
     parser.add_argument("--migrate", action="store_true", help="run migrations on DATABASE_URL first")
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ:
-        raise SystemExit("Set DATABASE_URL (PostgreSQL) to the database to use.")
+        # A database of its own next to the bench database: earlier runs' contacts are deleted.
+        from bench.common import _create_database, bench_database_url
+
+        os.environ["DATABASE_URL"] = f"{bench_database_url()}_chaos"
+        _create_database(os.environ["DATABASE_URL"])
+        args.migrate = True
     missing = missing_entry_points(args.claim, args.guard)
     if missing:
         raise SystemExit(f"The cadence engine is not on this branch: cannot import {', '.join(missing)}.")
