@@ -243,6 +243,16 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
 
 
+def verify_counts(*, due: int, counts: dict[str, int]) -> dict[str, int]:
+    """Compare the mails a stand-in server counted per bench recipient with the `due` subscribers."""
+    bench_counts = {a: n for a, n in counts.items() if a.startswith("bench") and a.endswith("@example.com")}
+    return {
+        "server_recipients": len(bench_counts),
+        "server_missing": due - len(bench_counts),
+        "server_duplicates": sum(n - 1 for n in bench_counts.values() if n > 1),
+    }
+
+
 def verify(*, due: int, counts: dict[str, int] | None) -> dict[str, Any]:
     """Every due subscriber must have exactly one nurture delivery sent, and (at a server) one mail."""
     from django.db import connection
@@ -262,12 +272,7 @@ def verify(*, due: int, counts: dict[str, int] | None) -> dict[str, Any]:
         "db_nurture_statuses": statuses,
     }
     if counts is not None:
-        bench_counts = {a: n for a, n in counts.items() if a.startswith("bench") and a.endswith("@example.com")}
-        result.update(
-            server_recipients=len(bench_counts),
-            server_missing=due - len(bench_counts),
-            server_duplicates=sum(n - 1 for n in bench_counts.values() if n > 1),
-        )
+        result.update(verify_counts(due=due, counts=counts))
     result["ok"] = (
         result["db_missing"] == 0
         and result["db_duplicates"] == 0
