@@ -14,7 +14,8 @@ confirmation to `sent_at`, while `bulk` is saturated.
 
 ESPs (`--esp`):
 - `test`: anymail's test backend (no network: the CPU cost of the path);
-- `postmark`: anymail's Postmark backend against bench/postmark_server.py, `--latency-ms` per call;
+- `postmark`: anymail's Postmark backend against bench/postmark_server.py (counting per recipient:
+  bench/postmark_counted.py), `--latency-ms` per call;
 - `smtp`: Django's SMTP backend against bench/smtp_sink.py, `--smtp-delay-ms` per command.
 
 Reported: mails/s end to end (first claim to last `sent_at`), the peak RSS (VmHWM) of every worker
@@ -141,7 +142,8 @@ def stand_in(esp: str, *, latency_ms: float, smtp_delay_ms: float, workdir: Path
     counts_file = workdir / f"{esp}-counts.json"
     if esp == "postmark":
         command = [
-            sys.executable, "-m", "bench.postmark_server", "--port", str(port), "--latency-ms", str(latency_ms),
+            sys.executable, "-m", "bench.postmark_counted", "--port", str(port), "--latency-ms", str(latency_ms),
+            "--counts", str(counts_file),
         ]  # fmt: skip
         env.update(
             EMAIL_BACKEND="anymail.backends.postmark.EmailBackend",
@@ -163,8 +165,6 @@ def stand_in(esp: str, *, latency_ms: float, smtp_delay_ms: float, workdir: Path
         info["pid"] = server.pid
 
         def counts() -> dict[str, int] | None:
-            if esp == "postmark":
-                return postmark_counts(port)
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
             return json.loads(counts_file.read_text())["recipients"]
@@ -182,15 +182,6 @@ def smtp_settings_env() -> dict[str, str]:
     """Where config.settings does not read EMAIL_URL yet, a shim settings module applies it."""
     settings_text = (common.BASE_DIR / "config" / "settings.py").read_text()
     return {} if "EMAIL_URL" in settings_text else {"DJANGO_SETTINGS_MODULE": "bench.email_url_settings"}
-
-
-def postmark_counts(port: int) -> dict[str, int] | None:
-    """Return the recipients counted by the Postmark stand-in (its `/_bench/recipients` report)."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_bench/recipients", timeout=30) as response:
-        data = json.loads(response.read())
-    return {address.lower(): n for address, n in data.get("recipients", data).items()}
 
 
 @contextmanager
@@ -291,6 +282,7 @@ def run(
     latency_ms: float,
     smtp_delay_ms: float,
     timeout: float,
+    stall_seconds: float = 60.0,
     generate: bool = True,
 ) -> dict[str, Any]:
     """Generate the data, run the workers and the tick, wait until every due mail is recorded; return figures."""
@@ -356,9 +348,18 @@ def run(
         nurture = Delivery.objects.filter(kind="nurture")
         waiting = nurture.filter(status__in=["queued", "sending"])
         last_report = 0.0
+        last_left, last_change = -1, time.monotonic()
         while time.monotonic() - t0 < timeout:
             time.sleep(0.5)
             left = waiting.count()
+            if left != last_left:
+                last_left, last_change = left, time.monotonic()
+            elif time.monotonic() - last_change > stall_seconds:
+                # Nothing moved: the tasks are gone (a broker flushed under the run); the guard would
+                # resend them later, this run reports what it has.
+                print(f"  no progress for {stall_seconds:.0f} s with {left:,} waiting: stopping", flush=True)
+                figures["stalled_with_waiting"] = left
+                break
             if time.monotonic() - last_report > 10:
                 print(f"  {time.monotonic() - t0:6.0f} s: {left:,} waiting", flush=True)
                 last_report = time.monotonic()
@@ -429,6 +430,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--latency-ms", type=float, default=60.0, help="Postmark stand-in: delay per API call")
     parser.add_argument("--smtp-delay-ms", type=float, default=3.0, help="SMTP sink: delay per command")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for every mail")
+    parser.add_argument("--stall-seconds", type=float, default=60.0, help="stop when nothing moves this long")
     parser.add_argument("--compare", action="store_true", help="also run django-post-office and print the ratio")
     parser.add_argument("--post-office-processes", type=int, default=2)
     args = parser.parse_args(argv)
@@ -442,6 +444,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         latency_ms=args.latency_ms,
         smtp_delay_ms=args.smtp_delay_ms,
         timeout=args.timeout,
+        stall_seconds=args.stall_seconds,
     )
     if args.compare:
         figures["post_office"] = post_office(args, figures)
