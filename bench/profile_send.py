@@ -26,20 +26,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from cadence.sending import batch_send
     from messaging.models import Delivery
-    from messaging.services import delivery_send
 
     ids = list(Delivery.objects.filter(status="queued").values_list("id", flat=True)[: args.mails + 20])
     if len(ids) < 40:
         raise SystemExit("run `python -m bench cadence_tick` first: no queued deliveries")
     for delivery_id in ids[:20]:  # warm up: templates, connections
-        delivery_send(delivery_id=delivery_id)
+        batch_send(delivery_ids=[delivery_id])
     measured = ids[20:]
     half = len(measured) // 2
     with CaptureQueriesContext(connection) as queries:
         wall, cpu = time.monotonic(), time.process_time()
         for delivery_id in measured[:half]:
-            delivery_send(delivery_id=delivery_id)
+            batch_send(delivery_ids=[delivery_id])
         wall, cpu = (time.monotonic() - wall) / half, (time.process_time() - cpu) / half
     db = sum(float(q["time"]) for q in queries.captured_queries) / half
     statements = collections.Counter(
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     profile = cProfile.Profile()
     profile.enable()
     for delivery_id in measured[half:]:
-        delivery_send(delivery_id=delivery_id)
+        batch_send(delivery_ids=[delivery_id])
     profile.disable()
     pstats.Stats(profile).sort_stats("cumulative").print_stats(
         r"wt/cadence/(messaging|cadence)/|rendering|psycopg/cursor", 14

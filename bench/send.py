@@ -16,7 +16,8 @@ ESPs (`--esp`):
 - `test`: anymail's test backend (no network: the CPU cost of the path);
 - `postmark`: anymail's Postmark backend against bench/postmark_server.py (counting per recipient:
   bench/postmark_counted.py), `--latency-ms` per call;
-- `smtp`: Django's SMTP backend against bench/smtp_sink.py, `--smtp-delay-ms` per command.
+- `smtp`: Django's SMTP backend against bench/smtp_sink.py (counting: bench/smtp_counted.py),
+  `--smtp-delay-ms` before MAIL, RCPT and DATA.
 
 Reported: mails/s end to end (first claim to last `sent_at`), the peak RSS (VmHWM) of every worker
 process (main process and pool children), welcome p50/p99, and a check that every due subscriber got
@@ -152,11 +153,10 @@ def stand_in(esp: str, *, latency_ms: float, smtp_delay_ms: float, workdir: Path
         )
     else:
         command = [
-            sys.executable, "-m", "bench.smtp_sink", "--port", str(port), "--delay-ms", str(smtp_delay_ms),
+            sys.executable, "-m", "bench.smtp_counted", "--port", str(port), "--latency-ms", str(smtp_delay_ms),
             "--counts", str(counts_file),
         ]  # fmt: skip
         env.update(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_URL=f"smtp://127.0.0.1:{port}")
-        env.update(smtp_settings_env())
     log = open(workdir / f"{esp}-server.log", "ab")  # noqa: SIM115  (open for the child's lifetime)
     server = subprocess.Popen(command, cwd=common.BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -176,12 +176,6 @@ def stand_in(esp: str, *, latency_ms: float, smtp_delay_ms: float, workdir: Path
             server.terminate()
             server.wait(timeout=30)
         log.close()
-
-
-def smtp_settings_env() -> dict[str, str]:
-    """Where config.settings does not read EMAIL_URL yet, a shim settings module applies it."""
-    settings_text = (common.BASE_DIR / "config" / "settings.py").read_text()
-    return {} if "EMAIL_URL" in settings_text else {"DJANGO_SETTINGS_MODULE": "bench.email_url_settings"}
 
 
 @contextmanager

@@ -10,14 +10,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from cadence import announcement_admin  # noqa: F401  (registers the announcement admin)
 from cadence.digest import silence_risk_topics
 from cadence.health_labels import reason_labels
+from cadence.keys import welcome_resend_key
 from cadence.models import ContactHealth, ContentItem, ReminderRule, Schedule, WelcomeStep
+from cadence.sending import delivery_enqueue
 from cadence.services import silence_count, silent_schedules, welcome_overdue_schedules
 from messaging.admin import ContactWithTimelineAdmin
 from messaging.models import Delivery
 from messaging.services import delivery_create
-from messaging.tasks import enqueue_delivery
 from preferences.admin import CappedCountPaginator
 from preferences.models import Contact
 
@@ -171,8 +173,10 @@ class MarketingContactAdmin(ContactWithTimelineAdmin):
                 contact=contact,
                 kind=Delivery.Kind.WELCOME,
                 template="welcome",
-                idempotency_key=f"welcome:{contact.pk}:resend:{stamp}",
-                enqueue=enqueue_delivery,
+                idempotency_key=welcome_resend_key(contact.pk, stamp),
+                marketing=True,
+                queue=Delivery.Queue.WELCOME,
+                enqueue=delivery_enqueue,
             ):
                 queued += 1
         self.message_user(

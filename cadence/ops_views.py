@@ -21,9 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
 from cadence import healthchecks, metrics, ops
+from cadence.sending import delivery_enqueue
 from messaging.models import Delivery
 from messaging.services import delivery_retry
-from messaging.tasks import enqueue_retry
 
 
 @never_cache
@@ -118,7 +118,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
 def ops_retry(request: HttpRequest, delivery_id: str) -> HttpResponse:
     """Queue a failed delivery again and go back to the ops page."""
     with transaction.atomic():
-        delivery = delivery_retry(delivery_id=delivery_id, enqueue=enqueue_retry)
+        delivery = delivery_retry(delivery_id=delivery_id, enqueue=delivery_enqueue)
     if delivery is None:
         messages.warning(request, _("That delivery was not failed (any more); nothing was queued."))
     else:

@@ -13,9 +13,10 @@ from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from cadence import keys
 from cadence.models import ReminderRule
+from cadence.sending import deliveries_enqueue
 from messaging.models import Delivery
-from messaging.tasks import enqueue_bulk
 from preferences.models import Product
 
 logger = logging.getLogger(__name__)
@@ -37,11 +38,6 @@ def is_send_time(time_zone: str, reminder_day: date, now: datetime, send_hour: i
     return local.date() == reminder_day and local.hour >= send_hour
 
 
-def reminder_key(product: Product, rule: ReminderRule, event_date: date) -> str:
-    """Return the idempotency key: one reminder per product, rule and date (a moved date is a new one)."""
-    return f"reminder:{product.pk}:{rule.pk}:{event_date.isoformat()}"
-
-
 def _products_due(rule: ReminderRule, reminder_day: date, now: datetime, send_hour: int) -> QuerySet[Product]:
     """Return the products whose reminder under `rule` is due now and was not created yet."""
     event_date = reminder_day + timedelta(days=rule.days_before)
@@ -57,12 +53,8 @@ def _products_due(rule: ReminderRule, reminder_day: date, now: datetime, send_ho
     # Few distinct time zones hold a product due on one date: pick those where the send hour has come.
     zones = set(products.order_by().values_list("contact__time_zone", flat=True).distinct())
     due_zones = [zone for zone in zones if is_send_time(zone, reminder_day, now, send_hour)]
-    key = Concat(
-        Value("reminder:"),
-        Cast("pk", CharField()),
-        Value(f":{rule.pk}:{event_date.isoformat()}"),
-        output_field=CharField(),
-    )
+    prefix, suffix = keys.reminder_key("|", rule.pk, event_date).split("|")
+    key = Concat(Value(prefix), Cast("pk", CharField()), Value(suffix), output_field=CharField())
     already = Delivery.objects.filter(idempotency_key=OuterRef("reminder_key"))
     return (
         products.filter(contact__time_zone__in=due_zones)
@@ -109,7 +101,9 @@ def _create_batch(rule: ReminderRule, products: list[Product], event_date: date)
             contact_id=product.contact_id,
             kind=Delivery.Kind.REMINDER,
             template=rule.template_name,
-            idempotency_key=reminder_key(product, rule, event_date),
+            idempotency_key=keys.reminder_key(product.pk, rule.pk, event_date),
+            marketing=False,
+            queue=Delivery.Queue.BULK,
             context={
                 "product_id": product.pk,
                 "product_name": product.name,
@@ -126,5 +120,5 @@ def _create_batch(rule: ReminderRule, products: list[Product], event_date: date)
         str(pk) for pk in Delivery.objects.filter(id__in=[d.id for d in deliveries]).values_list("id", flat=True)
     ]
     if inserted:
-        transaction.on_commit(lambda: enqueue_bulk(inserted))
+        transaction.on_commit(lambda: deliveries_enqueue(inserted, queue=Delivery.Queue.BULK))
     return len(inserted)

@@ -11,14 +11,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from cadence import rules
+from cadence import keys, rules
 from cadence.models import Schedule, WelcomeStep
+from cadence.sending import deliveries_enqueue, delivery_enqueue
 from messaging.models import Delivery
 from messaging.services import delivery_create
-from messaging.tasks import enqueue_batch, enqueue_delivery
 from preferences.frequencies import frequencies
 from preferences.models import Contact
 from preferences.policy import Policies, effective_frequency, load_policies
@@ -89,8 +89,10 @@ def schedule_start(*, contact: Contact) -> Schedule:
         contact=contact,
         kind=Delivery.Kind.WELCOME,
         template=steps[0].template if steps else "welcome",
-        idempotency_key=f"welcome:{contact.id}:0",
-        enqueue=enqueue_delivery,
+        idempotency_key=keys.welcome_key(contact.id, 0),
+        marketing=True,
+        queue=Delivery.Queue.WELCOME,
+        enqueue=delivery_enqueue,
     )
     return schedule
 
@@ -128,30 +130,10 @@ def schedule_stop(*, contact: Contact) -> int:
     )
 
 
-def schedule_record_send(*, delivery: Delivery) -> None:
-    """Record that a marketing mail went out; after the welcome series, place the next nurture mail.
-
-    One UPDATE, no read: it runs once for every mail sent.
-    """
-    if not delivery.is_marketing or delivery.sent_at is None:
-        return
-    next_due = nurture_due(
-        contact=delivery.contact, last_sent_at=delivery.sent_at, slot=0, now=delivery.sent_at,
-        jitter_key=delivery.idempotency_key,
-    )  # fmt: skip
-    Schedule.objects.filter(contact_id=delivery.contact_id).filter(
-        Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=delivery.sent_at)
-    ).update(
-        last_sent_at=delivery.sent_at,
-        next_due_at=Case(When(welcome_step__gte=_series_length(), then=Value(next_due)), default=F("next_due_at")),
-        updated_at=timezone.now(),
-    )
-
-
 _series_cache: tuple[float, int] = (0.0, 0)
 
 
-def _series_length() -> int:
+def series_length() -> int:
     """Return the number of active welcome steps, read at most every 30 seconds per process."""
     global _series_cache
     read_at, length = _series_cache
@@ -207,7 +189,7 @@ def schedules_claim_due(
             ids, claimed = claim(now=now, limit=limit, steps=steps)
             batches = [ids[start : start + batch_size] for start in range(0, len(ids), batch_size)]
             for batch in batches:
-                transaction.on_commit(lambda batch=batch: enqueue_batch(batch))
+                transaction.on_commit(lambda batch=batch: deliveries_enqueue(batch, queue=Delivery.Queue.BULK))
         result.batches += len(batches)
         if keep_ids:
             result.batch_ids += batches
@@ -267,8 +249,8 @@ def _claim_batch_postgres(*, now: datetime, limit: int, steps: list[WelcomeStep]
         SELECT {", ".join(expressions)}, m.contact_id,
             CASE WHEN m.old_step < %s THEN 'welcome' ELSE 'nurture' END,
             CASE WHEN m.old_step < %s THEN (%s::text[])[m.old_step + 1] ELSE 'nurture' END,
-            CASE WHEN m.old_step < %s THEN 'welcome:' || m.contact_id || ':' || m.old_step
-                 ELSE 'nurture:' || m.contact_id || ':' || m.slot END
+            CASE WHEN m.old_step < %s THEN {keys.key_sql(keys.WELCOME, contact="m.contact_id", step="m.old_step")}
+                 ELSE {keys.key_sql(keys.NURTURE, contact="m.contact_id", slot="m.slot")} END
         FROM moved m
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id
@@ -305,6 +287,10 @@ def _delivery_columns(now: datetime) -> tuple[list[str], list[str], list[Any]]:
             values.append(now)
         elif model_field.attname == "status":
             values.append(Delivery.Status.QUEUED)
+        elif model_field.attname == "marketing":
+            values.append(True)  # the welcome series and nurture mail
+        elif model_field.attname == "queue":
+            values.append(Delivery.Queue.BULK)
         else:
             values.append(model_field.get_db_prep_save(model_field.get_default(), connection))
     return columns, expressions, values
@@ -325,17 +311,28 @@ def _claim_batch_portable(*, now: datetime, limit: int, steps: list[WelcomeStep]
         old_step = schedule.welcome_step
         schedule.slot += 1
         if old_step < len(steps):
-            kind, template, key = Delivery.Kind.WELCOME, steps[old_step].template, f"welcome:{contact.id}:{old_step}"
+            kind, template, key = (
+                Delivery.Kind.WELCOME,
+                steps[old_step].template,
+                keys.welcome_key(contact.id, old_step),
+            )
             schedule.welcome_step = old_step + 1
         else:
-            kind, template, key = Delivery.Kind.NURTURE, "nurture", f"nurture:{contact.id}:{schedule.slot}"
+            kind, template, key = Delivery.Kind.NURTURE, "nurture", keys.nurture_key(contact.id, schedule.slot)
         if schedule.welcome_step < len(steps):
             schedule.next_due_at = max(
                 now, (contact.confirmed_at or schedule.created_at) + steps[schedule.welcome_step].delay
             )
         else:
             schedule.next_due_at = now + effective_frequency(contact, policies).interval
-        delivery = delivery_create(contact=contact, kind=kind, template=template, idempotency_key=key)
+        delivery = delivery_create(
+            contact=contact,
+            kind=kind,
+            template=template,
+            idempotency_key=key,
+            marketing=True,
+            queue=Delivery.Queue.BULK,
+        )
         if delivery is not None:
             ids.append(str(delivery.id))
     Schedule.objects.bulk_update(schedules, ["slot", "welcome_step", "next_due_at", "updated_at"])
@@ -379,9 +376,11 @@ def deliveries_recover_lost(*, now: datetime, stuck_after: timedelta | None = No
                 contact=delivery.contact,
                 kind=delivery.kind,
                 template=delivery.template,
-                idempotency_key=f"{delivery.idempotency_key}:late",
+                idempotency_key=keys.late_key(delivery.idempotency_key),
+                marketing=delivery.marketing,
+                queue=delivery.queue,
                 context=delivery.context,
-                enqueue=enqueue_delivery,
+                enqueue=delivery_enqueue,
             )
     # Workers far behind are not a lost task: only what has waited four times as long is queued again.
     waiting = list(
@@ -389,9 +388,7 @@ def deliveries_recover_lost(*, now: datetime, stuck_after: timedelta | None = No
             status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after, kind__in=Delivery.MARKETING_KINDS
         ).values_list("id", flat=True)[:20000]
     )
-    size = settings.CADENCE_TICK_BATCH_SIZE
-    for start in range(0, len(waiting), size):
-        enqueue_batch(waiting[start : start + size])
+    deliveries_enqueue(waiting, queue=Delivery.Queue.BULK)
     return lost, len(waiting)
 
 

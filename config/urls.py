@@ -15,10 +15,12 @@ urlpatterns = [
     path("confirm/<str:token>/", preferences_views.confirm, name="confirm"),
     path("preferences/<str:token>/", preferences_views.preference_centre, name="preference-centre"),
     path("unsubscribe/<str:token>/", preferences_views.unsubscribe, name="unsubscribe"),
+    # RFC 8058 one-click POSTs to the exact URL of the header; a redirect would turn them into GETs.
+    path("unsubscribe/<str:token>", preferences_views.unsubscribe, name="unsubscribe-no-slash"),
     path("api/v1/subscribe/", preferences_api.SubscribeView.as_view(), name="api-subscribe"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include("messaging.webhooks")),
     path("healthz", ops_views.healthz, name="healthz"),
     path("metrics", ops_views.metrics_view, name="metrics"),
     path("admin/ops/", admin.site.admin_view(ops_views.ops_page), name="admin-ops"),

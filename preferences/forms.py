@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -9,8 +12,18 @@ from preferences.models import Locale, Topic
 from preferences.services import PAUSE_MONTHS
 
 
+class TopicsField(forms.ModelMultipleChoiceField):
+    """Topics by slug, at most MAX_TOPICS_PER_REQUEST (checked before the one query that resolves them)."""
+
+    def clean(self, value: Any) -> Any:
+        limit = settings.MAX_TOPICS_PER_REQUEST
+        if isinstance(value, list | tuple) and len(value) > limit:
+            raise forms.ValidationError(_("Choose at most %(n)d topics.") % {"n": limit}, code="too_many")
+        return super().clean(value)
+
+
 def _topic_field(required: bool) -> forms.ModelMultipleChoiceField:
-    return forms.ModelMultipleChoiceField(
+    return TopicsField(
         queryset=Topic.objects.filter(is_active=True),
         widget=forms.CheckboxSelectMultiple,
         required=required,
@@ -39,6 +52,17 @@ class SignupForm(TopicLabelsMixin, forms.Form):
         required=True,
         error_messages={"required": _("Tick the box to give your permission.")},
     )
+    # A honeypot: hidden from people (and screen readers), filled in by bots that fill every field.
+    website = forms.CharField(
+        label=_("Leave this field empty"),
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+
+    def is_bot(self) -> bool:
+        """Return whether the honeypot field was filled in (call after is_valid())."""
+        return bool(self.cleaned_data.get("website"))
 
 
 class PreferencesForm(TopicLabelsMixin, forms.Form):

@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from preferences import services
+from preferences.client import client_ip
 from preferences.data_rights import contact_export
 from preferences.forms import PauseForm, PreferencesForm, SignupForm
 from preferences.frequencies import frequencies, get_frequency
@@ -31,7 +32,7 @@ ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 def client_evidence(request: HttpRequest, source: str = "") -> services.Evidence:
     """Return the evidence of a request: address, browser and where it came from."""
     return services.Evidence(
-        ip_address=request.META.get("REMOTE_ADDR") or None,
+        ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         source=source,
     )
@@ -74,6 +75,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if not signup_allowed(request):
             return render(request, "preferences/signup.html", {"form": form, "throttled": True}, status=429)
+        if form.is_bot():
+            return render(request, "preferences/signup_done.html")  # the same answer; nothing stored
         data = form.cleaned_data
         services.contact_subscribe(
             email=data["email"],

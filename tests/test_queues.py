@@ -5,8 +5,8 @@ from __future__ import annotations
 import redis
 from django.conf import settings
 
+from cadence.tasks import send_batch
 from config.celery import app as celery_app
-from messaging.tasks import send_delivery
 from tests.workers import purge_queues
 
 QUEUES = ("welcome", "bulk", "webhooks", "default")
@@ -19,7 +19,7 @@ def queue_lengths() -> dict[str, int]:
 
 def test_a_welcome_send_is_queued_once_on_the_welcome_queue_only():
     purge_queues(*QUEUES)
-    send_delivery.delay("00000000-0000-0000-0000-000000000000")
+    send_batch.apply_async((["00000000-0000-0000-0000-000000000000"],), queue="welcome")
     assert queue_lengths() == {"welcome": 1, "bulk": 0, "webhooks": 0, "default": 0}
     purge_queues(*QUEUES)
 

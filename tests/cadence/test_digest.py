@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from cadence.digest import digest_items, silence_risk_topics
 from cadence.models import ContentReceipt, Schedule
+from cadence.sending import batch_send
 from messaging.models import Delivery
-from messaging.services import delivery_send
 from tests.factories import ContactFactory, ContentItemFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,8 +59,10 @@ def test_a_nurture_mail_is_a_personal_digest_in_the_contacts_language(topics):
     ContentItemFactory(topic=topics[0], language="nl", title="Rente omhoog", summary="Wat het betekent.")
     ContentItemFactory(topic=topics[0], language="en", title="Rates go up")
     Schedule.objects.create(contact=contact, next_due_at=now, welcome_step=9)
-    delivery = Delivery.objects.create(contact=contact, kind="nurture", template="nurture", idempotency_key="n1")
-    delivery_send(delivery_id=delivery.id)
+    delivery = Delivery.objects.create(
+        marketing=True, contact=contact, kind="nurture", template="nurture", idempotency_key="n1"
+    )
+    batch_send(delivery_ids=[delivery.id])
     message = mail.outbox[0]
     assert message.subject == "Rente omhoog"
     assert "Rente omhoog" in message.body and "Rates go up" not in message.body

@@ -81,6 +81,7 @@ def test_a_lost_welcome_is_sent_again_late_once(celery_eager, django_capture_on_
     contact = ContactFactory(confirmed_at=NOW - timedelta(minutes=20))
     Schedule.objects.create(contact=contact, next_due_at=NOW + timedelta(days=3), welcome_step=1)
     Delivery.objects.create(
+        marketing=True,
         contact=contact,
         kind="welcome",
         template="welcome",

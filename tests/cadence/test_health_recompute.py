@@ -71,7 +71,9 @@ def test_a_reengagement_mail_waits_for_the_contacts_next_slot(django_capture_on_
 @time_machine.travel(NOW, tick=False)
 def test_no_reengagement_while_another_marketing_mail_is_on_its_way(django_capture_on_commit_callbacks):
     contact = quiet_contact(100, last_mail_days=40, frequency="monthly")
-    Delivery.objects.create(contact=contact, kind=Delivery.Kind.NURTURE, template="nurture", idempotency_key="n1")
+    Delivery.objects.create(
+        marketing=True, contact=contact, kind=Delivery.Kind.NURTURE, template="nurture", idempotency_key="n1"
+    )
     relationship.health_recompute(contact_ids=[contact.pk])
     assert not Delivery.objects.filter(contact=contact, kind=Delivery.Kind.REENGAGEMENT).exists()
 

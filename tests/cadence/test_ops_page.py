@@ -33,10 +33,12 @@ def welcome_queue():
 def failed_delivery(**fields) -> Delivery:
     contact = ContactFactory()
     return Delivery.objects.create(
+        marketing=True,
         contact=contact,
         kind=Delivery.Kind.WELCOME,
         template="welcome",
         idempotency_key=f"welcome:{contact.pk}:0",
+        queue=Delivery.Queue.WELCOME,
         status=Delivery.Status.FAILED,
         error="permanent: 400: bad sender",
         **fields,
@@ -58,6 +60,7 @@ def test_the_ops_page_shows_failures_and_a_chart_of_sends_per_hour(staff_client)
     contact = ContactFactory()
     for hours_ago in (0, 0, 5, 47, 60):
         Delivery.objects.create(
+            marketing=True,
             contact=contact,
             kind=Delivery.Kind.NURTURE,
             template="nurture",

@@ -11,8 +11,8 @@ from django.core.management import call_command
 
 from cadence.models import ReminderRule, Schedule
 from cadence.reminders import reminders_create_due
+from cadence.sending import batch_send
 from messaging.models import Delivery
-from messaging.services import delivery_send
 from preferences.models import Contact, Product
 from tests.factories import ContactFactory, ProductFactory, ReminderRuleFactory
 
@@ -32,7 +32,7 @@ def tick(moment: datetime) -> int:
 
 def send_all() -> None:
     for delivery in Delivery.objects.filter(status=Delivery.Status.QUEUED).order_by("created_at"):
-        delivery_send(delivery_id=delivery.id)
+        batch_send(delivery_ids=[delivery.id])
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_a_moved_renewal_date_gives_a_new_reminder_not_a_duplicate(rule, amsterd
     old = Delivery.objects.get()
     # The CRM moves the renewal before the reminder went out: the old one is out of date.
     Product.objects.filter(pk=amsterdam.pk).update(renews_on=date(2027, 1, 10))
-    delivery_send(delivery_id=old.id)
+    batch_send(delivery_ids=[old.id])
     old.refresh_from_db()
     assert old.status == Delivery.Status.CANCELLED and "out of date" in old.error
     assert tick(at(2026, 12, 1, 9, 0)) == 0
@@ -164,7 +164,7 @@ def test_the_tick_enqueues_the_sends_on_the_bulk_queue(rule, amsterdam, new_york
         # Both reminders travel in one batch task on the bulk queue.
         assert broker.llen("bulk") == 1 and broker.llen("welcome") == 0
         message = broker.lindex("bulk", 0)
-        assert b"messaging.tasks.send_batch" in message
+        assert b"cadence.tasks.send_batch" in message
     finally:
         broker.delete("bulk", "welcome")
 

@@ -7,15 +7,15 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from messaging.announcements import (
+from cadence.announcements import (
     announcement_audience,
     announcement_confirm,
     announcement_expand,
     announcement_progress,
     announcement_resume,
 )
+from cadence.sending import batch_send
 from messaging.models import Announcement, Delivery
-from messaging.services import delivery_send
 from preferences.models import Contact
 from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory
 
@@ -92,7 +92,7 @@ def test_a_marketing_announcement_needs_consent_and_carries_list_unsubscribe(pop
     # The high-value customer unsubscribes after the expansion: consent is checked again at send time.
     Contact.objects.filter(pk=population["high_value"].pk).update(status=Contact.Status.UNSUBSCRIBED)
     for delivery in Delivery.objects.all():
-        delivery_send(delivery_id=delivery.id)
+        batch_send(delivery_ids=[delivery.id])
 
     assert sent_to() == emails(population, "low_value", "prospect")
     assert all("List-Unsubscribe" in m.extra_headers for m in mail.outbox)
@@ -106,7 +106,7 @@ def test_an_announcement_speaks_each_contacts_language(population):
     announcement = AnnouncementFactory(audience=Announcement.Audience.ALL_CUSTOMERS)
     announcement_confirm(announcement=announcement, confirmed_by="marketer")
     announcement_expand(announcement_id=announcement.pk, enqueue_sends=lambda ids: None)
-    delivery_send(delivery_id=Delivery.objects.get(contact=population["high_value"]).id)
+    batch_send(delivery_ids=[Delivery.objects.get(contact=population["high_value"]).id])
     assert mail.outbox[0].subject == "Onze app was onbereikbaar"
     assert "Uw geld was altijd veilig." in mail.outbox[0].body
 
@@ -191,7 +191,7 @@ def test_resuming_after_a_lost_broker_sends_what_is_still_queued_once(population
     announcement_confirm(announcement=announcement, confirmed_by="marketer")
     announcement_expand(announcement_id=announcement.pk, enqueue_sends=lambda ids: None)  # the sends are lost
     first = Delivery.objects.order_by("id").first()
-    delivery_send(delivery_id=first.id)
+    batch_send(delivery_ids=[first.id])
     announcement.refresh_from_db()
 
     resent: list[str] = []
@@ -204,7 +204,7 @@ def test_resuming_after_a_lost_broker_sends_what_is_still_queued_once(population
     )
     assert expansions == [] and str(first.id) not in resent
     for delivery_id in resent + resent:  # a duplicate enqueue is harmless
-        delivery_send(delivery_id=delivery_id)
+        batch_send(delivery_ids=[delivery_id])
     assert recipients_count() == 5
     assert announcement_progress(announcement)["sent"] == 5
     announcement.refresh_from_db()

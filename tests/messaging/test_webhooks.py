@@ -31,6 +31,7 @@ def _webhook_settings(settings):
 def sent_delivery(contact: Contact | None = None, kind: str = Delivery.Kind.NURTURE) -> Delivery:
     contact = contact or ContactFactory()
     return Delivery.objects.create(
+        marketing=kind in Delivery.MARKETING_KINDS,
         contact=contact,
         kind=kind,
         template="welcome",
@@ -64,7 +65,9 @@ def test_a_delivered_event_marks_the_delivery_delivered(client, esp):
 def test_a_hard_bounce_suppresses_the_contact_at_once_with_evidence(client, esp):
     contact = ContactFactory()
     delivery = sent_delivery(contact)
-    queued = Delivery.objects.create(contact=contact, kind="nurture", template="welcome", idempotency_key=f"q{esp}")
+    queued = Delivery.objects.create(
+        marketing=True, contact=contact, kind="nurture", template="welcome", idempotency_key=f"q{esp}"
+    )
 
     assert post(client, esp, "hard_bounce", delivery).status_code == 200
 

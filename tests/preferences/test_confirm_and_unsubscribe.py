@@ -117,7 +117,7 @@ def test_less_often_instead_keeps_the_subscription(client):
 def test_unsubscribing_cancels_queued_marketing_mail(client):
     contact = ContactFactory()
     welcome = Delivery.objects.create(
-        contact=contact, kind=Delivery.Kind.WELCOME, template="welcome", idempotency_key="k1"
+        marketing=True, contact=contact, kind=Delivery.Kind.WELCOME, template="welcome", idempotency_key="k1"
     )
     client.post(f"/unsubscribe/{make_token(contact, Purpose.UNSUBSCRIBE)}/", {"action": "unsubscribe"})
     welcome.refresh_from_db()

@@ -9,8 +9,8 @@ from django.core import mail
 from django.db import models
 
 from cadence.models import Schedule
+from cadence.sending import batch_send
 from messaging.models import Delivery
-from messaging.services import delivery_send
 from preferences.data_rights import contact_erase
 from preferences.models import ConsentEvent, Contact, SuppressionEntry, address_hash
 from preferences.services import Evidence, contact_confirm, contact_subscribe
@@ -150,7 +150,7 @@ def test_an_erased_address_that_comes_back_through_an_import_gets_no_mail(person
     delivery = Delivery.objects.create(
         contact=reimported, kind=Delivery.Kind.ANNOUNCEMENT, template="announcement", idempotency_key="k"
     )
-    delivery_send(delivery_id=delivery.id)
+    batch_send(delivery_ids=[delivery.id])
     delivery.refresh_from_db()
     assert mail.outbox == [] and delivery.error == "suppressed address"
 

@@ -11,6 +11,8 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from cadence.keys import announcement_key, announcement_prefix
+from cadence.sending import deliveries_enqueue
 from messaging.models import Announcement, Delivery
 from preferences.models import Contact
 from preferences.selectors import customers_q, marketing_allowed_q, reachable_q
@@ -70,10 +72,15 @@ def announcement_confirm(
     return bool(confirmed)
 
 
+def enqueue_sends(delivery_ids: Sequence[str]) -> None:
+    """Put an announcement's deliveries on the bulk queue, one task per batch."""
+    deliveries_enqueue(delivery_ids, queue=Delivery.Queue.BULK)
+
+
 def announcement_expand(
     *,
     announcement_id: int,
-    enqueue_sends: Callable[[Sequence[str]], None],
+    enqueue_sends: Callable[[Sequence[str]], None] = enqueue_sends,
     batch_size: int = EXPAND_BATCH_SIZE,
     time_budget: float = 60.0,
 ) -> bool:
@@ -102,8 +109,8 @@ def announcement_expand(
                 announcement.expanded_at = now
                 announcement.save(update_fields=["status", "expanded_at", "updated_at"])
                 return True
-            context = {"announcement_id": announcement.pk, "marketing": announcement.is_marketing}
-            keys = [f"{announcement.key_prefix}{contact_id}" for contact_id in contact_ids]
+            context = {"announcement_id": announcement.pk}
+            keys = [announcement_key(announcement.pk, contact_id) for contact_id in contact_ids]
             Delivery.objects.bulk_create(
                 [
                     Delivery(
@@ -111,6 +118,8 @@ def announcement_expand(
                         kind=Delivery.Kind.ANNOUNCEMENT,
                         template="announcement",
                         idempotency_key=key,
+                        marketing=announcement.is_marketing,
+                        queue=Delivery.Queue.BULK,
                         context=context,
                     )
                     for contact_id, key in zip(contact_ids, keys, strict=True)
@@ -134,7 +143,9 @@ def announcement_expand(
 def announcement_progress(announcement: Announcement) -> dict[str, int]:
     """Return the announcement's deliveries counted by status, and mark it done when none is pending."""
     rows = (
-        Delivery.objects.filter(kind=Delivery.Kind.ANNOUNCEMENT, idempotency_key__startswith=announcement.key_prefix)
+        Delivery.objects.filter(
+            kind=Delivery.Kind.ANNOUNCEMENT, idempotency_key__startswith=announcement_prefix(announcement.pk)
+        )
         .values("status")
         .annotate(n=Count("id"))
     )
@@ -154,7 +165,7 @@ def announcement_resume(
     *,
     announcement: Announcement,
     enqueue_expand: Callable[[int], None],
-    enqueue_sends: Callable[[Sequence[str]], None],
+    enqueue_sends: Callable[[Sequence[str]], None] = enqueue_sends,
     batch_size: int = EXPAND_BATCH_SIZE,
 ) -> int:
     """Restart what a lost task left behind: the expansion, and the sends of deliveries still queued.
@@ -167,7 +178,7 @@ def announcement_resume(
         enqueue_expand(announcement.pk)
     queued = Delivery.objects.filter(
         kind=Delivery.Kind.ANNOUNCEMENT,
-        idempotency_key__startswith=announcement.key_prefix,
+        idempotency_key__startswith=announcement_prefix(announcement.pk),
         status=Delivery.Status.QUEUED,
     ).order_by("id")
     last_id = None
