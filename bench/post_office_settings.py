@@ -34,7 +34,9 @@ ANYMAIL = {
 # post_office's own sending: batches of BATCH_SIZE split over the processes, THREADS_PER_PROCESS
 # threads each (its default, 5), one log row per mail (its default log level).
 POST_OFFICE = {
-    "BACKENDS": {"default": env.str("EMAIL_BACKEND", default="bench.backends.EmailBackend")},
+    "BACKENDS": {
+        "default": globals().get("EMAIL_BACKEND") or env.str("EMAIL_BACKEND", default="bench.backends.EmailBackend")
+    },
     "BATCH_SIZE": env.int("POST_OFFICE_BATCH_SIZE", default=400),
     "DEFAULT_PRIORITY": "medium",
 }

@@ -156,7 +156,7 @@ def stand_in(esp: str, *, latency_ms: float, smtp_delay_ms: float, workdir: Path
             sys.executable, "-m", "bench.smtp_counted", "--port", str(port), "--latency-ms", str(smtp_delay_ms),
             "--counts", str(counts_file),
         ]  # fmt: skip
-        env.update(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_URL=f"smtp://127.0.0.1:{port}")
+        env.update(EMAIL_URL=f"smtp://127.0.0.1:{port}")
     log = open(workdir / f"{esp}-server.log", "ab")  # noqa: SIM115  (open for the child's lifetime)
     server = subprocess.Popen(command, cwd=common.BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
     try:
