@@ -220,6 +220,11 @@ SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=60)
 ESP_SEND_CONCURRENCY = env.int("ESP_SEND_CONCURRENCY", default=8)
 if ESP_SEND_CONCURRENCY < 1:
     raise ImproperlyConfigured("ESP_SEND_CONCURRENCY must be at least 1.")
+# Distinct messages per call to Postmark's /email/batch (at most 500); each lane sends whole calls.
+# 0 sends one message per call (POST /email).
+ESP_POSTMARK_BATCH_SIZE = env.int("ESP_POSTMARK_BATCH_SIZE", default=500)
+if not 0 <= ESP_POSTMARK_BATCH_SIZE <= 500:
+    raise ImproperlyConfigured("ESP_POSTMARK_BATCH_SIZE must be between 0 and 500.")
 # Batch sending through anymail's merge_data: recipients per ESP call and the ESP's merge-field
 # syntax ("{name}" is the variable). Only ESPs that merge per-recipient values into inline content
 # AND take merge_headers (each person's List-Unsubscribe) through anymail are listed; the others go

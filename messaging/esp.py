@@ -6,7 +6,9 @@ for a bank's own relay, the file or test backends):
 - `send_messages`: one message per recipient, sent by a bounded pool of lanes inside the worker
   (`ESP_SEND_CONCURRENCY`; 1 sends one after the other in the calling thread). Each lane opens one
   connection for the chunk and reuses it: one SMTP connection, or one requests Session for anymail's
-  HTTP backends. The work is waiting on the network, so threads are enough.
+  HTTP backends. The work is waiting on the network, so threads are enough. Where the ESP has an
+  endpoint that takes many distinct messages in one call (a `MessageBatchApi`: Postmark's
+  `/email/batch`), each lane sends whole groups of messages per call instead of one.
 - `send_merged`: one anymail batch call (`merge_data`, `merge_metadata`, `merge_headers`) for an ESP
   that takes many personalised messages at once (`ESP_BATCH_SENDING`).
 
@@ -17,7 +19,9 @@ one failing message never fails the others.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import re
 import smtplib
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -26,16 +30,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import make_msgid, parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import urljoin
 
+import requests
 from anymail.backends.base import AnymailBaseBackend
-from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
-from anymail.message import AnymailMessage
+from anymail.backends.base_requests import AnymailRequestsBackend, RequestsPayload
+from anymail.backends.postmark import EmailBackend as PostmarkBackend
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
+from anymail.message import AnymailMessage, AnymailRecipientStatus, AnymailStatus
 from anymail.utils import parse_address_list
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.utils import DNS_NAME
 from django.db import connections
+
+logger = logging.getLogger(__name__)
 
 Status = Literal["sent", "transient", "failed"]
 
@@ -77,8 +87,11 @@ def send_messages(messages: Sequence[EmailMessage], *, concurrency: int | None =
     """
     if not messages:
         return []
-    lanes = max(1, min(concurrency or settings.ESP_SEND_CONCURRENCY, len(messages)))
-    chunk = _Chunk(messages)
+    batch_api = _batch_api_for(get_connection())
+    batch_size = batch_api.batch_size() if batch_api is not None else 1
+    calls = math.ceil(len(messages) / batch_size)
+    lanes = max(1, min(concurrency or settings.ESP_SEND_CONCURRENCY, calls))
+    chunk = _Chunk(messages, batch_api=batch_api, batch_size=batch_size)
     if lanes == 1:
         _run_lane(chunk)
     else:
@@ -172,8 +185,12 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
 class _Chunk:
     """The messages of one call, handed out to lanes one at a time, and their outcomes."""
 
-    def __init__(self, messages: Sequence[EmailMessage]) -> None:
+    def __init__(
+        self, messages: Sequence[EmailMessage], *, batch_api: MessageBatchApi | None = None, batch_size: int = 1
+    ) -> None:
         self.messages = messages
+        self.batch_api = batch_api
+        self.batch_size = batch_size
         self.outcomes: list[SendOutcome | None] = [None] * len(messages)
         self._next = iter(range(len(messages)))
         self._lock = threading.Lock()
@@ -185,6 +202,12 @@ class _Chunk:
             if self.halted is not None:
                 return None
             return next(self._next, None)
+
+    def take_many(self, count: int) -> list[int]:
+        with self._lock:
+            if self.halted is not None:
+                return []
+            return [index for _, index in zip(range(count), self._next, strict=False)]
 
     def record(self, index: int, outcome: SendOutcome) -> None:
         self.outcomes[index] = outcome
@@ -219,6 +242,9 @@ def _run_lane_in_thread(chunk: _Chunk) -> None:
 
 def _run_lane(chunk: _Chunk) -> None:
     """Send messages from the chunk over one connection until the chunk is empty or the lane gives up."""
+    if chunk.batch_api is not None:
+        _run_batch_lane(chunk, chunk.batch_api)
+        return
     connection: BaseEmailBackend | None = None
     connection_errors = 0
     try:
@@ -243,6 +269,238 @@ def _run_lane(chunk: _Chunk) -> None:
     finally:
         if connection is not None:
             _close_quietly(connection)
+
+
+def _run_batch_lane(chunk: _Chunk, api: MessageBatchApi) -> None:
+    """Send groups of messages from the chunk, one batch call per group, over one requests Session."""
+    backend: BaseEmailBackend | None = None
+    failed_calls = 0
+    try:
+        while indices := chunk.take_many(chunk.batch_size):
+            if backend is None:
+                try:
+                    backend = _open_connection()
+                except Exception as exc:
+                    for index in indices:
+                        chunk.record(index, outcome_for_error(exc))
+                    return  # this lane cannot connect; the others take the rest
+            assert isinstance(backend, AnymailRequestsBackend)
+            if _send_group(chunk, api, backend, indices):
+                _close_quietly(backend)
+                backend = None
+                failed_calls += 1
+                if failed_calls >= LANE_CONNECTION_ERRORS_LIMIT:
+                    return
+            else:
+                failed_calls = 0
+    finally:
+        if backend is not None:
+            _close_quietly(backend)
+
+
+def _send_group(chunk: _Chunk, api: MessageBatchApi, backend: AnymailRequestsBackend, indices: list[int]) -> bool:
+    """Send these messages in as few batch calls as they allow; return whether the connection broke."""
+    calls: dict[tuple[str, ...], list[tuple[int, BatchEntry]]] = {}
+    for index in indices:
+        message = chunk.messages[index]
+        try:
+            prepared = api.prepare(backend, message)
+        except Exception as exc:
+            prepared = outcome_for_error(exc)
+        if isinstance(prepared, SendOutcome):  # cancelled, refused before the call, or sent alone
+            chunk.record(index, prepared)
+        else:
+            calls.setdefault(prepared.key, []).append((index, prepared))
+    broken = False
+    for entries in calls.values():
+        if api.available(backend):
+            try:
+                outcomes = api.post(backend, [entry for _, entry in entries])
+            except BatchEndpointMissing as missing:
+                api.mark_missing(backend, missing.status)
+            else:
+                for (index, _), outcome in zip(entries, outcomes, strict=True):
+                    chunk.record(index, outcome)
+                broken = outcomes[0].is_connection_error
+                continue
+        # No batch endpoint there: the messages built for it go one per call.
+        for index, entry in entries:
+            outcome = _send_built(backend, entry.payload, entry.message)
+            chunk.record(index, outcome)
+            broken = outcome.is_connection_error
+    return broken
+
+
+def _send_built(backend: AnymailBaseBackend, payload: Any, message: EmailMessage) -> SendOutcome:
+    """Send a message whose anymail payload is built (pre_send has run) in a call of its own, as anymail does."""
+    status: AnymailStatus = message.anymail_status  # type: ignore[attr-defined]
+    try:
+        response = backend.post_to_esp(payload, message)  # type: ignore[attr-defined]
+        status.esp_response = response
+        status.set_recipient_status(backend.parse_recipient_status(response, payload, message))
+        backend.run_post_send(message)
+        backend.raise_for_recipient_status(status, response, payload, message)
+    except Exception as exc:
+        return outcome_for_error(exc)
+    return _outcome_for_sent(message)
+
+
+class BatchEndpointMissing(Exception):
+    """The ESP answered its batch endpoint with 404 or 405: a compatible server that has none."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One message built for a batch call: its part of the body, and what the call must share."""
+
+    message: EmailMessage
+    payload: RequestsPayload
+    json: str  # this message's JSON object, as anymail serialised it
+    key: tuple[str, ...]  # messages share a call only when their keys are equal (e.g. the server token)
+
+
+class MessageBatchApi:
+    """An ESP endpoint that takes many distinct messages in one call and answers for each.
+
+    A subclass names the anymail backend it serves and its size setting, builds each message's part
+    with that backend's own payload code (`prepare`), and maps the answer back to one `SendOutcome`
+    per message (`post`). A server that answers the endpoint with 404/405 is sent one message per
+    call from then on, for the rest of the process.
+    """
+
+    backend_class: type[AnymailRequestsBackend]
+    endpoint: str  # joined to the backend's API URL
+    size_setting: str  # settings name: messages per call, 0 turns batching off
+    max_size: int  # the most the ESP takes in one call
+
+    def __init__(self) -> None:
+        self._missing: set[str] = set()  # endpoint URLs that answered 404/405
+        self._lock = threading.Lock()
+
+    def batch_size(self) -> int:
+        return max(0, min(int(getattr(settings, self.size_setting, self.max_size)), self.max_size))
+
+    def url(self, backend: AnymailRequestsBackend) -> str:
+        return urljoin(backend.api_url, self.endpoint)
+
+    def serves(self, backend: BaseEmailBackend) -> bool:
+        return isinstance(backend, self.backend_class) and self.batch_size() > 0 and self.available(backend)
+
+    def available(self, backend: AnymailRequestsBackend) -> bool:
+        return self.url(backend) not in self._missing
+
+    def mark_missing(self, backend: AnymailRequestsBackend, status: int) -> None:
+        url = self.url(backend)
+        with self._lock:
+            if url in self._missing:
+                return
+            self._missing.add(url)
+        logger.warning(
+            "the ESP has no batch endpoint; sending one message per call from now on",
+            extra={"url": url, "http_status": status},
+        )
+
+    def prepare(self, backend: AnymailRequestsBackend, message: EmailMessage) -> BatchEntry | SendOutcome:
+        """Build the message's part of a call, or send it on its own and return its outcome."""
+        raise NotImplementedError
+
+    def post(self, backend: AnymailRequestsBackend, entries: list[BatchEntry]) -> list[SendOutcome]:
+        """Make one call with these entries and return their outcomes in order."""
+        raise NotImplementedError
+
+
+class PostmarkBatchApi(MessageBatchApi):
+    """Postmark's `POST /email/batch`: up to 500 distinct messages, one result per message.
+
+    https://postmarkapp.com/developer/api/email-api#send-batch-emails
+    """
+
+    backend_class = PostmarkBackend
+    endpoint = "email/batch"
+    size_setting = "ESP_POSTMARK_BATCH_SIZE"
+    max_size = 500
+
+    def prepare(self, backend: AnymailRequestsBackend, message: EmailMessage) -> BatchEntry | SendOutcome:
+        # The first steps of anymail's own send (AnymailBaseBackend._send), then PostmarkPayload.
+        message.anymail_status = AnymailStatus()  # type: ignore[attr-defined]
+        if not backend.run_pre_send(message) or not message.recipients():
+            return _outcome_for_sent(message)  # cancelled by a pre_send receiver, or nobody to send to
+        payload = backend.build_message_payload(message, backend.send_defaults)
+        if payload.get_api_endpoint() != "email":  # a stored template, merge_data, the bulk API
+            return _send_built(backend, payload, message)
+        return BatchEntry(message=message, payload=payload, json=payload.serialize_data(), key=(payload.server_token,))
+
+    def post(self, backend: AnymailRequestsBackend, entries: list[BatchEntry]) -> list[SendOutcome]:
+        first = entries[0].payload
+        headers = {**first.headers, "X-Postmark-Server-Token": first.server_token}  # type: ignore[attr-defined]
+        body = ("[" + ",".join(entry.json for entry in entries) + "]").encode()
+        assert backend.session is not None
+        try:
+            response = backend.session.post(self.url(backend), data=body, headers=headers, timeout=backend.timeout)
+        except requests.RequestException as exc:
+            return [SendOutcome("transient", error=f"connection: {type(exc).__name__}: {exc}"[:1000])] * len(entries)
+        if response.status_code in (404, 405):
+            raise BatchEndpointMissing(response.status_code)
+        if not 200 <= response.status_code < 300:  # the whole call: 429 and 5xx transient, 422 failed
+            error = AnymailRequestsAPIError(response=response, backend=backend)
+            return [outcome_for_error(error)] * len(entries)
+        try:
+            answers = response.json()
+        except ValueError:
+            answers = None
+        if (
+            not isinstance(answers, list)
+            or len(answers) != len(entries)
+            or not all(isinstance(a, dict) for a in answers)
+        ):
+            error_text = f"{response.status_code}: not one answer per message from Postmark's batch call"
+            return [SendOutcome("failed", error=error_text)] * len(entries)
+        return [self._outcome(backend, entry, answer, response) for entry, answer in zip(entries, answers, strict=True)]
+
+    def _outcome(
+        self, backend: AnymailRequestsBackend, entry: BatchEntry, answer: dict[str, Any], response: requests.Response
+    ) -> SendOutcome:
+        """One message's outcome from its element of the answer, read as anymail reads a single answer."""
+        code = answer.get("ErrorCode", 0)
+        text = str(answer.get("Message", ""))
+        if code == 0 and answer.get("MessageID"):
+            message_id = str(answer["MessageID"])
+            state = "queued" if "delivery may be delayed" in text else "sent"
+            inactive = set(PostmarkBackend._addr_specs_from_error_msg(text, POSTMARK_INACTIVE_PATTERN))
+            recipients = {
+                address.addr_spec: (
+                    AnymailRecipientStatus(message_id=None, status="rejected")
+                    if address.addr_spec.lower() in inactive
+                    else AnymailRecipientStatus(message_id=message_id, status=state)
+                )
+                for address in entry.payload.to_emails + entry.payload.cc_and_bcc_emails  # type: ignore[attr-defined]
+            }
+            status: AnymailStatus = entry.message.anymail_status  # type: ignore[attr-defined]
+            status.esp_response = response
+            status.set_recipient_status(recipients)
+            try:
+                backend.run_post_send(entry.message)
+            except Exception:  # the message is out; a failing receiver must not make it look unsent
+                logger.exception("a post_send receiver failed")
+            return _outcome_for_sent(entry.message)
+        if code == 406 or (code == 300 and POSTMARK_RECIPIENT_ERROR.match(text)):
+            return SendOutcome("failed", error=f"recipient refused: {code} {text.strip()}"[:1000])
+        return SendOutcome("failed", error=f"Postmark error {code}: {text.strip()}"[:1000])
+
+
+# Postmark's texts about recipients, as anymail's Postmark backend reads them.
+POSTMARK_INACTIVE_PATTERN = r"inactive addresses:\s*(.*)\.\s*Inactive recipients"
+POSTMARK_RECIPIENT_ERROR = re.compile(r"^(Invalid|Error\s+parsing)\s+'(To|Cc|Bcc)'", re.IGNORECASE)
+# The ESP endpoints that take many distinct messages per call, tried in order.
+MESSAGE_BATCH_APIS: tuple[MessageBatchApi, ...] = (PostmarkBatchApi(),)
+
+
+def _batch_api_for(backend: BaseEmailBackend) -> MessageBatchApi | None:
+    return next((api for api in MESSAGE_BATCH_APIS if api.serves(backend)), None)
 
 
 def _open_connection() -> BaseEmailBackend:
@@ -325,4 +583,13 @@ def _describe(exc: BaseException) -> str:
     return text[:1000]
 
 
-__all__ = ["SendOutcome", "outcome_for_error", "retry_after_seconds", "send_merged", "send_messages"]
+__all__ = [
+    "MESSAGE_BATCH_APIS",
+    "MessageBatchApi",
+    "PostmarkBatchApi",
+    "SendOutcome",
+    "outcome_for_error",
+    "retry_after_seconds",
+    "send_merged",
+    "send_messages",
+]
