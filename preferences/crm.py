@@ -90,6 +90,7 @@ def contacts_upsert(*, rows: Sequence[Mapping[str, Any]], source: str, dry_run: 
     by_external_id = {
         c.external_id: c
         for c in Contact.objects.filter(external_id__in=[r["external_id"] for r in rows if r.get("external_id")])
+        if c.external_id is not None
     }
     by_email = {c.email: c for c in Contact.objects.filter(email__in=[r["email"] for r in rows])}
     results: list[RowResult] = []
@@ -136,9 +137,10 @@ def contacts_upsert(*, rows: Sequence[Mapping[str, Any]], source: str, dry_run: 
                 setattr(contact, name, row[name])
                 changed = True
         share = row.get("share_of_customer")
-        share_changed = share is not None and share != contact.share_of_customer
-        if share_changed:
+        share_changed = False
+        if share is not None and share != contact.share_of_customer:
             share_changes.append((contact, share))
+            share_changed = True
         if changed:
             contact.updated_at = now
             to_update.append(contact)

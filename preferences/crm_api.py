@@ -44,7 +44,8 @@ class ContactInputSerializer(serializers.Serializer):
     locale = serializers.ChoiceField(choices=Locale.choices, required=False)
     share_of_customer = serializers.IntegerField(min_value=0, max_value=100, required=False)
     potential = serializers.ChoiceField(choices=Contact.Potential.choices, required=False)
-    source = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    # DRF pops declared fields off the class; the stubs see them as overriding Field.source.
+    source = serializers.CharField(max_length=100, required=False, allow_blank=True)  # type: ignore[assignment]
 
 
 class ContactOutputSerializer(serializers.ModelSerializer):
@@ -75,7 +76,8 @@ class RowResultSerializer(serializers.Serializer):
     external_id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "error"])
     id = serializers.UUIDField(allow_null=True)
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # DRF pops declared fields off the class; the stubs see this one as overriding Serializer.errors.
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
 
 
 def _external_id(data: Any) -> str | None:
@@ -184,10 +186,10 @@ class ContactBulkUpsertView(CrmView):
             else:
                 results.append(None)
                 valid.append((index, cleaned))
-        for (index, _row), result in zip(
+        for (index, _row), upserted in zip(
             valid, contacts_upsert(rows=[r for _i, r in valid], source="crm-api"), strict=True
         ):
-            results[index] = result
+            results[index] = upserted
         body: dict[str, Any] = {"results": [], "created": 0, "updated": 0, "unchanged": 0, "errors": 0}
         for index, result in enumerate(results):
             assert result is not None

@@ -75,7 +75,11 @@ class ContactResource(resources.ModelResource):
     def get_instance(self, instance_loader: Any, row: dict[str, Any]) -> Contact | None:
         cleaned = self._cleaned
         by_id = (
-            {c.external_id: c for c in Contact.objects.filter(external_id=cleaned["external_id"])}
+            {
+                c.external_id: c
+                for c in Contact.objects.filter(external_id=cleaned["external_id"])
+                if c.external_id is not None
+            }
             if cleaned.get("external_id")
             else {}
         )
