@@ -118,9 +118,9 @@ class PeakMemory:
         self._thread.join()
         self.read()
 
-    def report(self) -> dict[str, dict[str, float]]:
+    def report(self) -> dict[str, dict[str, float | list[float]]]:
         """Return per worker: the main process's peak and each pool child's, in MB."""
-        out: dict[str, dict[str, float]] = {}
+        out: dict[str, dict[str, float | list[float]]] = {}
         for name, root in self.roots.items():
             peaks = self.peaks[name]
             out[name] = {
@@ -365,7 +365,9 @@ def run(
             Delivery.objects.filter(kind="welcome", contact_id__in=list(confirmed_at), sent_at=None).exists()
         ):
             time.sleep(0.5)
-        figures["stand_in_cpu_seconds"] = _cpu_seconds(server.get("pid"), before=cpu_before)
+        figures["stand_in_cpu_seconds"] = (
+            None if cpu_before is None else _cpu_seconds(server.get("pid"), before=cpu_before)
+        )
         figures["load_after"] = os.getloadavg()
         sent = nurture.filter(status="sent")
         count = sent.count()
@@ -379,6 +381,7 @@ def run(
         latencies = sorted(
             d.sent_at.timestamp() - confirmed_at[d.contact_id]
             for d in Delivery.objects.filter(kind="welcome", contact_id__in=list(confirmed_at)).exclude(sent_at=None)
+            if d.sent_at is not None
         )
         figures["welcome"] = {
             "asked": welcomes,
