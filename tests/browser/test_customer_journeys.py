@@ -154,8 +154,8 @@ def low_capped_monthly(db) -> None:
 
 
 def public_pages(live_server, topics) -> list[tuple[str, str]]:
-    contact = ContactFactory(topics=[topics[0]], potential="low", frequency="biweekly")
-    pending = ContactFactory(status="pending")
+    contact = ContactFactory.create(topics=[topics[0]], potential="low", frequency="biweekly")
+    pending = ContactFactory.create(status="pending")
     pages = [
         ("signup", f"{live_server.url}/subscribe/"),
         ("link request", f"{live_server.url}/link/"),

@@ -10,7 +10,7 @@ from anymail.message import AnymailMessage
 from django.core.mail import EmailMessage
 from django.db import connection
 
-from bench.postmark_server import PostmarkServer
+from bench.postmark_server import Answer, PostmarkServer
 from messaging.esp import PostmarkBatchApi, SendOutcome, send_messages
 
 
@@ -137,11 +137,9 @@ def test_a_server_without_email_batch_gets_every_message_once(settings, caplog: 
     class NoBatchServer(PostmarkServer):
         batch_tries = 0
 
-        def answer(self, path: str, payload: object):  # type: ignore[no-untyped-def]
+        def answer(self, path: str, payload: Any) -> Answer:
             if path == "/email/batch":
                 self.batch_tries += 1
-                from bench.postmark_server import Answer
-
                 return Answer(405, {"ErrorCode": 405, "Message": "Method not allowed."})
             return super().answer(path, payload)
 
