@@ -107,7 +107,7 @@ def send_merged(message: AnymailMessage) -> dict[str, SendOutcome]:
     Per-recipient results come from anymail's `anymail_status.recipients`; an error for the whole
     call is every recipient's outcome.
     """
-    addresses = [address.addr_spec for address in parse_address_list(message.to)]
+    addresses = _addr_specs(message.to)
     connection = get_connection()
     try:
         connection.send_messages([message])
@@ -558,6 +558,13 @@ def _no_queries() -> Iterator[None]:
         for alias in connections:
             stack.enter_context(connections[alias].execute_wrapper(refuse))
         yield
+
+
+def _addr_specs(recipients: Sequence[str]) -> list[str]:
+    """Return the bare addresses of `recipients`: parsed only when some carry a display name or a list."""
+    if any(("<" in value or "," in value or '"' in value) for value in recipients):
+        return [address.addr_spec for address in parse_address_list(recipients)]
+    return [value.strip() for value in recipients]
 
 
 def _recipient_statuses(message: AnymailMessage) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group, split_context
 from preferences.models import Contact, SuppressionEntry, address_hash
 from preferences.policy import Policies, effective_frequency, load_policies
-from preferences.tokens import Purpose, contact_url
+from preferences.tokens import Purpose, contact_url, token_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -93,15 +93,20 @@ def deliveries_cancel(*, contact: Contact) -> int:
     )
 
 
-def person_context(contact: Contact, *, marketing: bool, policies: Policies | None = None) -> dict[str, Any]:
-    """Return what every message may say about its person: name, choices and links."""
+def person_context(
+    contact: Contact, *, marketing: bool, policies: Policies | None = None, timestamp: str | None = None
+) -> dict[str, Any]:
+    """Return what every message may say about its person: name, choices and links.
+
+    `timestamp` (preferences.tokens.token_timestamp) signs a whole batch's links at one time.
+    """
     return {
         "first_name": contact.first_name,
         "topics": [topic.name(contact.locale) for topic in contact.topics.all()],
         "frequency_label": effective_frequency(contact, policies).label,
         "site_url": settings.SITE_URL,
-        "preferences_url": contact_url(contact, Purpose.PREFERENCES),
-        "unsubscribe_url": contact_url(contact, Purpose.UNSUBSCRIBE),
+        "preferences_url": contact_url(contact, Purpose.PREFERENCES, timestamp=timestamp),
+        "unsubscribe_url": contact_url(contact, Purpose.UNSUBSCRIBE, timestamp=timestamp),
         "is_marketing": marketing,
     }
 
@@ -227,12 +232,10 @@ class _Recorder:
                 )
             if self.on_recorded is not None:
                 self.on_recorded(self.pending)
+        # Sent mail is logged once per batch, with counts (deliveries_send); what did not go, per delivery.
         for delivery in self.pending:
             self.result.add(delivery)
-            ids = {"delivery_id": str(delivery.id), "contact_id": str(delivery.contact_id)}
-            if delivery.status == Delivery.Status.SENT:
-                logger.info("delivery sent", extra={**ids, "kind": delivery.kind})
-            else:
+            if delivery.status != Delivery.Status.SENT:
                 logger.warning(
                     "delivery %s",
                     delivery.status,
@@ -320,7 +323,13 @@ def deliveries_send(
     recorder.flush()
     logger.info(
         "batch sent",
-        extra={"sent": len(result.sent), "failed": len(result.failed), "requeued": len(result.requeued)},
+        extra={
+            "sent": len(result.sent),
+            "failed": len(result.failed),
+            "cancelled": len(result.cancelled),
+            "requeued": len(result.requeued),
+            "esp": recorder.esp_name,
+        },
     )
     if result.requeued:
         raise TransientSendError(f"{len(result.requeued)} queued again for a retry", retry_after=result.retry_after)
@@ -332,10 +341,11 @@ def _render_groups(
 ) -> list[tuple[RenderedGroup, list[_Mail]]]:
     """Render each group of equal mails once. A group whose mail cannot be rendered fails, with the reason."""
     policies = load_policies()
+    timestamp = token_timestamp()
     groups: dict[str, tuple[str, str, dict[str, Any], list[_Mail]]] = {}
     for delivery in deliveries:
         contact = delivery.contact
-        context = person_context(contact, marketing=delivery.marketing, policies=policies)
+        context = person_context(contact, marketing=delivery.marketing, policies=policies, timestamp=timestamp)
         context.update(delivery.context)
         context.update(prepared.contexts.get(str(delivery.id), {}))
         shared, values = split_context(context)
