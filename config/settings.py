@@ -242,6 +242,10 @@ HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", def
 ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10000)
 CRM_SYNC_GROUP = env.str("CRM_SYNC_GROUP", default="crm-sync")
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
+# A cell that starts with "=" is a formula to Excel and LibreOffice; a contact's name must not run
+# as one (CSV injection). The library strips the "="; ContactResource also quotes + - @ tab and CR.
+# https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-escape-formulae-on-export
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
 CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "cadence.health_tasks"]
 CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
