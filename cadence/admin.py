@@ -162,7 +162,7 @@ class MarketingContactAdmin(ContactWithTimelineAdmin):
         deliveries = Delivery.objects.filter(contact=contact).order_by("-created_at")[:20]
         return render_to_string("admin/cadence/deliveries.html", {"deliveries": deliveries})
 
-    @admin.action(description=_("Send the welcome mail again"))
+    @admin.action(description=_("Send the welcome mail again"), permissions=["change"])
     def resend_welcome(self, request: HttpRequest, queryset: QuerySet) -> None:
         stamp = timezone.now().strftime("%Y%m%d%H%M%S")
         queued = 0

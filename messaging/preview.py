@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.utils import translation
 
 from messaging.models import Delivery
@@ -14,6 +15,7 @@ from preferences.services import normalize_email
 
 # Messages that can be previewed; the content templates of the cadence engine join this list.
 PREVIEW_TEMPLATES = ["welcome", "reengagement"]
+SAMPLE_TOKEN = "sample-link-in-a-preview"
 
 
 def find_contact(term: str) -> Contact | None:
@@ -32,6 +34,10 @@ def preview_message(*, contact: Contact, template: str, topic: Topic | None = No
     kind = Delivery.Kind.REENGAGEMENT if template == "reengagement" else Delivery.Kind.WELCOME
     delivery = Delivery(contact=contact, kind=kind, template=template, idempotency_key="preview")
     context = message_context(delivery)
+    # Sample links that open nothing: a preview must not hand staff the contact's live tokens.
+    for name in ("preferences_url", "unsubscribe_url", "confirm_url"):
+        if name in context:
+            context[name] = f"{settings.SITE_URL}/{name.removesuffix('_url')}/{SAMPLE_TOKEN}/"
     if topic is not None:
         context["topics"] = [topic.name(contact.locale)]
         context["topic"] = topic

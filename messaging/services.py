@@ -27,7 +27,7 @@ from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedMessage, render_message
 from preferences.models import Contact, Product, SuppressionEntry, address_hash
 from preferences.policy import effective_frequency
-from preferences.tokens import Purpose, contact_url, make_token
+from preferences.tokens import Purpose, contact_url
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +111,12 @@ def message_context(delivery: Delivery) -> dict[str, Any]:
 
 
 def unsubscribe_headers(contact: Contact) -> dict[str, str]:
-    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries."""
-    token = make_token(contact, Purpose.UNSUBSCRIBE)
+    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries.
+
+    Only the https one-click link: nothing reads a mailbox, so no mailto address is advertised.
+    """
     return {
-        "List-Unsubscribe": (
-            f"<{contact_url(contact, Purpose.UNSUBSCRIBE)}>, "
-            f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
-        ),
+        "List-Unsubscribe": f"<{contact_url(contact, Purpose.UNSUBSCRIBE)}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
 
