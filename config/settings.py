@@ -278,6 +278,14 @@ CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {
     "task": "cadence.tasks.silence_guard",
     "schedule": crontab(minute="*/5"),
 }
+# RETENTION: deliveries and their ESP events older than this are pruned (counts kept per month)
+DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=400)
+DELIVERY_RETENTION_BATCH_SIZE = env.int("DELIVERY_RETENTION_BATCH_SIZE", default=5000)
+DELIVERY_RETENTION_MAX_SECONDS = env.float("DELIVERY_RETENTION_MAX_SECONDS", default=120.0)
+CELERY_BEAT_SCHEDULE["delivery-retention"] = {
+    "task": "messaging.tasks.deliveries_prune",
+    "schedule": crontab(minute=15, hour="1-5"),
+}
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {

@@ -184,3 +184,22 @@ class Announcement(models.Model):
 
     def body(self, locale: str) -> str:
         return self.body_nl if locale == "nl" else self.body_en
+
+
+class DeliveryMonthlyCount(models.Model):
+    """Deliveries per month, kind and status that the retention prune removed, so totals stay right."""
+
+    month = models.DateField(_("month"))
+    kind = models.CharField(max_length=24, choices=Delivery.Kind.choices)
+    status = models.CharField(max_length=16, choices=Delivery.Status.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("pruned deliveries per month")
+        verbose_name_plural = _("pruned deliveries per month")
+        constraints = [
+            models.UniqueConstraint(fields=["month", "kind", "status"], name="delivery_monthly_count_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.kind} {self.status}: {self.count}"

@@ -82,3 +82,12 @@ def expand_announcement(announcement_id: int) -> None:
 def enqueue_batch(delivery_ids: list[Any]) -> None:
     """Send one batch claimed by the tick (already sized) as one task on the `bulk` queue."""
     send_batch.delay([str(delivery_id) for delivery_id in delivery_ids])
+
+
+@shared_task(name="messaging.tasks.deliveries_prune")
+def deliveries_prune() -> dict[str, Any]:
+    """Prune deliveries past DELIVERY_RETENTION_DAYS (beat, nightly; bounded per run)."""
+    from messaging.retention import deliveries_prune as prune
+
+    result = prune()
+    return {"deliveries": result.deliveries, "events": result.events, "done": result.done}
