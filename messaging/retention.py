@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from messaging.models import Delivery, DeliveryEvent, DeliveryMonthlyCount
 
-FINISHED = [Delivery.Status.SENT, Delivery.Status.FAILED, Delivery.Status.CANCELLED]
+FINISHED = [str(Delivery.Status.SENT), str(Delivery.Status.FAILED), str(Delivery.Status.CANCELLED)]
 
 
 @dataclass
@@ -32,8 +32,35 @@ class PruneResult:
     done: bool = False  # nothing older than the cutoff is left
 
 
+PRUNE_SQL = """
+WITH batch AS (
+    SELECT id FROM messaging_delivery
+    WHERE created_at < %(cutoff)s AND status = ANY(%(finished)s)
+    ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), events AS (
+    DELETE FROM messaging_deliveryevent e USING batch WHERE e.delivery_id = batch.id RETURNING 1
+), deliveries AS (
+    DELETE FROM messaging_delivery d USING batch WHERE d.id = batch.id RETURNING d.kind, d.status, d.created_at
+), counted AS (
+    INSERT INTO messaging_deliverymonthlycount (month, kind, status, count)
+    SELECT date_trunc('month', created_at AT TIME ZONE %(tz)s)::date, kind, status, count(*)
+    FROM deliveries GROUP BY 1, 2, 3
+    ON CONFLICT (month, kind, status) DO UPDATE SET count = messaging_deliverymonthlycount.count + EXCLUDED.count
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM events), (SELECT count(*) FROM counted)
+"""
+
+
 def _prune_batch(*, cutoff: datetime, batch_size: int) -> tuple[int, int]:
     """Count, then delete one batch of the oldest finished deliveries before `cutoff` and their events."""
+    if connection.vendor == "postgresql":
+        # One statement: no rows through Python, and the counts move in the same transaction as the delete.
+        params = {"cutoff": cutoff, "finished": FINISHED, "limit": batch_size, "tz": settings.TIME_ZONE}
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(PRUNE_SQL, params)
+            deliveries, events, _months = cursor.fetchone()
+        return deliveries, events
     with transaction.atomic():
         ids = list(
             Delivery.objects.filter(created_at__lt=cutoff, status__in=FINISHED)
