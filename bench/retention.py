@@ -53,6 +53,16 @@ def generate_history(*, rows: int) -> None:
                 [first, last, contacts],
             )
             print(f"  deliveries {last + 1:>11,} {time.monotonic() - started:7.0f} s", flush=True)
+    generate_events()
+    print(f"  history generated in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def generate_events() -> None:
+    """One ESP event per five deliveries."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE messaging_deliveryevent")
         cursor.execute(
             """
             INSERT INTO messaging_deliveryevent (delivery_id, contact_id, esp_name, event_id, type, esp_type,
@@ -63,7 +73,6 @@ def generate_history(*, rows: int) -> None:
             """
         )
         cursor.execute("ANALYZE messaging_delivery; ANALYZE messaging_deliveryevent")
-    print(f"  history generated in {time.monotonic() - started:.0f} s", flush=True)
 
 
 def claim_rate(*, due: int) -> dict[str, Any]:
@@ -113,6 +122,8 @@ def main() -> dict[str, Any]:
     if args.generate or counts()["deliveries"] < args.rows:
         generate(contacts=args.contacts, due=0)
         generate_history(rows=args.rows)
+    elif counts()["events"] == 0:
+        generate_events()
     figures: dict[str, Any] = {"load_before": os.getloadavg(), "before": counts()}
     figures["claim_before"] = claim_rate(due=args.due)
     totals_started = time.monotonic()

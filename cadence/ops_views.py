@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
 from cadence import healthchecks, metrics, ops
-from messaging.models import Delivery
+from messaging.models import Delivery, SendBrake
 from messaging.services import delivery_retry
 from messaging.tasks import enqueue_retry
 
@@ -107,6 +107,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
         "latency": ops.welcome_latency(now=now),
         "webhook_events": sorted((ops.webhook_events(now=now) or {}).items()),
         "failures": ops.recent_failures(),
+        "braked_sends": list(SendBrake.objects.filter(status=SendBrake.Status.HELD)[:50]),
         "chart": _chart(ops.sends_per_hour(now=now)),
         "can_retry": request.user.has_perm("messaging.change_delivery"),
     }

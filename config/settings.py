@@ -278,6 +278,12 @@ CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {
     "task": "cadence.tasks.silence_guard",
     "schedule": crontab(minute="*/5"),
 }
+# BOUNCE AND COMPLAINT BRAKE: a send past these rates (over its mails sent within the window, once at
+# least BRAKE_MIN_SENDS went out) holds the rest of itself. Gmail and Yahoo refuse senders above 0.3%.
+BRAKE_BOUNCE_RATE = env.float("BRAKE_BOUNCE_RATE", default=0.05)
+BRAKE_COMPLAINT_RATE = env.float("BRAKE_COMPLAINT_RATE", default=0.003)
+BRAKE_MIN_SENDS = env.int("BRAKE_MIN_SENDS", default=300)
+BRAKE_WINDOW_HOURS = env.int("BRAKE_WINDOW_HOURS", default=24)
 # RETENTION: deliveries and their ESP events older than this are pruned (counts kept per month)
 DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=400)
 DELIVERY_RETENTION_BATCH_SIZE = env.int("DELIVERY_RETENTION_BATCH_SIZE", default=5000)

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -13,6 +14,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from messaging.announcements import (
     announcement_audience,
@@ -20,9 +22,10 @@ from messaging.announcements import (
     announcement_progress,
     announcement_resume,
 )
-from messaging.models import Announcement, Delivery, DeliveryEvent
+from messaging.brake import send_cancel, send_resume
+from messaging.models import Announcement, Delivery, DeliveryEvent, SendBrake
 from messaging.preview import PREVIEW_TEMPLATES, find_contact, preview_message
-from messaging.tasks import enqueue_bulk, expand_announcement
+from messaging.tasks import enqueue_batch, enqueue_bulk, expand_announcement
 from preferences.admin import ContactAdmin, TopicAdmin
 from preferences.models import Contact, Topic
 
@@ -262,3 +265,37 @@ class TopicPreviewAdmin(TopicAdmin):
 
 admin.site.unregister(Topic)
 admin.site.register(Topic, TopicPreviewAdmin)
+
+
+@admin.register(SendBrake)
+class SendBrakeAdmin(admin.ModelAdmin):
+    """Sends held by the bounce and complaint brake: resume (held mail is queued again) or cancel."""
+
+    list_display = ["send_key", "status", "sent", "bounced", "complained", "held_count", "held_at", "decided_by"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in SendBrake._meta.fields]
+    actions = ["resume", "cancel"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Resume the selected sends (held mail is sent)"), permissions=["change"])
+    def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
+        resumed = 0
+        for brake in queryset.filter(status=SendBrake.Status.HELD):
+            resumed += send_resume(brake=brake, user=str(request.user), enqueue_batch=enqueue_batch)
+            kind, _sep, pk = brake.send_key.partition(":")
+            if kind == "announcement" and pk.isdigit():
+                transaction.on_commit(lambda pk=int(pk): expand_announcement.delay(pk))
+        self.message_user(
+            request, ngettext("%(n)d mail queued again.", "%(n)d mails queued again.", resumed) % {"n": resumed}
+        )
+
+    @admin.action(description=_("Cancel the held mail of the selected sends"), permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
+        cancelled = sum(
+            send_cancel(brake=brake, user=str(request.user)) for brake in queryset.filter(status=SendBrake.Status.HELD)
+        )
+        self.message_user(
+            request, ngettext("%(n)d mail cancelled.", "%(n)d mails cancelled.", cancelled) % {"n": cancelled}
+        )

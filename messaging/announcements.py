@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from messaging.brake import send_is_braked
 from messaging.models import Announcement, Delivery
 from preferences.models import Contact
 from preferences.selectors import customers_q, marketing_allowed_q, reachable_q
@@ -92,6 +93,8 @@ def announcement_expand(
                 Announcement.Status.SENDING,
             ):
                 return True
+            if send_is_braked(announcement.send_key):
+                return True  # held by the bounce and complaint brake; resuming the send expands it again
             now = timezone.now()
             contacts = announcement_audience(announcement, now=now).order_by("id")
             if announcement.expanded_through is not None:
@@ -112,6 +115,7 @@ def announcement_expand(
                         template="announcement",
                         idempotency_key=key,
                         context=context,
+                        send_key=announcement.send_key,
                     )
                     for contact_id, key in zip(contact_ids, keys, strict=True)
                 ],
