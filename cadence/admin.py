@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -10,16 +10,24 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from cadence import (
+    announcement_admin,  # noqa: F401  (registers the announcement admin)
+    brake_admin,  # noqa: F401  (registers the braked sends admin)
+)
 from cadence.digest import silence_risk_topics
 from cadence.health_labels import reason_labels
+from cadence.keys import welcome_resend_key
 from cadence.models import ContactHealth, ContentItem, ReminderRule, Schedule, WelcomeStep
+from cadence.sending import delivery_enqueue
 from cadence.services import silence_count, silent_schedules, welcome_overdue_schedules
 from messaging.admin import ContactWithTimelineAdmin
 from messaging.models import Delivery
 from messaging.services import delivery_create
-from messaging.tasks import enqueue_delivery
 from preferences.admin import CappedCountPaginator
 from preferences.models import Contact
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class SilenceFilter(admin.SimpleListFilter):
@@ -119,7 +127,7 @@ class HealthFilter(admin.SimpleListFilter):
     title = _("health")
     parameter_name = "health"
 
-    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, StrOrPromise]]:
         return list(ContactHealth.State.choices)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -171,8 +179,10 @@ class MarketingContactAdmin(ContactWithTimelineAdmin):
                 contact=contact,
                 kind=Delivery.Kind.WELCOME,
                 template="welcome",
-                idempotency_key=f"welcome:{contact.pk}:resend:{stamp}",
-                enqueue=enqueue_delivery,
+                idempotency_key=welcome_resend_key(contact.pk, stamp),
+                marketing=True,
+                queue=Delivery.Queue.WELCOME,
+                enqueue=delivery_enqueue,
             ):
                 queued += 1
         self.message_user(

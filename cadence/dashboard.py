@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cadence.charts import bar_line_chart
+from cadence.leaving import leaving_context, leaving_stats
 from cadence.models import ContactHealth
 from cadence.services import silence_count
 from preferences.models import Contact, Conversion, Lifecycle
@@ -80,6 +81,7 @@ def dashboard_stats(now: Any = None) -> dict[str, Any]:
     months = _months(now)
     return {
         "computed_at": now,
+        "leaving": leaving_stats(since=since, months=months),
         "lifecycle": lifecycle,
         "potential": potential,
         "health": health,
@@ -132,6 +134,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "potential_rows": [(labels["potential"][k], stats["potential"].get(k, 0), k) for k in Contact.Potential.values],
         "health_rows": [(labels["health"][k], stats["health"].get(k, 0), k) for k in ContactHealth.State.values],
         "rate_by_potential": [(labels["potential"][k], *rest) for k, *rest in stats["rate_by_potential"]],
+        "leaving": leaving_context(stats["leaving"]),
         "over_time_chart": bar_line_chart(
             stats["months"],
             stats["prospects_by_month"],

@@ -1,4 +1,4 @@
-"""/healthz, /metrics and the ops page in the admin."""
+"""/probes, /metrics and the ops page in the admin."""
 
 from __future__ import annotations
 
@@ -20,20 +20,21 @@ from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
-from cadence import healthchecks, metrics, ops
+from cadence import metrics, ops, probes
+from cadence.sending import delivery_enqueue
+from cadence.services import delivery_retry_refusal
 from messaging.models import Delivery, SendBrake
 from messaging.services import delivery_retry
-from messaging.tasks import enqueue_retry
 
 
 @never_cache
 @require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Return each check's result as JSON: 200 when all pass, 503 when any fails."""
-    results = healthchecks.run_checks()
-    healthy = all(result.ok for result in results.values())
-    body = {"status": "ok" if healthy else "unhealthy", "checks": {n: r.as_dict() for n, r in results.items()}}
-    return JsonResponse(body, status=200 if healthy else 503)
+def probes_view(request: HttpRequest) -> JsonResponse:
+    """Return each service probe's result as JSON: 200 when all pass, 503 when any fails."""
+    results = probes.run_checks()
+    passing = all(result.ok for result in results.values())
+    body = {"status": "ok" if passing else "failing", "checks": {n: r.as_dict() for n, r in results.items()}}
+    return JsonResponse(body, status=200 if passing else 503)
 
 
 @never_cache
@@ -89,7 +90,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
     context = {
         **admin.site.each_context(request),
         "title": _("Operations"),
-        "health": healthchecks.run_checks(),
+        "probes": probes.run_checks(),
         "queues": depths,
         "redis_ok": redis_ok,
         "unacked": _safe(ops.unacked_count, None)[0],
@@ -117,10 +118,15 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
 @require_POST
 @permission_required("messaging.change_delivery", raise_exception=True)
 def ops_retry(request: HttpRequest, delivery_id: str) -> HttpResponse:
-    """Queue a failed delivery again and go back to the ops page."""
+    """Queue a failed delivery again and go back to the ops page; refuse one that was replaced or sent."""
     with transaction.atomic():
-        delivery = delivery_retry(delivery_id=delivery_id, enqueue=enqueue_retry)
-    if delivery is None:
+        refusal = delivery_retry_refusal(delivery_id=delivery_id)
+        delivery = None if refusal else delivery_retry(delivery_id=delivery_id, enqueue=delivery_enqueue)
+    if refusal == "replaced":
+        messages.warning(request, _("That delivery was lost and has been replaced by a late one; nothing was queued."))
+    elif refusal == "reported by the ESP":
+        messages.warning(request, _("The ESP reported on that delivery, so it went out; nothing was queued."))
+    elif delivery is None:
         messages.warning(request, _("That delivery was not failed (any more); nothing was queued."))
     else:
         messages.success(request, _("The delivery is queued again."))

@@ -6,13 +6,43 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from cadence.digest import digest_context
+from cadence.keys import confirmation_key, link_request_key
 from cadence.models import ContactHealth, Schedule
-from cadence.services import schedule_record_send, schedule_reschedule, schedule_start, schedule_stop
-from messaging import signals as messaging_signals
+from cadence.sending import delivery_enqueue
+from cadence.services import schedule_reschedule, schedule_start, schedule_stop
 from messaging.models import Delivery
+from messaging.services import delivery_create
 from preferences import signals
 from preferences.models import Contact
+
+
+@receiver(signals.confirmation_requested)
+def send_confirmation(sender: Any, contact: Contact, event_id: int, already_confirmed: bool, **kwargs: Any) -> None:
+    """Queue the double opt-in mail, or the note with the preference-centre link for a known address."""
+    kind = Delivery.Kind.ALREADY_SUBSCRIBED if already_confirmed else Delivery.Kind.CONFIRMATION
+    delivery_create(
+        contact=contact,
+        kind=kind,
+        template=kind,
+        idempotency_key=confirmation_key(kind, contact.id, event_id),
+        marketing=False,
+        queue=Delivery.Queue.WELCOME,
+        enqueue=delivery_enqueue,
+    )
+
+
+@receiver(signals.link_requested)
+def send_link(sender: Any, contact: Contact, request_id: str, **kwargs: Any) -> None:
+    """Queue the service mail with a fresh preference-centre link, on the confirmation mail's path."""
+    delivery_create(
+        contact=contact,
+        kind=Delivery.Kind.LINK_REQUEST,
+        template=Delivery.Kind.LINK_REQUEST,
+        idempotency_key=link_request_key(contact.id, request_id),
+        marketing=False,
+        queue=Delivery.Queue.WELCOME,
+        enqueue=delivery_enqueue,
+    )
 
 
 @receiver(signals.contact_confirmed)
@@ -49,13 +79,3 @@ def move_schedule(sender: Any, contact: Contact, changes: list[str] | None = Non
 @receiver(signals.contact_suppressed)
 def stop_schedule(sender: Any, contact: Contact, **kwargs: Any) -> None:
     schedule_stop(contact=contact)
-
-
-@receiver(messaging_signals.delivery_sent)
-def record_send(sender: Any, delivery: Delivery, **kwargs: Any) -> None:
-    schedule_record_send(delivery=delivery)
-
-
-@receiver(messaging_signals.message_context_requested)
-def add_digest(sender: Any, delivery: Delivery, **kwargs: Any) -> dict[str, Any]:
-    return digest_context(delivery=delivery)

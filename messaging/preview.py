@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.utils import translation
 
-from messaging.models import Delivery
 from messaging.rendering import RenderedMessage, render_message
-from messaging.services import message_context
+from messaging.services import person_context
 from preferences.models import Contact, Topic
 from preferences.services import normalize_email
 
-# Messages that can be previewed; the content templates of the cadence engine join this list.
+# Messages that can be previewed (marketing mails about a topic).
 PREVIEW_TEMPLATES = ["welcome", "reengagement"]
 SAMPLE_TOKEN = "sample-link-in-a-preview"
 
@@ -31,9 +31,7 @@ def find_contact(term: str) -> Contact | None:
 
 def preview_message(*, contact: Contact, template: str, topic: Topic | None = None) -> RenderedMessage:
     """Return `template` rendered for `contact` in its language; with `topic`, about that topic only."""
-    kind = Delivery.Kind.REENGAGEMENT if template == "reengagement" else Delivery.Kind.WELCOME
-    delivery = Delivery(contact=contact, kind=kind, template=template, idempotency_key="preview")
-    context = message_context(delivery)
+    context: dict[str, Any] = person_context(contact, marketing=True)
     # Sample links that open nothing: a preview must not hand staff the contact's live tokens.
     for name in ("preferences_url", "unsubscribe_url", "confirm_url"):
         if name in context:

@@ -10,22 +10,9 @@ from django.dispatch import receiver
 
 from messaging.feedback import delivery_event_record
 from messaging.models import Delivery, DeliveryEvent
-from messaging.services import deliveries_cancel, delivery_create
-from messaging.tasks import enqueue_delivery
+from messaging.services import deliveries_cancel
 from preferences import signals
 from preferences.models import Contact
-
-
-@receiver(signals.confirmation_requested)
-def send_confirmation(sender: Any, contact: Contact, event_id: int, already_confirmed: bool, **kwargs: Any) -> None:
-    kind = Delivery.Kind.ALREADY_SUBSCRIBED if already_confirmed else Delivery.Kind.CONFIRMATION
-    delivery_create(
-        contact=contact,
-        kind=kind,
-        template=kind,
-        idempotency_key=f"{kind}:{contact.id}:{event_id}",
-        enqueue=enqueue_delivery,
-    )
 
 
 @receiver(signals.contact_unsubscribed)
@@ -76,7 +63,7 @@ def count_mails_before_conversion(sender: Any, contact: Contact, conversion: Any
     """Record how many marketing mails the contact had received when it converted."""
     sent = Delivery.objects.filter(
         contact=contact,
-        kind__in=Delivery.MARKETING_KINDS,
+        marketing=True,
         status=Delivery.Status.SENT,
         sent_at__lte=conversion.converted_at,
     ).count()

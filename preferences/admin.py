@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
@@ -46,6 +46,9 @@ from preferences.models import (
 from preferences.resources import ContactResource
 from preferences.views import export_response
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
@@ -60,7 +63,7 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         cap = settings.ADMIN_COUNT_CAP
-        return self.object_list[: cap + 1].count()
+        return cast(QuerySet, self.object_list)[: cap + 1].count()
 
     @property
     def is_capped(self) -> bool:
@@ -71,12 +74,13 @@ class LifecycleFilter(admin.SimpleListFilter):
     title = _("lifecycle")
     parameter_name = "lifecycle"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return list(Lifecycle.choices)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() in Lifecycle.values:
-            return queryset.filter(Lifecycle.q(self.value()))
+        value = self.value()
+        if value is not None and value in Lifecycle.values:
+            return queryset.filter(Lifecycle.q(value))
         return queryset
 
 
@@ -404,7 +408,9 @@ class CadencePolicyForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["max_frequency"].choices = [("", _("any"))] + [(f.key, f.label) for f in frequencies()]
+        cast(forms.ChoiceField, self.fields["max_frequency"]).choices = [("", _("any"))] + [
+            (f.key, f.label) for f in frequencies()
+        ]
 
 
 @admin.register(CadencePolicy)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -78,6 +79,13 @@ class RowResultSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
+def _external_id(data: Any) -> str | None:
+    """Return a row's CRM id when it is a non-empty string that can be looked up (a list, an object or a NUL
+    character is a row error, which the serializer reports as a field error)."""
+    value = data.get("external_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value and "\x00" not in value else None
+
+
 def _validate(
     data: Any, *, external_id: str | None = None, existing: Contact | None = None
 ) -> tuple[dict | None, dict]:
@@ -95,6 +103,13 @@ def _validate(
     if "email" not in serializer.validated_data:
         return None, {"email": [_("This field is required for a new contact.")]}
     return clean_row(serializer.validated_data)
+
+
+def _contact_or_404(external_id: str) -> Contact:
+    """The contact with this CRM id; no CRM id holds a NUL character (which the database cannot compare)."""
+    if "\x00" in external_id:
+        raise Http404
+    return get_object_or_404(Contact, external_id=external_id)
 
 
 class CrmView(APIView):
@@ -116,7 +131,7 @@ class ContactListView(CrmView):
         summary="Create or update one contact by CRM id (upsert)",
     )
     def post(self, request: Request) -> Response:
-        external_id = request.data.get("external_id") if isinstance(request.data, dict) else None
+        external_id = _external_id(request.data)
         existing = Contact.objects.filter(external_id=external_id).first() if external_id else None
         cleaned, errors = _validate(request.data, existing=existing)
         if cleaned is None:
@@ -127,12 +142,12 @@ class ContactListView(CrmView):
 class ContactDetailView(CrmView):
     @extend_schema(responses=ContactOutputSerializer, summary="Read one contact by CRM id")
     def get(self, request: Request, external_id: str) -> Response:
-        contact = get_object_or_404(Contact, external_id=external_id)
+        contact = _contact_or_404(external_id)
         return Response(ContactOutputSerializer(contact).data)
 
     @extend_schema(request=ContactInputSerializer, responses=ContactOutputSerializer, summary="Update by CRM id")
     def patch(self, request: Request, external_id: str) -> Response:
-        contact = get_object_or_404(Contact, external_id=external_id)
+        contact = _contact_or_404(external_id)
         cleaned, errors = _validate(request.data, external_id=external_id, existing=contact)
         if cleaned is None:
             return Response(errors, status=status.HTTP_400_BAD_REQUEST)
@@ -165,12 +180,13 @@ class ContactBulkUpsertView(CrmView):
                 {"contacts": [_("At most %(n)d contacts per request.") % {"n": MAX_BULK}]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        ids = [row.get("external_id") for row in rows if isinstance(row, dict) and row.get("external_id")]
+        ids = [external_id for row in rows if (external_id := _external_id(row))]
         existing = {c.external_id: c for c in Contact.objects.filter(external_id__in=ids)}
         results: list[RowResult | None] = []
         valid: list[tuple[int, dict]] = []
         for index, row in enumerate(rows):
-            known = existing.get(row.get("external_id")) if isinstance(row, dict) else None
+            external_id = _external_id(row)
+            known = existing.get(external_id) if external_id else None
             cleaned, errors = _validate(row, existing=known)
             if cleaned is None:
                 results.append(RowResult("error", errors=errors))
@@ -186,11 +202,10 @@ class ContactBulkUpsertView(CrmView):
             assert result is not None
             key = "errors" if result.status == "error" else result.status
             body[key] += 1
-            row = rows[index] if isinstance(rows[index], dict) else {}
             body["results"].append(
                 {
                     "index": index,
-                    "external_id": row.get("external_id"),
+                    "external_id": _external_id(rows[index]),
                     "status": result.status,
                     "id": str(result.contact.pk) if result.contact is not None else None,
                     "errors": result.errors,

@@ -17,6 +17,8 @@ contact_unsubscribed = Signal()
 contact_suppressed = Signal()
 # A pending contact asked to be subscribed (new, or again): the confirmation mail must go out.
 confirmation_requested = Signal()
+# Someone asked for a fresh preference-centre link for a known address; `request_id` makes it one mail.
+link_requested = Signal()
 
 # A contact's data is being exported. Each receiver returns `(section_name, json_ready_value)` for
 # the rows it owns (deliveries, schedule), so the export holds everything without preferences

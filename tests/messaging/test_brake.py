@@ -36,6 +36,8 @@ def deliveries(n: int, status: str, send_key: str = SEND, start: int = 0) -> lis
             kind=Delivery.Kind.ANNOUNCEMENT,
             template="announcement",
             idempotency_key=f"{send_key}:{contact.pk}",
+            marketing=True,
+            queue=Delivery.Queue.BULK,
             status=status,
             send_key=send_key,
             sent_at=now if status == Delivery.Status.SENT else None,
@@ -91,26 +93,29 @@ def test_one_complaint_in_three_hundred_is_past_the_complaint_threshold(client, 
 def test_the_pipe_never_claims_held_mail_and_resume_queues_it_again(
     client, send, admin_client, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from messaging.services import deliveries_send_batch
+    from cadence.sending import batch_send
 
     sent, _other = send
     for n, delivery in enumerate(sent[:16], start=1):
         bounce(client, delivery, n)
     held_ids = list(Delivery.objects.filter(send_key=SEND, status="held").values_list("id", flat=True))
-    deliveries_send_batch(delivery_ids=held_ids)
+    batch_send(delivery_ids=held_ids)
     assert Delivery.objects.filter(send_key=SEND, status="held").count() == 50
 
     brake = SendBrake.objects.get()
-    enqueued: list[list[str]] = []
-    monkeypatch.setattr("messaging.tasks.send_batch.delay", enqueued.append)
+    enqueued: list[tuple[list[str], str]] = []
+    monkeypatch.setattr(
+        "cadence.tasks.send_batch.apply_async", lambda args, queue: enqueued.append((list(args[0]), queue))
+    )
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post("/admin/messaging/sendbrake/", {"action": "resume", "_selected_action": [brake.pk]})
 
     brake.refresh_from_db()
     assert brake.status == "resumed" and brake.decided_by == "admin"
-    # The held mail is queued again and handed to the bulk task in one batch: nothing was lost.
+    # The held mail is queued again and handed to the send task on its own queue in one batch: nothing was lost.
     assert Delivery.objects.filter(send_key=SEND, status="queued").count() == 50
-    assert sorted(enqueued[0]) == sorted(str(pk) for pk in held_ids) and len(enqueued) == 1
+    assert len(enqueued) == 1 and enqueued[0][1] == "bulk"
+    assert sorted(enqueued[0][0]) == sorted(str(pk) for pk in held_ids)
 
 
 def test_cancel_cancels_the_held_mail(client, send, admin_client):

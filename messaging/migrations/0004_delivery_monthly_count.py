@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0001_initial'),
+        ('messaging', '0003_delivery_kind_link_request'),
     ]
 
     operations = [
@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('month', models.DateField(verbose_name='month')),
-                ('kind', models.CharField(choices=[('confirmation', 'confirmation'), ('already_subscribed', 'already subscribed'), ('welcome', 'welcome series'), ('nurture', 'nurture'), ('reengagement', 're-engagement'), ('reminder', 'service reminder'), ('announcement', 'announcement')], max_length=24)),
+                ('kind', models.CharField(choices=[('confirmation', 'confirmation'), ('already_subscribed', 'already subscribed'), ('link_request', 'requested preference link'), ('welcome', 'welcome series'), ('nurture', 'nurture'), ('reengagement', 're-engagement'), ('reminder', 'service reminder'), ('announcement', 'announcement')], max_length=24)),
                 ('status', models.CharField(choices=[('queued', 'queued'), ('sending', 'sending'), ('sent', 'sent'), ('failed', 'failed'), ('cancelled', 'cancelled')], max_length=16)),
                 ('count', models.PositiveBigIntegerField(default=0)),
             ],

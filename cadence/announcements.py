@@ -11,6 +11,8 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from cadence.keys import announcement_key, announcement_prefix, announcement_send_key
+from cadence.sending import deliveries_enqueue
 from messaging.brake import send_is_braked
 from messaging.models import Announcement, Delivery
 from preferences.models import Contact
@@ -71,10 +73,15 @@ def announcement_confirm(
     return bool(confirmed)
 
 
+def enqueue_sends(delivery_ids: Sequence[str]) -> None:
+    """Put an announcement's deliveries on the bulk queue, one task per batch."""
+    deliveries_enqueue(delivery_ids, queue=Delivery.Queue.BULK)
+
+
 def announcement_expand(
     *,
     announcement_id: int,
-    enqueue_sends: Callable[[Sequence[str]], None],
+    enqueue_sends: Callable[[Sequence[str]], None] = enqueue_sends,
     batch_size: int = EXPAND_BATCH_SIZE,
     time_budget: float = 60.0,
 ) -> bool:
@@ -93,7 +100,7 @@ def announcement_expand(
                 Announcement.Status.SENDING,
             ):
                 return True
-            if send_is_braked(announcement.send_key):
+            if send_is_braked(announcement_send_key(announcement.pk)):
                 return True  # held by the bounce and complaint brake; resuming the send expands it again
             now = timezone.now()
             contacts = announcement_audience(announcement, now=now).order_by("id")
@@ -105,8 +112,8 @@ def announcement_expand(
                 announcement.expanded_at = now
                 announcement.save(update_fields=["status", "expanded_at", "updated_at"])
                 return True
-            context = {"announcement_id": announcement.pk, "marketing": announcement.is_marketing}
-            keys = [f"{announcement.key_prefix}{contact_id}" for contact_id in contact_ids]
+            context = {"announcement_id": announcement.pk}
+            keys = [announcement_key(announcement.pk, contact_id) for contact_id in contact_ids]
             Delivery.objects.bulk_create(
                 [
                     Delivery(
@@ -114,8 +121,10 @@ def announcement_expand(
                         kind=Delivery.Kind.ANNOUNCEMENT,
                         template="announcement",
                         idempotency_key=key,
+                        marketing=announcement.is_marketing,
+                        queue=Delivery.Queue.BULK,
                         context=context,
-                        send_key=announcement.send_key,
+                        send_key=announcement_send_key(announcement.pk),
                     )
                     for contact_id, key in zip(contact_ids, keys, strict=True)
                 ],
@@ -138,7 +147,9 @@ def announcement_expand(
 def announcement_progress(announcement: Announcement) -> dict[str, int]:
     """Return the announcement's deliveries counted by status, and mark it done when none is pending."""
     rows = (
-        Delivery.objects.filter(kind=Delivery.Kind.ANNOUNCEMENT, idempotency_key__startswith=announcement.key_prefix)
+        Delivery.objects.filter(
+            kind=Delivery.Kind.ANNOUNCEMENT, idempotency_key__startswith=announcement_prefix(announcement.pk)
+        )
         .values("status")
         .annotate(n=Count("id"))
     )
@@ -158,7 +169,7 @@ def announcement_resume(
     *,
     announcement: Announcement,
     enqueue_expand: Callable[[int], None],
-    enqueue_sends: Callable[[Sequence[str]], None],
+    enqueue_sends: Callable[[Sequence[str]], None] = enqueue_sends,
     batch_size: int = EXPAND_BATCH_SIZE,
 ) -> int:
     """Restart what a lost task left behind: the expansion, and the sends of deliveries still queued.
@@ -171,7 +182,7 @@ def announcement_resume(
         enqueue_expand(announcement.pk)
     queued = Delivery.objects.filter(
         kind=Delivery.Kind.ANNOUNCEMENT,
-        idempotency_key__startswith=announcement.key_prefix,
+        idempotency_key__startswith=announcement_prefix(announcement.pk),
         status=Delivery.Status.QUEUED,
     ).order_by("id")
     last_id = None

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0002_delivery_monthly_count'),
+        ('messaging', '0004_delivery_monthly_count'),
         ('preferences', '0001_initial'),
     ]
 
