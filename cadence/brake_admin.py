@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import admin
 from django.db import transaction
 from django.db.models import QuerySet
@@ -39,7 +41,7 @@ class SendBrakeAdmin(admin.ModelAdmin):
             )
             announcement_id = brake.send_key.removeprefix(ANNOUNCEMENT_SEND_PREFIX)
             if brake.send_key.startswith(ANNOUNCEMENT_SEND_PREFIX) and announcement_id.isdigit():
-                transaction.on_commit(lambda pk=int(announcement_id): expand_announcement.delay(pk))
+                transaction.on_commit(partial(expand_announcement.delay, int(announcement_id)))
         self.message_user(
             request, ngettext("%(n)d mail queued again.", "%(n)d mails queued again.", resumed) % {"n": resumed}
         )
