@@ -18,6 +18,7 @@ BENCHMARKS = {
     "metrics_scrape": "bench.metrics_scrape",
     "chaos": "bench.chaos",
     "trust": "bench.trust",
+    "retention": "bench.retention",
 }
 
 

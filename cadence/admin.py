@@ -10,7 +10,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from cadence import announcement_admin  # noqa: F401  (registers the announcement admin)
+from cadence import (
+    announcement_admin,  # noqa: F401  (registers the announcement admin)
+    brake_admin,  # noqa: F401  (registers the braked sends admin)
+)
 from cadence.digest import silence_risk_topics
 from cadence.health_labels import reason_labels
 from cadence.keys import welcome_resend_key
@@ -167,7 +170,7 @@ class MarketingContactAdmin(ContactWithTimelineAdmin):
         deliveries = Delivery.objects.filter(contact=contact).order_by("-created_at")[:20]
         return render_to_string("admin/cadence/deliveries.html", {"deliveries": deliveries})
 
-    @admin.action(description=_("Send the welcome mail again"))
+    @admin.action(description=_("Send the welcome mail again"), permissions=["change"])
     def resend_welcome(self, request: HttpRequest, queryset: QuerySet) -> None:
         stamp = timezone.now().strftime("%Y%m%d%H%M%S")
         queued = 0

@@ -11,8 +11,9 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from cadence.keys import announcement_key, announcement_prefix
+from cadence.keys import announcement_key, announcement_prefix, announcement_send_key
 from cadence.sending import deliveries_enqueue
+from messaging.brake import send_is_braked
 from messaging.models import Announcement, Delivery
 from preferences.models import Contact
 from preferences.selectors import customers_q, marketing_allowed_q, reachable_q
@@ -99,6 +100,8 @@ def announcement_expand(
                 Announcement.Status.SENDING,
             ):
                 return True
+            if send_is_braked(announcement_send_key(announcement.pk)):
+                return True  # held by the bounce and complaint brake; resuming the send expands it again
             now = timezone.now()
             contacts = announcement_audience(announcement, now=now).order_by("id")
             if announcement.expanded_through is not None:
@@ -121,6 +124,7 @@ def announcement_expand(
                         marketing=announcement.is_marketing,
                         queue=Delivery.Queue.BULK,
                         context=context,
+                        send_key=announcement_send_key(announcement.pk),
                     )
                     for contact_id, key in zip(contact_ids, keys, strict=True)
                 ],

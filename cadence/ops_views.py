@@ -23,7 +23,7 @@ from redis import RedisError
 from cadence import metrics, ops, probes
 from cadence.sending import delivery_enqueue
 from cadence.services import delivery_retry_refusal
-from messaging.models import Delivery
+from messaging.models import Delivery, SendBrake
 from messaging.services import delivery_retry
 
 
@@ -108,6 +108,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
         "latency": ops.welcome_latency(now=now),
         "webhook_events": sorted((ops.webhook_events(now=now) or {}).items()),
         "failures": ops.recent_failures(),
+        "braked_sends": list(SendBrake.objects.filter(status=SendBrake.Status.HELD)[:50]),
         "chart": _chart(ops.sends_per_hour(now=now)),
         "can_retry": request.user.has_perm("messaging.change_delivery"),
     }

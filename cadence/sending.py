@@ -42,6 +42,15 @@ def deliveries_enqueue(delivery_ids: Sequence[UUID | str], *, queue: str, batch_
         send_batch.apply_async((ids[start : start + size],), queue=queue)
 
 
+def deliveries_enqueue_on_their_queues(delivery_ids: Sequence[UUID | str]) -> None:
+    """Put deliveries of mixed queues (a resumed send) each on its own queue."""
+    by_queue: dict[str, list[str]] = {}
+    for delivery_id, queue in Delivery.objects.filter(id__in=list(delivery_ids)).values_list("id", "queue"):
+        by_queue.setdefault(queue, []).append(str(delivery_id))
+    for queue, ids in by_queue.items():
+        deliveries_enqueue(ids, queue=queue)
+
+
 def delivery_enqueue(delivery: Delivery) -> None:
     """Put one delivery on its own queue (a batch of one)."""
     deliveries_enqueue([delivery.id], queue=delivery.queue)

@@ -71,3 +71,12 @@ def expand_announcement(announcement_id: int) -> None:
 
     if not announcement_expand(announcement_id=announcement_id):
         expand_announcement.delay(announcement_id)
+
+
+@shared_task(name="cadence.tasks.deliveries_prune")
+def deliveries_prune() -> dict[str, Any]:
+    """Prune deliveries past DELIVERY_RETENTION_DAYS (beat, nightly; bounded per run)."""
+    from messaging.retention import deliveries_prune as prune
+
+    result = prune()
+    return {"deliveries": result.deliveries, "events": result.events, "done": result.done}

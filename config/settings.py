@@ -185,7 +185,6 @@ BRAND_PRIVACY_URL = env.str("BRAND_PRIVACY_URL", default="")
 BRAND_SECURITY_NOTE = env.str("BRAND_SECURITY_NOTE", default="")
 BRAND_SENDER_ADDRESS = env.str("BRAND_SENDER_ADDRESS", default="hello@example.com")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f'"{BRAND_NAME}" <{BRAND_SENDER_ADDRESS}>')
-UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="unsubscribe@example.com")
 ANYMAIL = {
     # ESP keys come as ANYMAIL_<ESP>_API_KEY etc.; anymail reads them from the environment too.
     "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="") or None,
@@ -322,6 +321,10 @@ HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", def
 ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10000)
 CRM_SYNC_GROUP = env.str("CRM_SYNC_GROUP", default="crm-sync")
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
+# A cell that starts with "=" is a formula to Excel and LibreOffice; a contact's name must not run
+# as one (CSV injection). The library strips the "="; ContactResource also quotes + - @ tab and CR.
+# https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-escape-formulae-on-export
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
 CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "cadence.health_tasks"]
 CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
@@ -354,6 +357,20 @@ CELERY_BEAT_SCHEDULE["cadence-tick"] = {"task": "cadence.tasks.tick", "schedule"
 CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {
     "task": "cadence.tasks.silence_guard",
     "schedule": crontab(minute="*/5"),
+}
+# BOUNCE AND COMPLAINT BRAKE: a send past these rates (over its mails sent within the window, once at
+# least BRAKE_MIN_SENDS went out) holds the rest of itself. Gmail and Yahoo refuse senders above 0.3%.
+BRAKE_BOUNCE_RATE = env.float("BRAKE_BOUNCE_RATE", default=0.05)
+BRAKE_COMPLAINT_RATE = env.float("BRAKE_COMPLAINT_RATE", default=0.003)
+BRAKE_MIN_SENDS = env.int("BRAKE_MIN_SENDS", default=300)
+BRAKE_WINDOW_HOURS = env.int("BRAKE_WINDOW_HOURS", default=24)
+# RETENTION: deliveries and their ESP events older than this are pruned (counts kept per month)
+DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=400)
+DELIVERY_RETENTION_BATCH_SIZE = env.int("DELIVERY_RETENTION_BATCH_SIZE", default=5000)
+DELIVERY_RETENTION_MAX_SECONDS = env.float("DELIVERY_RETENTION_MAX_SECONDS", default=120.0)
+CELERY_BEAT_SCHEDULE["delivery-retention"] = {
+    "task": "cadence.tasks.deliveries_prune",
+    "schedule": crontab(minute=15, hour="1-5"),
 }
 
 # REST FRAMEWORK

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -129,6 +130,9 @@ class TopicPreviewAdmin(TopicAdmin):
         ]
 
     def preview_view(self, request: HttpRequest, topic_id: int) -> HttpResponse:
+        # The preview shows a contact's name and choices: it needs the right to view contacts.
+        if not request.user.has_perm("preferences.view_contact"):
+            raise PermissionDenied
         topic = get_object_or_404(Topic, pk=topic_id)
         form = PreviewForm(request.GET or None)
         rendered = None

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +29,8 @@ class Delivery(models.Model):
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
         CANCELLED = "cancelled", _("cancelled")
+        # Held by the bounce and complaint brake: the pipe claims only queued rows, so it waits.
+        HELD = "held", _("held (send braked)")
 
     class Queue(models.TextChoices):
         WELCOME = "welcome", _("welcome (latency-sensitive)")
@@ -54,6 +57,9 @@ class Delivery(models.Model):
     error = models.TextField(blank=True)
     # Which batch claimed the row (a conditional update sets it; the claimer reads its rows back).
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    # The send this mail belongs to, set by its producer ("announcement:<id>", "nurture:<date>",
+    # "import:<id>"): the bounce and complaint brake holds the rest of a send that goes bad.
+    send_key = models.CharField(_("send"), max_length=100, blank=True, default="")
     # What the ESP reported last about the mail (webhooks), the most telling event wins.
     feedback = models.CharField(_("feedback"), max_length=16, blank=True, db_index=True)
     feedback_at = models.DateTimeField(_("feedback at"), null=True, blank=True)
@@ -68,6 +74,7 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["contact", "created_at"], name="delivery_contact_created"),
             models.Index(fields=["status", "kind"], name="delivery_status_kind"),
+            models.Index(fields=["send_key", "status"], name="delivery_send_status", condition=~Q(send_key="")),
         ]
 
     def __str__(self) -> str:
@@ -187,3 +194,49 @@ class Announcement(models.Model):
 
     def body(self, locale: str) -> str:
         return self.body_nl if locale == "nl" else self.body_en
+
+
+class DeliveryMonthlyCount(models.Model):
+    """Deliveries per month, kind and status that the retention prune removed, so totals stay right."""
+
+    month = models.DateField(_("month"))
+    kind = models.CharField(max_length=24, choices=Delivery.Kind.choices)
+    status = models.CharField(max_length=16, choices=Delivery.Status.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("pruned deliveries per month")
+        verbose_name_plural = _("pruned deliveries per month")
+        constraints = [
+            models.UniqueConstraint(fields=["month", "kind", "status"], name="delivery_monthly_count_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.kind} {self.status}: {self.count}"
+
+
+class SendBrake(models.Model):
+    """A send whose hard-bounce or complaint rate passed its threshold: the rest of it is held."""
+
+    class Status(models.TextChoices):
+        HELD = "held", _("held")
+        RESUMED = "resumed", _("resumed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    send_key = models.CharField(_("send"), max_length=100, unique=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.HELD)
+    sent = models.PositiveIntegerField(_("sent in the window"), default=0)
+    bounced = models.PositiveIntegerField(_("hard bounces"), default=0)
+    complained = models.PositiveIntegerField(_("complaints"), default=0)
+    held_count = models.PositiveIntegerField(_("mails held"), default=0)
+    held_at = models.DateTimeField(_("held at"), default=timezone.now)
+    decided_by = models.CharField(_("decided by"), max_length=150, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("braked send")
+        verbose_name_plural = _("braked sends")
+        ordering = ["-held_at"]
+
+    def __str__(self) -> str:
+        return self.send_key

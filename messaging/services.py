@@ -62,6 +62,7 @@ def delivery_create(
     marketing: bool,
     queue: str,
     context: dict[str, Any] | None = None,
+    send_key: str = "",
     enqueue: Callable[[Delivery], None] | None = None,
 ) -> Delivery | None:
     """Create a queued Delivery, or return None when one with this key exists already.
@@ -78,6 +79,7 @@ def delivery_create(
                 marketing=marketing,
                 queue=queue,
                 context=context or {},
+                send_key=send_key,
             )
     except IntegrityError:
         return None
@@ -112,14 +114,14 @@ def person_context(
 
 
 def unsubscribe_headers(contact: Contact, unsubscribe_url: str | None = None) -> dict[str, str]:
-    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries (from the mail's own link, if given)."""
+    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries (from the mail's own link, if given).
+
+    Only the https one-click link: nothing reads a mailbox, so no mailto address is advertised.
+    """
     if unsubscribe_url is None:
         unsubscribe_url = contact_url(contact, Purpose.UNSUBSCRIBE)
-    token = unsubscribe_url.rstrip("/").rsplit("/", 1)[-1]
     return {
-        "List-Unsubscribe": (
-            f"<{unsubscribe_url}>, <mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
-        ),
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
 

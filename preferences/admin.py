@@ -260,6 +260,8 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
         """Save the contact; a changed share of customer goes through the service (conversions)."""
+        # The ledger entry for consent fields is written in save_related, once the topics are saved too.
+        request._ledger_before = Contact.objects.get(pk=obj.pk).choices_snapshot() if change else None  # type: ignore[attr-defined]
         if change and "share_of_customer" in form.changed_data:
             share = obj.share_of_customer
             obj.share_of_customer = form.initial["share_of_customer"]
@@ -268,6 +270,17 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             obj.refresh_from_db()
         else:
             super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Save topics and inlines; a change of status, topics, frequency or pause writes a ledger entry."""
+        super().save_related(request, form, formsets, change)
+        before = getattr(request, "_ledger_before", None)
+        if before is None:
+            return
+        contact = Contact.objects.get(pk=form.instance.pk)
+        after = contact.choices_snapshot()
+        if after != before:
+            services.contact_record_admin_change(contact=contact, user=str(request.user), before=before, after=after)
 
     def _set_potential(self, request: HttpRequest, queryset: QuerySet, potential: str) -> None:
         changed = services.contacts_set_potential(
@@ -279,23 +292,23 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             % {"n": changed},
         )
 
-    @admin.action(description=_("Set potential: high"))
+    @admin.action(description=_("Set potential: high"), permissions=["change"])
     def set_potential_high(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_potential(request, queryset, Contact.Potential.HIGH)
 
-    @admin.action(description=_("Set potential: medium"))
+    @admin.action(description=_("Set potential: medium"), permissions=["change"])
     def set_potential_medium(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_potential(request, queryset, Contact.Potential.MEDIUM)
 
-    @admin.action(description=_("Set potential: low"))
+    @admin.action(description=_("Set potential: low"), permissions=["change"])
     def set_potential_low(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_potential(request, queryset, Contact.Potential.LOW)
 
-    @admin.action(description=_("Set potential: none"))
+    @admin.action(description=_("Set potential: none"), permissions=["change"])
     def set_potential_none(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_potential(request, queryset, Contact.Potential.NONE)
 
-    @admin.action(description=_("Pause marketing mail for 3 months"))
+    @admin.action(description=_("Pause marketing mail for 3 months"), permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet) -> None:
         evidence = services.Evidence(source="admin", extra={"user": str(request.user)})
         paused = 0
@@ -341,6 +354,9 @@ class ConsentEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     raw_id_fields = ["contact"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # entries come from what people and staff do, never typed in by hand
 
     def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
         return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -81,9 +82,10 @@ class RowResultSerializer(serializers.Serializer):
 
 
 def _external_id(data: Any) -> str | None:
-    """Return a row's CRM id when it is a non-empty string (a list or an object is a row error, found later)."""
+    """Return a row's CRM id when it is a non-empty string that can be looked up (a list, an object or a NUL
+    character is a row error, which the serializer reports as a field error)."""
     value = data.get("external_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and value and "\x00" not in value else None
 
 
 def _validate(
@@ -103,6 +105,13 @@ def _validate(
     if "email" not in serializer.validated_data:
         return None, {"email": [_("This field is required for a new contact.")]}
     return clean_row(serializer.validated_data)
+
+
+def _contact_or_404(external_id: str) -> Contact:
+    """The contact with this CRM id; no CRM id holds a NUL character (which the database cannot compare)."""
+    if "\x00" in external_id:
+        raise Http404
+    return get_object_or_404(Contact, external_id=external_id)
 
 
 class CrmView(APIView):
@@ -135,12 +144,12 @@ class ContactListView(CrmView):
 class ContactDetailView(CrmView):
     @extend_schema(responses=ContactOutputSerializer, summary="Read one contact by CRM id")
     def get(self, request: Request, external_id: str) -> Response:
-        contact = get_object_or_404(Contact, external_id=external_id)
+        contact = _contact_or_404(external_id)
         return Response(ContactOutputSerializer(contact).data)
 
     @extend_schema(request=ContactInputSerializer, responses=ContactOutputSerializer, summary="Update by CRM id")
     def patch(self, request: Request, external_id: str) -> Response:
-        contact = get_object_or_404(Contact, external_id=external_id)
+        contact = _contact_or_404(external_id)
         cleaned, errors = _validate(request.data, external_id=external_id, existing=contact)
         if cleaned is None:
             return Response(errors, status=status.HTTP_400_BAD_REQUEST)

@@ -12,6 +12,16 @@ from preferences.crm import FIELDS, clean_row, match_contact, row_keys
 from preferences.models import Contact
 from preferences.services import contact_set_share
 
+# What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(value: Any) -> Any:
+    """Return a text cell that a spreadsheet shows as text: a leading formula character gets a quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
 
 class ContactResource(resources.ModelResource):
     """Upsert contacts by CRM id, else email; every row is checked with `preferences.crm.clean_row`.
@@ -41,6 +51,9 @@ class ContactResource(resources.ModelResource):
 
     def get_import_fields(self) -> list[fields.Field]:
         return [f for f in super().get_import_fields() if f.column_name in FIELDS]
+
+    def export_field(self, field: fields.Field, instance: Contact, **kwargs: Any) -> Any:
+        return escape_formula(super().export_field(field, instance, **kwargs))
 
     def dehydrate_lifecycle(self, contact: Contact) -> str:
         return contact.lifecycle

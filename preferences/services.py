@@ -235,6 +235,17 @@ def contact_suppress(*, contact: Contact, reason: str, evidence: Evidence) -> bo
     return True
 
 
+def contact_record_admin_change(*, contact: Contact, user: str, before: dict, after: dict) -> ConsentEvent:
+    """Write the ledger entry for a change of consent fields made by staff in the admin, naming them."""
+    evidence = Evidence(source=f"admin:{user}"[:100], extra={"staff_user": user})
+    event = _record(contact, ConsentEvent.Kind.PREFERENCES, evidence, before, after)
+    changes = [key for key in after if after[key] != before.get(key)]
+    signals.preferences_changed.send(sender=Contact, contact=contact, changes=changes)
+    if "status" in changes and contact.status == Contact.Status.UNSUBSCRIBED:
+        signals.contact_unsubscribed.send(sender=Contact, contact=contact)
+    return event
+
+
 @transaction.atomic
 def contact_resubscribe(*, contact: Contact, evidence: Evidence) -> bool:
     """Undo an unsubscribe made from the preference centre (the person is there, holding the link)."""
