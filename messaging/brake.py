@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -75,7 +76,7 @@ def send_resume(
         brake.save(update_fields=["status", "decided_by", "decided_at"])
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
-            transaction.on_commit(lambda chunk=chunk: enqueue_batch(chunk))
+            transaction.on_commit(partial(enqueue_batch, chunk))
     return len(ids)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -56,7 +57,7 @@ def _prune_batch(*, cutoff: datetime, batch_size: int) -> tuple[int, int]:
     """Count, then delete one batch of the oldest finished deliveries before `cutoff` and their events."""
     if connection.vendor == "postgresql":
         # One statement: no rows through Python, and the counts move in the same transaction as the delete.
-        params = {"cutoff": cutoff, "finished": FINISHED, "limit": batch_size, "tz": settings.TIME_ZONE}
+        params: dict[str, Any] = {"cutoff": cutoff, "finished": FINISHED, "limit": batch_size, "tz": settings.TIME_ZONE}
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(PRUNE_SQL, params)
             deliveries, events, _months = cursor.fetchone()
@@ -124,7 +125,7 @@ def deliveries_monthly_totals() -> dict[tuple[str, str, str], int]:
         .annotate(n=Count("id"))
         .order_by()
     )
-    for row in kept:
-        key = (f"{row['month']:%Y-%m}", row["kind"], row["status"])
-        totals[key] = totals.get(key, 0) + row["n"]
+    for kept_row in kept:
+        key = (f"{kept_row['month']:%Y-%m}", kept_row["kind"], kept_row["status"])
+        totals[key] = totals.get(key, 0) + kept_row["n"]
     return totals

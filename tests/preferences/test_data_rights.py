@@ -202,7 +202,7 @@ def every_text_value() -> list[tuple[str, str]]:
     """(model, value) for every text, char, IP and JSON column of every row of every installed model."""
     found = []
     for model in apps.get_models():
-        for row in model.objects.all():
+        for row in model._default_manager.all():
             found += [(model.__name__, value) for value in _text_values(row)]
     return found
 
