@@ -31,7 +31,7 @@ class Schedule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.contact_id} due {self.next_due_at:%Y-%m-%d %H:%M}"
+        return f"{self.contact} due {self.next_due_at:%Y-%m-%d %H:%M}"
 
 
 class ReminderRule(models.Model):
@@ -105,7 +105,7 @@ class ContactHealth(models.Model):
         indexes = [models.Index(fields=["state", "contact"], name="health_state_contact")]
 
     def __str__(self) -> str:
-        return f"{self.contact_id} {self.state}"
+        return f"{self.contact} {self.get_state_display()}"
 
 
 class WelcomeStep(models.Model):
@@ -164,4 +164,4 @@ class ContentReceipt(models.Model):
         constraints = [models.UniqueConstraint(fields=["contact", "item"], name="receipt_contact_item")]
 
     def __str__(self) -> str:
-        return f"{self.contact_id} received {self.item_id}"
+        return f"{self.contact} received {self.item}"

@@ -61,7 +61,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.id}"
+        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
 
     @property
     def is_marketing(self) -> bool:

@@ -1,7 +1,8 @@
 """The marketers' admin for contacts, topics, the consent ledger, conversions and the cadence policy.
 
 The contact list is built for a million rows: the count is capped, every filter is served by an
-index in the list's order (-created_at), and search looks up one exact email, CRM id or id.
+index in the list's order (-created_at), and search matches the start of an address (the unique
+column's pattern index) or of a first name (an index on its lower case), or one exact CRM id or id.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -67,6 +69,19 @@ class CappedCountPaginator(Paginator):
         return self.count > settings.ADMIN_COUNT_CAP
 
 
+class ContactSearchMixin:
+    """Search a list of rows about contacts by the start of the address (served by its pattern index)."""
+
+    search_fields = ["contact__email"]
+    search_help_text = _("The start of an email address.")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(contact__email__startswith=services.normalize_email(term)), False
+
+
 class LifecycleFilter(admin.SimpleListFilter):
     title = _("lifecycle")
     parameter_name = "lifecycle"
@@ -110,6 +125,14 @@ class LargeImportForm(forms.Form):
     skip_bad_rows = ContactImportForm.base_fields["skip_bad_rows"]
 
 
+class ContactAdminForm(forms.ModelForm):
+    frequency = forms.ChoiceField(label=_("frequency"), choices=frequency_choices)
+
+    class Meta:
+        model = Contact
+        exclude: list[str] = []  # the admin's fieldsets choose the fields
+
+
 class ProductInline(admin.TabularInline):
     model = Product
     extra = 0
@@ -120,6 +143,7 @@ class ProductInline(admin.TabularInline):
 class ProductAdmin(admin.ModelAdmin):
     list_display = ["name", "product_type", "contact", "started_on", "renews_on", "ends_on"]
     list_filter = ["product_type"]
+    list_select_related = ["contact"]
     search_fields = ["=external_id", "=contact__email"]
     raw_id_fields = ["contact"]
     date_hierarchy = "renews_on"
@@ -128,10 +152,11 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
+    form = ContactAdminForm
     list_display = ["email", "status", "lifecycle", "share_of_customer", "potential", "frequency", "created_at"]
     list_filter = ["status", LifecycleFilter, "potential", FrequencyFilter, "locale"]
     search_fields = ["email"]
-    search_help_text = _("An exact email address, CRM id or contact id.")
+    search_help_text = _("The start of an email address or a first name, or an exact CRM id or contact id.")
     ordering = ["-created_at"]
     sortable_by = ["created_at"]
     list_per_page = 50
@@ -219,16 +244,20 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/preferences/contact/import_status.html", context)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        """Match the start of an address or a first name (both indexed), an exact CRM id or contact id."""
         term = search_term.strip()
         if not term:
             return queryset, False
-        if "@" in term:
-            return queryset.filter(email=services.normalize_email(term)), False
         try:
-            contact_id = uuid.UUID(term)
+            return queryset.filter(pk=uuid.UUID(term)), False
         except ValueError:
-            return queryset.filter(external_id=term), False
-        return queryset.filter(pk=contact_id), False
+            pass
+        prefix = services.normalize_email(term)
+        matches = Q(email__startswith=prefix) | Q(external_id=term)
+        if "@" not in term:
+            queryset = queryset.alias(first_name_lower=Lower("first_name"))
+            matches |= Q(first_name_lower__startswith=term.lower())
+        return queryset.filter(matches), False
 
     def get_export_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_export_queryset(request).order_by()
@@ -330,7 +359,7 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(admin.ModelAdmin):
+class ConsentEventAdmin(ContactSearchMixin, admin.ModelAdmin):
     list_display = ["occurred_at", "contact", "kind", "source", "wording_version"]
     list_filter = ["kind"]
     list_select_related = ["contact"]
@@ -366,7 +395,7 @@ class SuppressionEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Conversion)
-class ConversionAdmin(admin.ModelAdmin):
+class ConversionAdmin(ContactSearchMixin, admin.ModelAdmin):
     list_display = ["converted_at", "contact", "contact_source", "potential", "days_as_prospect", "mails_before"]
     list_filter = ["potential"]
     list_select_related = ["contact"]

@@ -127,7 +127,7 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
-        return str(self.id)
+        return self.email
 
     @property
     def is_prospect(self) -> bool:
@@ -290,7 +290,7 @@ class Conversion(models.Model):
         verbose_name_plural = _("conversions")
 
     def __str__(self) -> str:
-        return f"{self.contact_id} {self.converted_at:%Y-%m-%d}"
+        return f"{self.contact} {self.converted_at:%Y-%m-%d}"
 
 
 class CadencePolicy(models.Model):
