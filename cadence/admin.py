@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -20,6 +21,7 @@ from cadence.models import ContactHealth, ContentItem, ReminderRule, Schedule, W
 from cadence.services import silence_count, silent_schedules, welcome_overdue_schedules
 from messaging.admin import ContactWithTimelineAdmin
 from messaging.models import Delivery
+from messaging.rendering import message_names
 from messaging.services import delivery_create
 from messaging.tasks import enqueue_delivery
 from preferences.admin import CappedCountPaginator, ContactSearchMixin
@@ -111,8 +113,27 @@ class ScheduleAdmin(ContactSearchMixin, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
 
+def welcome_template_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in message_names(prefix="welcome")]
+
+
+class WelcomeStepForm(forms.ModelForm):
+    template = forms.ChoiceField(label=_("template"), choices=welcome_template_choices)
+
+    class Meta:
+        model = WelcomeStep
+        fields = ["position", "delay", "template", "is_active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["template"].error_messages["invalid_choice"] = _(
+            "“%(value)s” is not a message. The messages that exist: %(names)s."
+        ) % {"value": "%(value)s", "names": ", ".join(message_names(prefix="welcome"))}
+
+
 @admin.register(WelcomeStep)
 class WelcomeStepAdmin(admin.ModelAdmin):
+    form = WelcomeStepForm
     list_display = ["position", "template", "delay", "is_active"]
     list_editable = ["template", "delay", "is_active"]
     ordering = ["position"]

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
-from cadence.models import ContactHealth, Schedule
+from cadence.models import ContactHealth, Schedule, WelcomeStep
 from messaging.models import Delivery
 from preferences.models import CadencePolicy, ConsentEvent, Contact
 from tests.factories import ContactFactory
@@ -121,3 +121,24 @@ def test_a_frequency_that_is_not_offered_is_refused_on_the_contact_page(staff):
     assert "Select a valid choice. montly is not one of the available choices." in response.content.decode()
     contact.refresh_from_db()
     assert contact.frequency == "monthly"
+
+
+def test_a_welcome_step_with_a_template_that_does_not_exist_is_refused_with_the_list_of_messages(staff):
+    response = staff.post(
+        "/admin/cadence/welcomestep/add/",
+        {"position": "7", "delay": "1 00:00:00", "template": "welcom_typo", "is_active": "on"},
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "“welcom_typo” is not a message. The messages that exist: welcome, welcome_expect, welcome_picks." in body
+    assert not WelcomeStep.objects.filter(position=7).exists()
+    accepted = staff.post(
+        "/admin/cadence/welcomestep/add/",
+        {"position": "7", "delay": "1 00:00:00", "template": "welcome_picks", "is_active": "on"},
+    )
+    assert accepted.status_code == 302 and WelcomeStep.objects.get(position=7).template == "welcome_picks"
+
+
+def test_a_policy_cap_is_a_choice_of_the_configured_frequencies(staff):
+    response = staff.post("/admin/preferences/cadencepolicy/add/", {"potential": "none", "max_frequency": "mothly"})
+    assert "Select a valid choice. mothly is not one of the available choices." in response.content.decode()
