@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from anymail.signals import AnymailTrackingEvent, tracking
+from django.db import transaction
 from django.dispatch import receiver
 
 from messaging.feedback import delivery_event_record
 from messaging.models import Delivery
 from messaging.services import deliveries_cancel, delivery_create
-from messaging.tasks import enqueue_delivery
+from messaging.tasks import enqueue_bulk, enqueue_delivery
 from preferences import signals
 from preferences.models import Contact
 
@@ -25,6 +26,23 @@ def send_confirmation(sender: Any, contact: Contact, event_id: int, already_conf
         idempotency_key=f"{kind}:{contact.id}:{event_id}",
         enqueue=enqueue_delivery,
     )
+
+
+@receiver(signals.invitations_requested)
+def send_invitations(sender: Any, invitations: list[tuple[Contact, int]], **kwargs: Any) -> None:
+    """Queue one invitation per contact: a confirmation-kind (service) mail asking to confirm, on `bulk`."""
+    created = [
+        delivery_create(
+            contact=contact,
+            kind=Delivery.Kind.CONFIRMATION,
+            template="invitation",
+            idempotency_key=f"invitation:{contact.id}:{event_id}",
+        )
+        for contact, event_id in invitations
+    ]
+    ids = [str(delivery.id) for delivery in created if delivery is not None]
+    # Thousands of invitations must not hold up the confirmations people are waiting for on `welcome`.
+    transaction.on_commit(lambda: enqueue_bulk(ids))
 
 
 @receiver(signals.contact_unsubscribed)

@@ -114,10 +114,19 @@ class ContactImportForm(ImportForm):
         required=False,
         help_text=_("Import the good rows and list the bad ones. Without it, one bad row stops the whole file."),
     )
+    invite = forms.BooleanField(
+        label=_("Invite the new and pending contacts (double opt-in)"),
+        required=False,
+        help_text=_(
+            "Each gets one mail asking to confirm, recorded in the consent ledger as an invitation, not as consent. "
+            "Nobody is invited twice."
+        ),
+    )
 
 
 class ContactConfirmImportForm(ConfirmImportForm):
     skip_bad_rows = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    invite = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class LargeImportForm(forms.Form):
@@ -184,6 +193,7 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
         "set_potential_low",
         "set_potential_none",
         "pause",
+        "invite",
         "export_data",
         "erase_data",
     ]
@@ -273,6 +283,7 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
         initial = super().get_confirm_form_initial(request, import_form)
         if import_form is not None:
             initial["skip_bad_rows"] = bool(import_form.cleaned_data.get("skip_bad_rows"))
+            initial["invite"] = bool(import_form.cleaned_data.get("invite"))
         return initial
 
     def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
@@ -281,7 +292,34 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             self.message_user(
                 request, _("Line %(line)d skipped: %(errors)s") % {"line": line, "errors": details}, messages.WARNING
             )
+        invitable = getattr(result, "invitable", {})
+        if request.POST.get("invite") in ("True", "true", "on", "1") and invitable:
+            invited = services.contacts_invite(
+                contact_ids=Contact.objects.filter(email__in=list(invitable)).values_list("pk", flat=True),
+                evidence=services.Evidence(source="import", extra={"user": str(request.user)}),
+                consent_sources=invitable,
+            )
+            self._report_invited(request, invited)
         return super().process_result(result, request)
+
+    def _report_invited(self, request: HttpRequest, invited: int) -> None:
+        self.message_user(
+            request,
+            ngettext(
+                "%(n)d contact invited to confirm (double opt-in).",
+                "%(n)d contacts invited to confirm (double opt-in).",
+                invited,
+            )
+            % {"n": invited},
+        )
+
+    @admin.action(description=_("Invite the selected pending contacts to confirm (double opt-in)"))
+    def invite(self, request: HttpRequest, queryset: QuerySet) -> None:
+        invited = services.contacts_invite(
+            contact_ids=queryset.values_list("pk", flat=True)[:10_000],
+            evidence=services.Evidence(source="admin", extra={"user": str(request.user)}),
+        )
+        self._report_invited(request, invited)
 
     def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
         """Save the contact; a changed share of customer goes through the service (conversions)."""

@@ -182,6 +182,7 @@ class ConsentEvent(models.Model):
         ERASED = "erased", _("personal data erased")
         SUNSET = "sunset", _("sunset (no engagement)")
         POLICY = "policy", _("cadence policy applied")
+        INVITED = "invited", _("invited to subscribe (not consent)")
 
     contact = models.ForeignKey(
         Contact, on_delete=models.PROTECT, related_name="consent_events", verbose_name=_("contact")
