@@ -271,6 +271,11 @@ if CADENCE_STUCK_SENDING_MINUTES * 60 <= CELERY_TASK_TIME_LIMIT:
         "CADENCE_STUCK_SENDING_MINUTES must exceed CELERY_TASK_TIME_LIMIT (a slow send is not lost)."
     )
 CELERY_BEAT_SCHEDULE["cadence-tick"] = {"task": "cadence.tasks.tick", "schedule": 60.0}
+# Announcements confirmed for a later time start within a minute of it.
+CELERY_BEAT_SCHEDULE["announcements-start"] = {
+    "task": "messaging.tasks.start_scheduled_announcements",
+    "schedule": 60.0,
+}
 CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {
     "task": "cadence.tasks.silence_guard",
     "schedule": crontab(minute="*/5"),

@@ -12,7 +12,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from messaging.models import Announcement, Delivery
-from preferences.models import Contact
+from preferences.models import Contact, Locale
 from preferences.selectors import customers_q, marketing_allowed_q, reachable_q
 
 EXPAND_BATCH_SIZE = 1000
@@ -50,7 +50,8 @@ def announcement_audience(announcement: Announcement, *, now: datetime | None = 
 def announcement_confirm(
     *, announcement: Announcement, confirmed_by: str, enqueue: Callable[[int], None] | None = None
 ) -> bool:
-    """Confirm a draft: record the exact audience count and start the expansion after commit.
+    """Confirm a draft: record the exact audience count and start the expansion after commit, or at its
+    `scheduled_at` when that is still ahead (`announcements_start_due`).
 
     Return False when the announcement was not a draft any more (confirmed twice, or by two people).
     """
@@ -64,10 +65,44 @@ def announcement_confirm(
             confirmed_at=now,
             updated_at=now,
         )
-        if confirmed and enqueue is not None:
+        starts_later = announcement.scheduled_at is not None and announcement.scheduled_at > now
+        if confirmed and enqueue is not None and not starts_later:
             announcement_id = announcement.pk
             transaction.on_commit(lambda: enqueue(announcement_id))
     return bool(confirmed)
+
+
+def announcement_audience_breakdown(announcement: Announcement, *, now: datetime | None = None) -> dict[str, int]:
+    """Return the audience counted by language and consent: `<locale>_marketing` (confirmed marketing consent
+    now) and `<locale>_service` (reached as customers, without marketing consent), in one query."""
+    now = now or timezone.now()
+    consent = marketing_allowed_q(now)
+    return announcement_audience(announcement, now=now).aggregate(
+        **{
+            f"{locale}_{channel}": Count(
+                "pk", filter=Q(locale=locale) & (consent if channel == "marketing" else ~consent)
+            )
+            for locale in Locale.values
+            for channel in ("marketing", "service")
+        }
+    )
+
+
+def announcements_start_due(*, enqueue: Callable[[int], None], now: datetime | None = None) -> int:
+    """Start the expansion of confirmed announcements whose time has come (beat runs this every minute).
+
+    Starting twice is harmless: the expansion resumes at its cursor and each delivery has its key.
+    Return how many were started.
+    """
+    now = now or timezone.now()
+    due = list(
+        Announcement.objects.filter(
+            status=Announcement.Status.CONFIRMED, scheduled_at__lte=now, expanded_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    for announcement_id in due:
+        enqueue(announcement_id)
+    return len(due)
 
 
 def announcement_expand(

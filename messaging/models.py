@@ -154,6 +154,9 @@ class Announcement(models.Model):
         "preferences.Topic", verbose_name=_("segment: topic"), on_delete=models.PROTECT, null=True, blank=True
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    scheduled_at = models.DateTimeField(
+        _("send at"), null=True, blank=True, help_text=_("Empty: sending starts as soon as it is confirmed.")
+    )
     audience_count = models.PositiveIntegerField(_("recipients counted at confirmation"), null=True, blank=True)
     created_count = models.PositiveIntegerField(_("deliveries created"), default=0)
     # Keyset cursor: the last contact id expanded, so an interrupted expansion resumes where it stopped.

@@ -79,6 +79,14 @@ def expand_announcement(announcement_id: int) -> None:
         expand_announcement.delay(announcement_id)
 
 
+@shared_task(name="messaging.tasks.start_scheduled_announcements", ignore_result=True)
+def start_scheduled_announcements() -> int:
+    """Start the announcements whose chosen time has come (beat, every minute)."""
+    from messaging.announcements import announcements_start_due
+
+    return announcements_start_due(enqueue=lambda pk: expand_announcement.delay(pk))
+
+
 def enqueue_batch(delivery_ids: list[Any]) -> None:
     """Send one batch claimed by the tick (already sized) as one task on the `bulk` queue."""
     send_batch.delay([str(delivery_id) for delivery_id in delivery_ids])
