@@ -62,7 +62,8 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         cap = settings.ADMIN_COUNT_CAP
-        return self.object_list[: cap + 1].count()
+        # Only the primary key: the columns annotated for display are not computed for the count.
+        return self.object_list.values("pk")[: cap + 1].count()
 
     @property
     def is_capped(self) -> bool:

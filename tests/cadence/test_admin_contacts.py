@@ -142,3 +142,13 @@ def test_a_welcome_step_with_a_template_that_does_not_exist_is_refused_with_the_
 def test_a_policy_cap_is_a_choice_of_the_configured_frequencies(staff):
     response = staff.post("/admin/preferences/cadencepolicy/add/", {"potential": "none", "max_frequency": "mothly"})
     assert "Select a valid choice. mothly is not one of the available choices." in response.content.decode()
+
+
+def test_the_capped_count_of_the_contact_list_does_not_compute_the_display_columns(staff):
+    from django.test.utils import CaptureQueriesContext
+
+    ContactFactory()
+    with CaptureQueriesContext(connection) as queries:
+        staff.get(CHANGELIST)
+    counts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    assert counts and all("cadence_schedule" not in sql and "cadencepolicy" not in sql for sql in counts)
