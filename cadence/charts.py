@@ -64,7 +64,7 @@ def _config(*, percent: bool) -> dict:
 def _svg(chart: pygal.graph.graph.Graph, title: str) -> SafeString:
     svg = _UNUSED.sub("", chart.render(is_unicode=True))
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{escape(title)}" ', 1)
-    return mark_safe(f'<div class="chart">{svg}</div>')
+    return mark_safe(f'<figure class="chart"><figcaption>{escape(title)}</figcaption>{svg}</figure>')
 
 
 def bar_chart(
