@@ -192,6 +192,11 @@ class ContactHealthAdmin(ContactSearchMixin, admin.ModelAdmin):
         return ", ".join(reason_labels(row.reasons))
 
 
+def _short_date(moment: Any) -> str:
+    """Return a list cell's date as YYYY-MM-DD in the current time zone (narrow columns), "-" for none."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d") if moment else "-"
+
+
 def no_delivery_on_record(last_sent_at: Any) -> str:
     return _(
         "No delivery on record here; the schedule's last marketing mail was sent at %(at)s "
@@ -250,7 +255,7 @@ class MarketingContactAdmin(ContactWithTimelineAdmin):
         )
 
     @admin.display(description=_("frequency in effect"))
-    def frequency_in_effect(self, contact: Contact) -> str:
+    def frequency_in_effect(self, contact: Contact) -> SafeString | str:
         policies = {}
         if getattr(contact, "policy_welcome_only", None) is not None:
             policies[contact.potential] = CadencePolicy(
@@ -262,17 +267,21 @@ class MarketingContactAdmin(ContactWithTimelineAdmin):
         chosen = get_frequency(contact.frequency)
         if applied == chosen:
             return applied.label
-        return _("%(applied)s (chose %(chosen)s; policy)") % {"applied": applied.label, "chosen": chosen.label}
+        return format_html(
+            "{} <small>({})</small>",
+            applied.label,
+            _("chose %(chosen)s; policy") % {"chosen": chosen.label.lower()},
+        )
 
     @admin.display(description=_("last marketing mail"))
-    def last_marketing_mail(self, contact: Contact) -> Any:
+    def last_marketing_mail(self, contact: Contact) -> str:
         schedule = getattr(contact, "schedule", None)
-        return schedule.last_sent_at if schedule and schedule.last_sent_at else "-"
+        return _short_date(schedule.last_sent_at if schedule else None)
 
     @admin.display(description=_("next due"))
-    def next_due(self, contact: Contact) -> Any:
+    def next_due(self, contact: Contact) -> str:
         schedule = getattr(contact, "schedule", None)
-        return schedule.next_due_at if schedule and schedule.is_active else "-"
+        return _short_date(schedule.next_due_at if schedule and schedule.is_active else None)
 
     @admin.display(description=_("silent / overdue"))
     def silence(self, contact: Contact) -> SafeString | str:

@@ -86,7 +86,7 @@ def test_the_contact_list_shows_frequency_in_effect_last_mail_next_due_and_silen
     silent = ContactFactory(email="silent@example.com", frequency="monthly")
     Schedule.objects.create(contact=silent, next_due_at=now - timedelta(days=20), last_sent_at=now - timedelta(days=90))
     body = staff.get(CHANGELIST).content.decode()
-    assert "Quarterly (chose Every 2 weeks; policy)" in body
+    assert "Quarterly <small>(chose every 2 weeks; policy)</small>" in body
     assert "column-last_marketing_mail" in body and "column-next_due" in body
     silent_rows = staff.get(CHANGELIST, {"silence": "silent"}).content.decode()
     assert "silent@example.com" in silent_rows and "capped@example.com" not in silent_rows
