@@ -257,11 +257,12 @@ class MarketingContactAdmin(ContactWithTimelineAdmin):
     @admin.display(description=_("frequency in effect"))
     def frequency_in_effect(self, contact: Contact) -> SafeString | str:
         policies = {}
-        if getattr(contact, "policy_welcome_only", None) is not None:
+        welcome_only = getattr(contact, "policy_welcome_only", None)
+        if welcome_only is not None:
             policies[contact.potential] = CadencePolicy(
                 potential=contact.potential,
-                max_frequency=contact.policy_max_frequency or "",
-                welcome_only=contact.policy_welcome_only,
+                max_frequency=getattr(contact, "policy_max_frequency", "") or "",
+                welcome_only=welcome_only,
             )
         applied = effective_frequency(contact, policies)
         chosen = get_frequency(contact.frequency)

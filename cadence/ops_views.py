@@ -105,7 +105,7 @@ def welcome_latency_percentiles(*, now: datetime) -> dict[str, float] | None:
         .order_by("-sent_at")
         .values_list("sent_at", "contact__confirmed_at")[: ops.WELCOME_LATENCY_MAX_ROWS]
     )
-    seconds = sorted(max(0.0, (sent - confirmed).total_seconds()) for sent, confirmed in rows)
+    seconds = sorted(max(0.0, (sent - confirmed).total_seconds()) for sent, confirmed in rows if sent and confirmed)
     if not seconds:
         return None
     if len(seconds) == 1:

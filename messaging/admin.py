@@ -215,7 +215,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, announcement):
             raise PermissionDenied
         change_url = reverse("admin:messaging_announcement_change", args=[announcement.pk])
-        form = AnnouncementTestForm(request.POST or None, initial={"address": request.user.email})
+        form = AnnouncementTestForm(request.POST or None, initial={"address": getattr(request.user, "email", "")})
         if request.method == "POST" and form.is_valid():
             locales = Locale.values if form.cleaned_data["language"] == "both" else [form.cleaned_data["language"]]
             for locale in locales:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
@@ -30,6 +30,9 @@ from import_export.admin import ExportActionMixin, ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from preferences import services
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise
 from preferences.data_rights import contact_erase, contact_export
 from preferences.frequencies import frequencies, frequency_choices
 from preferences.importing import import_job_create
@@ -63,18 +66,18 @@ class CappedCountPaginator(Paginator):
     def count(self) -> int:
         cap = settings.ADMIN_COUNT_CAP
         # Only the primary key: the columns annotated for display are not computed for the count.
-        return self.object_list.values("pk")[: cap + 1].count()
+        return cast(QuerySet, self.object_list).values("pk")[: cap + 1].count()
 
     @property
     def is_capped(self) -> bool:
         return self.count > settings.ADMIN_COUNT_CAP
 
 
-class ContactSearchMixin:
+class ContactSearchMixin(admin.ModelAdmin):
     """Search a list of rows about contacts by the start of the address (served by its pattern index)."""
 
     search_fields = ["contact__email"]
-    search_help_text = _("The start of an email address.")
+    search_help_text: _StrOrPromise | None = _("The start of an email address.")
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         term = search_term.strip()
