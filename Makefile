@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
+# Tests sign links too; the settings have no fallback key.
+TEST_SECRET_KEY ?= $(or $(SECRET_KEY),test-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz)
 
 .PHONY: run test bench lint messages install install-dev demo
 
@@ -25,15 +27,22 @@ run: install
 
 ## test: the whole suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL, else SQLite and embedded Redis)
 test: install-dev
-	REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m pytest $(ARGS)
+	SECRET_KEY="$(TEST_SECRET_KEY)" REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m pytest $(ARGS)
 
-## bench: the benchmarks in bench/ (PostgreSQL and Redis from DATABASE_URL/REDIS_URL)
+## bench: the main benchmarks (or one: make bench ARGS="send --esp smtp --contacts 20000"); BENCH_DATABASE_URL, REDIS_URL
+BENCH_CONTACTS ?= 100000
+BENCH_RUNS ?= "send --esp test --compare" "send --esp postmark --compare" "send --esp smtp --compare" "chaos --migrate"
 bench: install-dev
-	REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m bench $(ARGS)
+	export SECRET_KEY="$(TEST_SECRET_KEY)" REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")"; \
+	if [ -n "$(ARGS)" ]; then $(PY) -m bench $(ARGS); else \
+	for run in $(BENCH_RUNS); do echo "== python -m bench $$run --contacts $(BENCH_CONTACTS)"; \
+	$(PY) -m bench $$run --contacts $(BENCH_CONTACTS) || exit 1; done; fi
 
+## lint: ruff (lint and format) and mypy (django-stubs), 0 errors
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 ## messages: extract and compile the Dutch and English translations
 messages: install-dev

@@ -9,6 +9,8 @@ import runpy
 import sys
 
 BENCHMARKS = {
+    "send": "bench.send",
+    "post_office": "bench.post_office_bench",
     "cadence_tick": "bench.cadence_tick",
     "profile_send": "bench.profile_send",
     "batch_send": "bench.batch_send",

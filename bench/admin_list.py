@@ -169,6 +169,8 @@ def main() -> None:
     sample = (
         Contact.objects.filter(external_id="crm-500000").first() or Contact.objects.exclude(external_id=None).first()
     )
+    if sample is None:
+        raise SystemExit("no contact with a CRM id to look up: fill the database first")
     rows = []
     for label, query in PAGES:
         url = "/admin/preferences/contact/" + query.format(

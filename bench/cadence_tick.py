@@ -126,6 +126,7 @@ def end_to_end_and_welcome(*, e2e_seconds: float, welcomes: int, welcome_worker:
     common.purge_queues("bulk", "welcome")
     latencies = []
     for delivery in Delivery.objects.filter(kind="welcome", contact_id__in=list(confirmed_at)).exclude(sent_at=None):
+        assert delivery.sent_at is not None  # excluded above; for the type checker
         latencies.append(delivery.sent_at.timestamp() - confirmed_at[delivery.contact_id])
     latencies.sort()
 

@@ -60,7 +60,7 @@ def populate(count: int) -> None:
                     template="welcome",
                     idempotency_key=f"bm:w:{c.id}",
                     status="sent",
-                    sent_at=c.confirmed_at + timedelta(seconds=random.expovariate(1 / 30)),
+                    sent_at=(c.confirmed_at or now) + timedelta(seconds=random.expovariate(1 / 30)),
                 )
             )
             status = random.choice(statuses)

@@ -1,7 +1,8 @@
-"""Profile sending one mail at a time in this process: wall and CPU time per mail, queries per mail,
-and where the time goes. Run after `python -m bench cadence_tick` (it needs queued deliveries).
+"""Profile the send task's work in this process, batch by batch as a worker does it: wall and CPU time
+per mail, queries per mail, and where the time goes. Run after `python -m bench cadence_tick` (it needs
+queued deliveries).
 
-    python -m bench profile_send [--mails 300]
+    python -m bench profile_send [--mails 2000] [--batch 200]
 """
 
 from __future__ import annotations
@@ -19,27 +20,32 @@ from bench import common
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench profile_send")
-    parser.add_argument("--mails", type=int, default=300)
+    parser.add_argument("--mails", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=200)
     args = parser.parse_args(argv)
     os.environ["EMAIL_BACKEND"] = "bench.backends.EmailBackend"
     common.setup()
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from cadence.sending import batch_send
     from messaging.models import Delivery
-    from messaging.services import delivery_send
 
-    ids = list(Delivery.objects.filter(status="queued").values_list("id", flat=True)[: args.mails + 20])
-    if len(ids) < 40:
-        raise SystemExit("run `python -m bench cadence_tick` first: no queued deliveries")
-    for delivery_id in ids[:20]:  # warm up: templates, connections
-        delivery_send(delivery_id=delivery_id)
-    measured = ids[20:]
+    size = args.batch
+    ids = list(Delivery.objects.filter(status="queued").values_list("id", flat=True)[: args.mails + size])
+    if len(ids) < 3 * size:
+        raise SystemExit("run `python -m bench cadence_tick` first: not enough queued deliveries")
+
+    def send(some: list[Any]) -> None:
+        for start in range(0, len(some), size):
+            batch_send(delivery_ids=some[start : start + size])
+
+    send(ids[:size])  # warm up: templates, connections
+    measured = ids[size:]
     half = len(measured) // 2
     with CaptureQueriesContext(connection) as queries:
         wall, cpu = time.monotonic(), time.process_time()
-        for delivery_id in measured[:half]:
-            delivery_send(delivery_id=delivery_id)
+        send(measured[:half])
         wall, cpu = (time.monotonic() - wall) / half, (time.process_time() - cpu) / half
     db = sum(float(q["time"]) for q in queries.captured_queries) / half
     statements = collections.Counter(
@@ -56,11 +62,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(figures)
     profile = cProfile.Profile()
     profile.enable()
-    for delivery_id in measured[half:]:
-        delivery_send(delivery_id=delivery_id)
+    send(measured[half:])
     profile.disable()
     pstats.Stats(profile).sort_stats("cumulative").print_stats(
-        r"wt/cadence/(messaging|cadence)/|rendering|psycopg/cursor", 14
+        r"/(messaging|cadence)/|rendering|psycopg/cursor|anymail/backends", 20
     )
     return figures
 

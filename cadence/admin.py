@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -15,15 +15,17 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from cadence import announcement_admin  # noqa: F401  (registers the announcement admin)
 from cadence.digest import silence_risk_topics
 from cadence.health_labels import reason_labels
+from cadence.keys import welcome_resend_key
 from cadence.models import ContactHealth, ContentItem, ReminderRule, Schedule, WelcomeStep
+from cadence.sending import delivery_enqueue
 from cadence.services import silence_count, silent_schedules, welcome_overdue_schedules
 from messaging.admin import ContactWithTimelineAdmin
 from messaging.models import Delivery
 from messaging.rendering import message_names
 from messaging.services import delivery_create
-from messaging.tasks import enqueue_delivery
 from preferences.admin import CappedCountPaginator, ContactSearchMixin
 from preferences.frequencies import get_frequency
 from preferences.models import CadencePolicy, Contact
@@ -37,6 +39,10 @@ def marketable_contacts(now: Any) -> Q:
         & Q(suppressed_at__isnull=True)
         & (Q(paused_until__isnull=True) | Q(paused_until__lte=now))
     )
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class SilenceFilter(admin.SimpleListFilter):
@@ -208,7 +214,7 @@ class HealthFilter(admin.SimpleListFilter):
     title = _("health")
     parameter_name = "health"
 
-    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, StrOrPromise]]:
         return list(ContactHealth.State.choices)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -335,8 +341,10 @@ class MarketingContactAdmin(ContactWithTimelineAdmin):
                 contact=contact,
                 kind=Delivery.Kind.WELCOME,
                 template="welcome",
-                idempotency_key=f"welcome:{contact.pk}:resend:{stamp}",
-                enqueue=enqueue_delivery,
+                idempotency_key=welcome_resend_key(contact.pk, stamp),
+                marketing=True,
+                queue=Delivery.Queue.WELCOME,
+                enqueue=delivery_enqueue,
             ):
                 queued += 1
         self.message_user(

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cadence.charts import bar_chart, rare_into_other
+from cadence.leaving import leaving_context, leaving_stats
 from cadence.models import ContactHealth
 from cadence.services import silence_count
 from preferences.models import Contact, Conversion, Lifecycle
@@ -138,6 +139,7 @@ def dashboard_stats(now: datetime | None = None, months: MonthRange | None = Non
     return {
         "computed_at": now,
         "range": months,
+        "leaving": leaving_stats(since=months.start, months=months.months),
         "lifecycle": lifecycle,
         "potential": potential,
         "health": health,
@@ -203,6 +205,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "stats": stats,
         "range": months,
         "min_sample": MIN_SAMPLE,
+        "leaving": leaving_context(stats["leaving"]),
         "lifecycle_rows": [
             (labels["lifecycle"][k], stats["lifecycle"].get(k, 0), _link(contacts, lifecycle=k))
             for k in Lifecycle.values

@@ -6,12 +6,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from cadence.models import ContentItem, ContentReceipt
-from messaging.models import Delivery
 from preferences.models import Contact, Locale, Topic
 
 # Templates that carry a digest.
@@ -19,62 +18,88 @@ DIGEST_TEMPLATES = frozenset({"nurture", "welcome_picks"})
 
 
 def digest_items(*, contact: Contact, now: datetime, size: int | None = None) -> list[ContentItem]:
-    """Return up to `size` items for the contact: fresh unseen ones from their topics, newest first, then
-    unseen evergreen ones, then evergreen ones seen longest ago; from any topic when theirs have none."""
+    """Return up to `size` items for the contact (see `digest_items_for`)."""
+    return digest_items_for([contact], now=now, size=size)[contact.pk]
+
+
+def digest_items_for(
+    contacts: list[Contact], *, now: datetime, size: int | None = None
+) -> dict[Any, list[ContentItem]]:
+    """Return, by contact id, up to `size` items each: fresh unseen ones from their topics, newest first,
+    then unseen evergreen ones, then evergreen ones seen longest ago; from any topic when theirs have none.
+    A contact who chose general updates (no particular topic) draws from every topic; a contact with
+    neither topics nor general updates gets nothing.
+
+    Two queries for the whole batch: the candidate items of its languages and topics, and the
+    contacts' receipts of them. Contacts with the same topics, language and receipts get the same digest.
+    """
     size = size or settings.CADENCE_DIGEST_SIZE
-    seen = ContentReceipt.objects.filter(contact_id=contact.pk, item_id=OuterRef("pk"))
-    mine = ContentItem.objects.filter(language=contact.locale, published_at__lte=now, topic__contacts=contact)
     fresh_since = now - timedelta(days=settings.CADENCE_FRESH_DAYS)
-    picked = list(
-        mine.filter(evergreen=False, published_at__gte=fresh_since)
-        .exclude(Exists(seen))
-        .order_by("-published_at")[:size]
+    topics = {contact.pk: {topic.pk for topic in contact.topics.all()} for contact in contacts}
+    general = {contact.pk for contact in contacts if contact.general_updates}
+    all_topics = set().union(*topics.values())
+    fresh = Q(published_at__gte=fresh_since) if general else Q(topic_id__in=all_topics, published_at__gte=fresh_since)
+    candidates = list(
+        ContentItem.objects.filter(language__in={contact.locale for contact in contacts}, published_at__lte=now)
+        .filter(Q(evergreen=True) | fresh)
+        .order_by("-published_at", "pk")
     )
-    for pool in (mine, ContentItem.objects.filter(language=contact.locale, published_at__lte=now)):
+    by_language: dict[str, list[ContentItem]] = {}
+    for item in candidates:
+        by_language.setdefault(item.language, []).append(item)
+    seen: dict[Any, dict[int, datetime]] = {contact.pk: {} for contact in contacts}
+    receipts = ContentReceipt.objects.filter(
+        contact_id__in=list(seen), item_id__in=[item.pk for item in candidates]
+    ).values_list("contact_id", "item_id", "received_at")
+    for contact_id, item_id, received_at in receipts:
+        seen[contact_id][item_id] = received_at
+    return {
+        contact.pk: _pick(
+            by_language.get(contact.locale, []),
+            None if contact.pk in general else topics[contact.pk],
+            seen[contact.pk],
+            fresh_since,
+            size,
+        )
+        for contact in contacts
+    }
+
+
+def _pick(
+    items: list[ContentItem], topics: set[int] | None, seen: dict[int, datetime], fresh_since: datetime, size: int
+) -> list[ContentItem]:
+    """Pick one contact's digest from `items` (its language, newest first); `topics` None: general updates,
+    every topic. No topics and no general updates: nothing."""
+    if topics is None:
+        mine = items
+    elif not topics:
+        return []
+    else:
+        mine = [item for item in items if item.topic_id in topics]
+    picked = [item for item in mine if not item.evergreen and item.published_at >= fresh_since and item.pk not in seen]
+    picked = picked[:size]
+    for pool in (mine, items):
         if len(picked) >= size:
             break
-        evergreen = pool.filter(evergreen=True).exclude(pk__in=[item.pk for item in picked])
-        picked += list(evergreen.exclude(Exists(seen)).order_by("-published_at")[: size - len(picked)])
+        chosen = {item.pk for item in picked}
+        evergreen = [item for item in pool if item.evergreen and item.pk not in chosen]
+        picked += [item for item in evergreen if item.pk not in seen][: size - len(picked)]
         if len(picked) < size:
-            picked += list(
-                evergreen.filter(Exists(seen))
-                .exclude(pk__in=[item.pk for item in picked])
-                .annotate(seen_at=Subquery(seen.values("received_at")[:1]))
-                .order_by("seen_at")[: size - len(picked)]
-            )
+            again = sorted((item for item in evergreen if item.pk in seen), key=lambda item: seen[item.pk])
+            picked += again[: size - len(picked)]
     return picked
 
 
-def digest_context(*, delivery: Delivery) -> dict[str, Any]:
-    """Return the template context of a digest mail and record which items the contact receives."""
-    if delivery.template not in DIGEST_TEMPLATES:
-        return {}
-    now = timezone.now()
-    items = digest_items(contact=delivery.contact, now=now)
-    if items:
-        # One statement, outside any transaction: this runs for every digest mail.
-        table = ContentReceipt._meta.db_table
-        placeholders = ", ".join(["(%s, %s, %s)"] * len(items))
-        fields = [ContentReceipt._meta.get_field(name) for name in ("contact", "item", "received_at")]
-        params: list[Any] = []
-        for item in items:
-            values = (delivery.contact_id, item.pk, now)
-            params += [f.get_db_prep_value(v, connection) for f, v in zip(fields, values, strict=True)]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (contact_id, item_id, received_at) VALUES {placeholders} ON CONFLICT DO NOTHING",
-                params,
-            )
-    return {
-        "items": [{"title": item.title, "summary": item.summary, "url": item.url, "body": item.body} for item in items]
-    }
+def item_context(item: ContentItem) -> dict[str, str]:
+    """Return what a digest template shows of an item."""
+    return {"title": item.title, "summary": item.summary, "url": item.url, "body": item.body}
 
 
 def silence_risk_topics(*, now: datetime | None = None) -> QuerySet[Topic]:
     """Return the active topics that have, in some language, neither fresh nor evergreen content."""
     now = now or timezone.now()
     fresh_since = now - timedelta(days=settings.CADENCE_FRESH_DAYS)
-    risky = Q()
+    risky: Q | Combinable = Q()
     for language in Locale.values:
         usable = ContentItem.objects.filter(topic=OuterRef("pk"), language=language, published_at__lte=now).filter(
             Q(evergreen=True) | Q(published_at__gte=fresh_since)

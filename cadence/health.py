@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cadence import rules
+
 HEALTHY = "healthy"
 COOLING = "cooling"
 AT_RISK = "at_risk"
@@ -44,7 +46,6 @@ class Indicators:
 class Thresholds:
     """How long without an open or click moves a relationship down (each at least a few intervals)."""
 
-    grace: timedelta = timedelta(days=7)
     cooling_after: timedelta = timedelta(days=90)
     at_risk_after: timedelta = timedelta(days=180)
     lost_after: timedelta = timedelta(days=365)
@@ -89,7 +90,8 @@ def assess(ind: Indicators, th: Thresholds = Thresholds()) -> Assessment:
     elif ind.frequency_lowered:
         flag(COOLING, FREQUENCY_LOWERED)
     last_mail = ind.last_sent_at or ind.subscribed_at
-    if last_mail is not None and ind.now - last_mail > ind.interval + th.grace:
+    # Overdue is the silence guard's "silent": one definition (cadence.rules), one grace.
+    if last_mail is not None and rules.is_silent(now=ind.now, last_marketing_at=last_mail, interval=ind.interval):
         flag(COOLING, OVERDUE)
     # Silence from the person only counts once there was something to answer.
     engaged = ind.last_engaged_at or ind.subscribed_at

@@ -1,6 +1,6 @@
 """The figures ops looks at: queues, deliveries, overdue subscribers, tick age, latency.
 
-Read-only, computed at the moment they are asked for (a scrape, /healthz, the ops page), each
+Read-only, computed at the moment they are asked for (a scrape, /probes, the ops page), each
 with one bounded query. The tick records when it last ran with `tick_record()`; this module is
 the one place that knows the Redis key (`TICK_KEY`).
 """
@@ -21,6 +21,7 @@ from django.utils import timezone
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from cadence.models import Schedule
+from cadence.services import owed_mail, silence_count
 from messaging.models import Delivery
 from preferences.models import Contact
 
@@ -30,8 +31,6 @@ TICK_KEY = "cadence:last_tick"
 WELCOME_LATENCY_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
 WELCOME_LATENCY_WINDOW = timedelta(hours=24)
 WELCOME_LATENCY_MAX_ROWS = 10_000
-# Welcomes are checked for contacts confirmed this recently; older silence is the schedule's.
-WELCOME_OVERDUE_WINDOW = timedelta(days=7)
 REDIS_TIMEOUT = 1.0
 
 
@@ -176,29 +175,20 @@ def webhook_events(*, now: datetime | None = None) -> dict[tuple[str, str], int]
 # THE PROMISE: NOBODY SILENT
 
 
-def _marketable(now: datetime) -> Q:
-    return (
-        Q(status=Contact.Status.CONFIRMED)
-        & Q(suppressed_at__isnull=True)
-        & (Q(paused_until__isnull=True) | Q(paused_until__lte=now))
-    )
-
-
 def overdue_by_reason(*, now: datetime | None = None) -> dict[str, int]:
     """Return how many subscribers the promise currently fails, by reason.
 
     - `silent` and `welcome_overdue`: the silence guard's own counts (cadence.services.silence_count),
       so ops, marketers and the guard speak of the same people;
-    - `tick_behind`: an active schedule due longer ago than OPS_OVERDUE_GRACE (the tick is not keeping up);
-    - `no_schedule`: confirmed and mailable for longer than the grace, without an active schedule.
+    - `tick_behind`: owed mail, with an active schedule due longer ago than OPS_OVERDUE_GRACE (the tick
+      is not keeping up);
+    - `no_schedule`: owed mail and confirmed longer ago than that grace, without an active schedule.
     """
-    from cadence.services import silence_count  # services imports this module's tick_record users
-
     now = now or timezone.now()
     grace = timedelta(seconds=settings.OPS_OVERDUE_GRACE)
-    marketable = _marketable(now)
+    owed = owed_mail(now=now)
     behind = Schedule.objects.filter(is_active=True, next_due_at__lt=now - grace).filter(
-        contact__in=Contact.objects.filter(marketable)
+        owed_mail(now=now, via="contact__")
     )
     active_schedule = Schedule.objects.filter(contact=OuterRef("pk"), is_active=True)
     silence = silence_count(now=now)
@@ -206,7 +196,7 @@ def overdue_by_reason(*, now: datetime | None = None) -> dict[str, int]:
         "silent": silence.silent,
         "welcome_overdue": silence.welcome_overdue,
         "tick_behind": behind.count(),
-        "no_schedule": Contact.objects.filter(marketable, confirmed_at__lt=now - grace)
+        "no_schedule": Contact.objects.filter(owed, confirmed_at__lt=now - grace)
         .exclude(Exists(active_schedule))
         .count(),
     }

@@ -1,4 +1,4 @@
-"""/healthz, /metrics and the ops page in the admin."""
+"""/probes, /metrics and the ops page in the admin."""
 
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ from kombu.exceptions import KombuError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
-from cadence import healthchecks, metrics, ops
+from cadence import metrics, ops, probes
+from cadence.sending import delivery_enqueue
+from cadence.services import delivery_retry_refusal
 from config.celery import app as celery_app
 from messaging.models import Delivery
 from messaging.services import delivery_retry
-from messaging.tasks import enqueue_retry
 
 # The beat entry of the silence guard (config.settings.CELERY_BEAT_SCHEDULE); it runs every 5 minutes.
 GUARD_TASK = "cadence-silence-guard"
@@ -40,12 +41,12 @@ WELCOME_P95_TARGET = 60
 
 @never_cache
 @require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Return each check's result as JSON: 200 when all pass, 503 when any fails."""
-    results = healthchecks.run_checks()
-    healthy = all(result.ok for result in results.values())
-    body = {"status": "ok" if healthy else "unhealthy", "checks": {n: r.as_dict() for n, r in results.items()}}
-    return JsonResponse(body, status=200 if healthy else 503)
+def probes_view(request: HttpRequest) -> JsonResponse:
+    """Return each service probe's result as JSON: 200 when all pass, 503 when any fails."""
+    results = probes.run_checks()
+    passing = all(result.ok for result in results.values())
+    body = {"status": "ok" if passing else "failing", "checks": {n: r.as_dict() for n, r in results.items()}}
+    return JsonResponse(body, status=200 if passing else 503)
 
 
 @never_cache
@@ -120,7 +121,7 @@ def consumers_per_queue() -> dict[str, int] | None:
     None when no worker answered in time.
     """
     try:
-        replies = celery_app.control.inspect(timeout=settings.HEALTHZ_WORKER_TIMEOUT).active_queues() or {}
+        replies = celery_app.control.inspect(timeout=settings.PROBE_WORKER_TIMEOUT).active_queues() or {}
     except (OSError, KombuError, RedisError):
         return None
     if not replies:
@@ -160,7 +161,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
     for (status, _kind), n in counts.items():
         by_status[status] = by_status.get(status, 0) + n
     overdue = ops.overdue_by_reason(now=now)
-    health = healthchecks.run_checks()
+    health = probes.run_checks()
     guard_age = _age(beat_last_run(GUARD_TASK), now)
     percentiles = welcome_latency_percentiles(now=now)
     contacts = reverse("admin:preferences_contact_changelist")
@@ -175,8 +176,8 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
                   overdue["tick_behind"] == 0, str(overdue["tick_behind"]), f"{schedules}?silence=tick_behind"),
         Condition(_("every confirmed subscriber has a schedule (after %(n)d minutes)") % {"n": grace_minutes},
                   overdue["no_schedule"] == 0, str(overdue["no_schedule"]), f"{contacts}?silence=no_schedule"),
-        Condition(_("the tick ran in the last %(n)d seconds") % {"n": settings.HEALTHZ_TICK_MAX_AGE},
-                  tick_age is not None and tick_age <= settings.HEALTHZ_TICK_MAX_AGE, _seconds_ago(tick_age)),
+        Condition(_("the tick ran in the last %(n)d seconds") % {"n": settings.PROBE_TICK_MAX_AGE},
+                  tick_age is not None and tick_age <= settings.PROBE_TICK_MAX_AGE, _seconds_ago(tick_age)),
         Condition(_("the silence guard ran in the last %(n)d minutes") % {"n": GUARD_MAX_AGE // 60},
                   guard_age is not None and guard_age <= GUARD_MAX_AGE, _seconds_ago(guard_age)),
         Condition(_("welcome p95 under %(n)d seconds") % {"n": WELCOME_P95_TARGET},
@@ -195,6 +196,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
             (name, n, None if consumers is None else consumers.get(name, 0)) for name, n in (depths or {}).items()
         ],
         "consumers_known": consumers is not None,
+        "probes": health,
         "redis_ok": redis_ok,
         "unacked": _safe(ops.unacked_count, None)[0],
         "tick_age": tick_age,
@@ -219,10 +221,15 @@ def _seconds_ago(age: float | None) -> str:
 @require_POST
 @permission_required("messaging.change_delivery", raise_exception=True)
 def ops_retry(request: HttpRequest, delivery_id: str) -> HttpResponse:
-    """Queue a failed delivery again and go back to the ops page."""
+    """Queue a failed delivery again and go back to the ops page; refuse one that was replaced or sent."""
     with transaction.atomic():
-        delivery = delivery_retry(delivery_id=delivery_id, enqueue=enqueue_retry)
-    if delivery is None:
+        refusal = delivery_retry_refusal(delivery_id=delivery_id)
+        delivery = None if refusal else delivery_retry(delivery_id=delivery_id, enqueue=delivery_enqueue)
+    if refusal == "replaced":
+        messages.warning(request, _("That delivery was lost and has been replaced by a late one; nothing was queued."))
+    elif refusal == "reported by the ESP":
+        messages.warning(request, _("The ESP reported on that delivery, so it went out; nothing was queued."))
+    elif delivery is None:
         messages.warning(request, _("That delivery was not failed (any more); nothing was queued."))
     else:
         messages.success(request, _("The delivery is queued again."))

@@ -2,17 +2,69 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+from django.db import transaction
 from django.dispatch import receiver
 
-from cadence.digest import digest_context
+from cadence.keys import confirmation_key, invitation_key, link_request_key
 from cadence.models import ContactHealth, Schedule
-from cadence.services import schedule_record_send, schedule_reschedule, schedule_start, schedule_stop
-from messaging import signals as messaging_signals
+from cadence.sending import deliveries_enqueue, delivery_enqueue
+from cadence.services import schedule_reschedule, schedule_start, schedule_stop
 from messaging.models import Delivery
+from messaging.services import delivery_create
 from preferences import signals
 from preferences.models import Contact
+
+
+@receiver(signals.confirmation_requested)
+def send_confirmation(sender: Any, contact: Contact, event_id: int, already_confirmed: bool, **kwargs: Any) -> None:
+    """Queue the double opt-in mail, or the note with the preference-centre link for a known address."""
+    kind = Delivery.Kind.ALREADY_SUBSCRIBED if already_confirmed else Delivery.Kind.CONFIRMATION
+    delivery_create(
+        contact=contact,
+        kind=kind,
+        template=kind,
+        idempotency_key=confirmation_key(kind, contact.id, event_id),
+        marketing=False,
+        queue=Delivery.Queue.WELCOME,
+        enqueue=delivery_enqueue,
+    )
+
+
+@receiver(signals.invitations_requested)
+def send_invitations(sender: Any, invitations: list[tuple[Contact, int]], **kwargs: Any) -> None:
+    """Queue one invitation per imported contact: a confirmation-kind (service) mail asking to confirm, on `bulk`."""
+    created = [
+        delivery_create(
+            contact=contact,
+            kind=Delivery.Kind.CONFIRMATION,
+            template="invitation",
+            idempotency_key=invitation_key(contact.id, event_id),
+            marketing=False,
+            queue=Delivery.Queue.BULK,
+        )
+        for contact, event_id in invitations
+    ]
+    ids = [delivery.id for delivery in created if delivery is not None]
+    # Thousands of invitations must not hold up the confirmations people are waiting for on `welcome`.
+    if ids:
+        transaction.on_commit(partial(deliveries_enqueue, ids, queue=Delivery.Queue.BULK))
+
+
+@receiver(signals.link_requested)
+def send_link(sender: Any, contact: Contact, request_id: str, **kwargs: Any) -> None:
+    """Queue the service mail with a fresh preference-centre link, on the confirmation mail's path."""
+    delivery_create(
+        contact=contact,
+        kind=Delivery.Kind.LINK_REQUEST,
+        template=Delivery.Kind.LINK_REQUEST,
+        idempotency_key=link_request_key(contact.id, request_id),
+        marketing=False,
+        queue=Delivery.Queue.WELCOME,
+        enqueue=delivery_enqueue,
+    )
 
 
 @receiver(signals.contact_confirmed)
@@ -49,13 +101,3 @@ def move_schedule(sender: Any, contact: Contact, changes: list[str] | None = Non
 @receiver(signals.contact_suppressed)
 def stop_schedule(sender: Any, contact: Contact, **kwargs: Any) -> None:
     schedule_stop(contact=contact)
-
-
-@receiver(messaging_signals.delivery_sent)
-def record_send(sender: Any, delivery: Delivery, **kwargs: Any) -> None:
-    schedule_record_send(delivery=delivery)
-
-
-@receiver(messaging_signals.message_context_requested)
-def add_digest(sender: Any, delivery: Delivery, **kwargs: Any) -> dict[str, Any]:
-    return digest_context(delivery=delivery)

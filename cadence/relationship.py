@@ -12,10 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from cadence import health
+from cadence.keys import reengagement_key
 from cadence.models import ContactHealth, Schedule
+from cadence.sending import delivery_enqueue
 from messaging.models import Delivery
 from messaging.services import delivery_create
-from messaging.tasks import enqueue_delivery
 from preferences.frequencies import get_frequency
 from preferences.models import ConsentEvent, Contact
 from preferences.policy import effective_frequency, load_policies
@@ -28,10 +29,7 @@ BATCH_SIZE = 1000
 
 
 def _thresholds() -> health.Thresholds:
-    return health.Thresholds(
-        lost_after=timedelta(days=30 * settings.HEALTH_SUNSET_AFTER_MONTHS),
-        grace=timedelta(days=settings.HEALTH_GRACE_DAYS),
-    )
+    return health.Thresholds(lost_after=timedelta(days=30 * settings.HEALTH_SUNSET_AFTER_MONTHS))
 
 
 def _preference_signals(contact_ids: list[Any], since: Any) -> dict[Any, tuple[bool, bool]]:
@@ -132,7 +130,7 @@ def _take_slot(contact: Contact, interval: timedelta, now: Any) -> bool:
         return False
     pending = Delivery.objects.filter(
         contact=contact,
-        kind__in=Delivery.MARKETING_KINDS,
+        marketing=True,
         status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
     )
     if pending.exists():
@@ -151,8 +149,10 @@ def _act(contact: Contact, row: ContactHealth, now: Any) -> None:
                 contact=contact,
                 kind=Delivery.Kind.REENGAGEMENT,
                 template="reengagement",
-                idempotency_key=f"reengagement:{contact.pk}:{now:%Y-%m-%d}",
-                enqueue=enqueue_delivery,
+                idempotency_key=reengagement_key(contact.pk, now.date()),
+                marketing=True,
+                queue=Delivery.Queue.BULK,
+                enqueue=delivery_enqueue,
             )
             row.reengaged_at = now
     if row.state == health.LOST and health.NO_ENGAGEMENT in row.reasons:

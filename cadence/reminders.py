@@ -13,9 +13,10 @@ from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from cadence import keys
 from cadence.models import ReminderRule
+from cadence.sending import deliveries_enqueue
 from messaging.models import Delivery
-from messaging.tasks import enqueue_bulk
 from preferences.models import Product
 
 logger = logging.getLogger(__name__)
@@ -31,15 +32,23 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(settings.DEFAULT_CONTACT_TIMEZONE)
 
 
-def is_send_time(time_zone: str, reminder_day: date, now: datetime, send_hour: int) -> bool:
-    """Return whether, in `time_zone`, it is `reminder_day` and the send hour has come."""
+def is_send_time(
+    time_zone: str,
+    reminder_day: date,
+    now: datetime,
+    send_hour: int,
+    *,
+    catch_up_days: int = 0,
+    event_date: date | None = None,
+) -> bool:
+    """Return whether, in `time_zone`, it is `reminder_day` and the send hour has come, or `reminder_day` was
+    one of the last `catch_up_days` days (a tick missed while beat was down) and `event_date` has not passed."""
     local = now.astimezone(_zone(time_zone))
-    return local.date() == reminder_day and local.hour >= send_hour
-
-
-def reminder_key(product: Product, rule: ReminderRule, event_date: date) -> str:
-    """Return the idempotency key: one reminder per product, rule and date (a moved date is a new one)."""
-    return f"reminder:{product.pk}:{rule.pk}:{event_date.isoformat()}"
+    today = local.date()
+    if reminder_day == today:
+        return local.hour >= send_hour
+    missed = today - timedelta(days=catch_up_days) <= reminder_day < today
+    return missed and (event_date is None or event_date >= today)
 
 
 def _products_due(rule: ReminderRule, reminder_day: date, now: datetime, send_hour: int) -> QuerySet[Product]:
@@ -56,13 +65,14 @@ def _products_due(rule: ReminderRule, reminder_day: date, now: datetime, send_ho
         products = products.filter(Q(ends_on__isnull=True) | Q(ends_on__gte=F("renews_on")))
     # Few distinct time zones hold a product due on one date: pick those where the send hour has come.
     zones = set(products.order_by().values_list("contact__time_zone", flat=True).distinct())
-    due_zones = [zone for zone in zones if is_send_time(zone, reminder_day, now, send_hour)]
-    key = Concat(
-        Value("reminder:"),
-        Cast("pk", CharField()),
-        Value(f":{rule.pk}:{event_date.isoformat()}"),
-        output_field=CharField(),
-    )
+    catch_up = settings.REMINDER_CATCH_UP_DAYS
+    due_zones = [
+        zone
+        for zone in zones
+        if is_send_time(zone, reminder_day, now, send_hour, catch_up_days=catch_up, event_date=event_date)
+    ]
+    prefix, suffix = keys.reminder_key("|", rule.pk, event_date).split("|")
+    key = Concat(Value(prefix), Cast("pk", CharField()), Value(suffix), output_field=CharField())
     already = Delivery.objects.filter(idempotency_key=OuterRef("reminder_key"))
     return (
         products.filter(contact__time_zone__in=due_zones)
@@ -77,13 +87,16 @@ def reminders_create_due(*, now: datetime | None = None, batch_size: int = BATCH
     """Create and enqueue (on the bulk queue) every reminder due now. Return how many were created.
 
     A reminder is due on its event date minus the rule's days, once the contact's local clock has
-    reached REMINDER_SEND_HOUR. Running the tick again, or twice at once, creates nothing new.
+    reached REMINDER_SEND_HOUR. A reminder day missed in the last REMINDER_CATCH_UP_DAYS (beat was down) is
+    caught up, unless its event date has passed. Running the tick again, or twice at once, creates nothing new.
     """
     now = now or timezone.now()
     send_hour = settings.REMINDER_SEND_HOUR
     utc_today = now.astimezone(ZoneInfo("UTC")).date()
-    # Every time zone on earth is within a day of UTC, so one of these is each contact's today.
-    candidate_days = [utc_today - timedelta(days=1), utc_today, utc_today + timedelta(days=1)]
+    # Every time zone on earth is within a day of UTC, so one of these is each contact's today; the days
+    # before it catch up reminders a tick missed while beat was down (REMINDER_CATCH_UP_DAYS).
+    first = utc_today - timedelta(days=1 + settings.REMINDER_CATCH_UP_DAYS)
+    candidate_days = [first + timedelta(days=n) for n in range((utc_today + timedelta(days=1) - first).days + 1)]
     created = 0
     for rule in ReminderRule.objects.filter(active=True):
         for reminder_day in candidate_days:
@@ -109,7 +122,9 @@ def _create_batch(rule: ReminderRule, products: list[Product], event_date: date)
             contact_id=product.contact_id,
             kind=Delivery.Kind.REMINDER,
             template=rule.template_name,
-            idempotency_key=reminder_key(product, rule, event_date),
+            idempotency_key=keys.reminder_key(product.pk, rule.pk, event_date),
+            marketing=False,
+            queue=Delivery.Queue.BULK,
             context={
                 "product_id": product.pk,
                 "product_name": product.name,
@@ -126,5 +141,5 @@ def _create_batch(rule: ReminderRule, products: list[Product], event_date: date)
         str(pk) for pk in Delivery.objects.filter(id__in=[d.id for d in deliveries]).values_list("id", flat=True)
     ]
     if inserted:
-        transaction.on_commit(lambda: enqueue_bulk(inserted))
+        transaction.on_commit(lambda: deliveries_enqueue(inserted, queue=Delivery.Queue.BULK))
     return len(inserted)

@@ -134,9 +134,5 @@ def is_silent(
     return now > silent_since(last_marketing_at=last_marketing_at, interval=interval, paused_until=paused_until)
 
 
+# A confirmed contact without any marketing mail this long after confirming waits too long for the welcome.
 WELCOME_OVERDUE_AFTER = timedelta(minutes=10)
-
-
-def is_welcome_overdue(*, now: datetime, confirmed_at: datetime, welcome_sent: bool) -> bool:
-    """Return whether a confirmed contact still waits for the welcome longer than ten minutes."""
-    return not welcome_sent and now - confirmed_at > WELCOME_OVERDUE_AFTER

@@ -6,19 +6,19 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
-from cadence import rules
+from cadence import keys, rules
 from cadence.models import Schedule, WelcomeStep
-from messaging.models import Delivery
+from cadence.sending import deliveries_enqueue, delivery_enqueue, schedules_record_sends
+from messaging.models import Delivery, DeliveryEvent
 from messaging.services import delivery_create
-from messaging.tasks import enqueue_batch, enqueue_delivery
 from preferences.frequencies import frequencies
 from preferences.models import Contact
 from preferences.policy import Policies, effective_frequency, load_policies
@@ -89,8 +89,10 @@ def schedule_start(*, contact: Contact) -> Schedule:
         contact=contact,
         kind=Delivery.Kind.WELCOME,
         template=steps[0].template if steps else "welcome",
-        idempotency_key=f"welcome:{contact.id}:0",
-        enqueue=enqueue_delivery,
+        idempotency_key=keys.welcome_key(contact.id, 0),
+        marketing=True,
+        queue=Delivery.Queue.WELCOME,
+        enqueue=delivery_enqueue,
     )
     return schedule
 
@@ -128,30 +130,10 @@ def schedule_stop(*, contact: Contact) -> int:
     )
 
 
-def schedule_record_send(*, delivery: Delivery) -> None:
-    """Record that a marketing mail went out; after the welcome series, place the next nurture mail.
-
-    One UPDATE, no read: it runs once for every mail sent.
-    """
-    if not delivery.is_marketing or delivery.sent_at is None:
-        return
-    next_due = nurture_due(
-        contact=delivery.contact, last_sent_at=delivery.sent_at, slot=0, now=delivery.sent_at,
-        jitter_key=delivery.idempotency_key,
-    )  # fmt: skip
-    Schedule.objects.filter(contact_id=delivery.contact_id).filter(
-        Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=delivery.sent_at)
-    ).update(
-        last_sent_at=delivery.sent_at,
-        next_due_at=Case(When(welcome_step__gte=_series_length(), then=Value(next_due)), default=F("next_due_at")),
-        updated_at=timezone.now(),
-    )
-
-
 _series_cache: tuple[float, int] = (0.0, 0)
 
 
-def _series_length() -> int:
+def series_length() -> int:
     """Return the number of active welcome steps, read at most every 30 seconds per process."""
     global _series_cache
     read_at, length = _series_cache
@@ -207,7 +189,7 @@ def schedules_claim_due(
             ids, claimed = claim(now=now, limit=limit, steps=steps)
             batches = [ids[start : start + batch_size] for start in range(0, len(ids), batch_size)]
             for batch in batches:
-                transaction.on_commit(lambda batch=batch: enqueue_batch(batch))
+                transaction.on_commit(partial(deliveries_enqueue, batch, queue=Delivery.Queue.BULK))
         result.batches += len(batches)
         if keep_ids:
             result.batch_ids += batches
@@ -267,8 +249,8 @@ def _claim_batch_postgres(*, now: datetime, limit: int, steps: list[WelcomeStep]
         SELECT {", ".join(expressions)}, m.contact_id,
             CASE WHEN m.old_step < %s THEN 'welcome' ELSE 'nurture' END,
             CASE WHEN m.old_step < %s THEN (%s::text[])[m.old_step + 1] ELSE 'nurture' END,
-            CASE WHEN m.old_step < %s THEN 'welcome:' || m.contact_id || ':' || m.old_step
-                 ELSE 'nurture:' || m.contact_id || ':' || m.slot END
+            CASE WHEN m.old_step < %s THEN {keys.key_sql(keys.WELCOME, contact="m.contact_id", step="m.old_step")}
+                 ELSE {keys.key_sql(keys.NURTURE, contact="m.contact_id", slot="m.slot")} END
         FROM moved m
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id
@@ -294,7 +276,7 @@ def _delivery_columns(now: datetime) -> tuple[list[str], list[str], list[Any]]:
     expressions: list[str] = []
     values: list[Any] = []
     for model_field in Delivery._meta.concrete_fields:
-        if model_field.attname in {"contact_id", "kind", "template", "idempotency_key"}:
+        if model_field.attname in {"contact_id", "kind", "template", "idempotency_key"} or model_field.column is None:
             continue
         columns.append(connection.ops.quote_name(model_field.column))
         if model_field.primary_key:
@@ -305,6 +287,10 @@ def _delivery_columns(now: datetime) -> tuple[list[str], list[str], list[Any]]:
             values.append(now)
         elif model_field.attname == "status":
             values.append(Delivery.Status.QUEUED)
+        elif model_field.attname == "marketing":
+            values.append(True)  # the welcome series and nurture mail
+        elif model_field.attname == "queue":
+            values.append(Delivery.Queue.BULK)
         else:
             values.append(model_field.get_db_prep_save(model_field.get_default(), connection))
     return columns, expressions, values
@@ -325,17 +311,28 @@ def _claim_batch_portable(*, now: datetime, limit: int, steps: list[WelcomeStep]
         old_step = schedule.welcome_step
         schedule.slot += 1
         if old_step < len(steps):
-            kind, template, key = Delivery.Kind.WELCOME, steps[old_step].template, f"welcome:{contact.id}:{old_step}"
+            kind, template, key = (
+                Delivery.Kind.WELCOME,
+                steps[old_step].template,
+                keys.welcome_key(contact.id, old_step),
+            )
             schedule.welcome_step = old_step + 1
         else:
-            kind, template, key = Delivery.Kind.NURTURE, "nurture", f"nurture:{contact.id}:{schedule.slot}"
+            kind, template, key = Delivery.Kind.NURTURE, "nurture", keys.nurture_key(contact.id, schedule.slot)
         if schedule.welcome_step < len(steps):
             schedule.next_due_at = max(
                 now, (contact.confirmed_at or schedule.created_at) + steps[schedule.welcome_step].delay
             )
         else:
             schedule.next_due_at = now + effective_frequency(contact, policies).interval
-        delivery = delivery_create(contact=contact, kind=kind, template=template, idempotency_key=key)
+        delivery = delivery_create(
+            contact=contact,
+            kind=kind,
+            template=template,
+            idempotency_key=key,
+            marketing=True,
+            queue=Delivery.Queue.BULK,
+        )
         if delivery is not None:
             ids.append(str(delivery.id))
     Schedule.objects.bulk_update(schedules, ["slot", "welcome_step", "next_due_at", "updated_at"])
@@ -357,46 +354,136 @@ class SilenceCounts:
         return dict(self.__dict__)
 
 
+def _esp_saw_it() -> Exists:
+    """Return the condition "the ESP reported an event about this delivery": it was handed off, whatever its row says."""
+    return Exists(DeliveryEvent.objects.filter(delivery_id=OuterRef("pk")))
+
+
+def _record_sent_from_events(delivery: Delivery, *, from_status: str, now: datetime) -> bool:
+    """Mark a delivery the ESP reported on as sent (at its first event); a marketing mail also moves the
+    schedule as a send does. Return False when another process changed the row first."""
+    first_event = DeliveryEvent.objects.filter(delivery_id=delivery.pk).aggregate(at=Min("occurred_at"))["at"]
+    sent_at = min(first_event or now, now)
+    changed = Delivery.objects.filter(id=delivery.pk, status=from_status).update(
+        status=Delivery.Status.SENT,
+        sent_at=sent_at,
+        error="recorded as sent: the ESP reported on it after its worker stopped",
+        updated_at=now,
+    )
+    if changed and delivery.is_marketing:
+        delivery.sent_at = sent_at
+        schedules_record_sends(deliveries=[delivery])
+    return bool(changed)
+
+
+@transaction.atomic
+def _replace_lost(delivery: Delivery, *, now: datetime) -> bool:
+    """Mark a delivery stuck in "sending" as lost and replace it, in one transaction. Return False when
+    another process changed it first.
+
+    A nurture mail's slot comes back (the schedule is due now); any other kind is sent again, late,
+    under `keys.late_key()`: a confirmation, reminder or announcement is never dropped.
+    """
+    changed = Delivery.objects.filter(id=delivery.pk, status=Delivery.Status.SENDING).update(
+        status=Delivery.Status.FAILED, error="lost: the worker stopped while sending; replaced", updated_at=now
+    )
+    if not changed:
+        return False
+    if delivery.kind == Delivery.Kind.NURTURE:
+        Schedule.objects.filter(contact_id=delivery.contact_id, is_active=True).update(next_due_at=now)
+    else:
+        delivery_create(
+            contact=delivery.contact,
+            kind=delivery.kind,
+            template=delivery.template,
+            idempotency_key=keys.late_key(delivery.idempotency_key),
+            marketing=delivery.marketing,
+            queue=delivery.queue,
+            context=delivery.context,
+            enqueue=delivery_enqueue,
+        )
+    return True
+
+
 def deliveries_recover_lost(*, now: datetime, stuck_after: timedelta | None = None) -> tuple[int, int]:
-    """Mark deliveries stuck in "sending" (their worker died) as lost, and send them again late under a
-    new key; queue again those whose task was lost. Return (lost, queued again)."""
+    """Recover deliveries of every kind whose send or task was lost. Return (lost, queued again).
+
+    A delivery stuck in "sending" (its worker died) that the ESP reported on was handed off: it is
+    recorded as sent. Any other is marked lost and replaced (`_replace_lost`). A delivery queued for
+    four times as long without a task taking it is queued again; a queued one that the ESP reported
+    on is recorded as sent instead.
+    """
     stuck_after = stuck_after if stuck_after is not None else timedelta(minutes=settings.CADENCE_STUCK_SENDING_MINUTES)
     lost = 0
-    stuck = Delivery.objects.filter(
-        status=Delivery.Status.SENDING, claimed_at__lt=now - stuck_after, kind__in=Delivery.MARKETING_KINDS
-    ).select_related("contact")[:5000]
-    for delivery in stuck:
-        changed = Delivery.objects.filter(id=delivery.id, status=Delivery.Status.SENDING).update(
-            status=Delivery.Status.FAILED, error="lost: the worker stopped while sending", updated_at=now
-        )
-        if not changed:
-            continue
-        lost += 1
-        if delivery.kind == Delivery.Kind.NURTURE:
-            Schedule.objects.filter(contact_id=delivery.contact_id, is_active=True).update(next_due_at=now)
-        else:
-            delivery_create(
-                contact=delivery.contact,
-                kind=delivery.kind,
-                template=delivery.template,
-                idempotency_key=f"{delivery.idempotency_key}:late",
-                context=delivery.context,
-                enqueue=enqueue_delivery,
-            )
-    # Workers far behind are not a lost task: only what has waited four times as long is queued again.
-    waiting = list(
-        Delivery.objects.filter(
-            status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after, kind__in=Delivery.MARKETING_KINDS
-        ).values_list("id", flat=True)[:20000]
+    stuck = (
+        Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=now - stuck_after)
+        .annotate(esp_saw_it=_esp_saw_it())
+        .select_related("contact")[:5000]
     )
-    size = settings.CADENCE_TICK_BATCH_SIZE
-    for start in range(0, len(waiting), size):
-        enqueue_batch(waiting[start : start + size])
-    return lost, len(waiting)
+    for delivery in stuck:
+        if delivery.esp_saw_it:
+            _record_sent_from_events(delivery, from_status=Delivery.Status.SENDING, now=now)
+        elif _replace_lost(delivery, now=now):
+            lost += 1
+    # Workers far behind are not a lost task: only what has waited four times as long is queued again.
+    # A delivery waiting for a retry after a transient ESP error is not lost either until its longest
+    # possible countdown has passed: queueing it sooner would send before the ESP's Retry-After.
+    retry_wait = timedelta(seconds=max(settings.SEND_RETRY_BACKOFF_MAX, settings.SEND_RETRY_AFTER_MAX))
+    waiting = list(
+        Delivery.objects.filter(status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after)
+        .exclude(attempts__gt=0, updated_at__gte=now - retry_wait - stuck_after)
+        .annotate(esp_saw_it=_esp_saw_it())
+        .only("id", "kind", "queue", "marketing", "contact_id", "idempotency_key", "context")[:20000]
+    )
+    requeued = 0
+    by_queue: dict[str, list[Any]] = {}
+    for delivery in waiting:
+        if delivery.esp_saw_it:
+            _record_sent_from_events(delivery, from_status=Delivery.Status.QUEUED, now=now)
+            continue
+        requeued += 1
+        by_queue.setdefault(delivery.queue, []).append(delivery.pk)
+    for queue, ids in by_queue.items():
+        deliveries_enqueue(ids, queue=queue)
+    return lost, requeued
+
+
+def delivery_retry_refusal(*, delivery_id: Any) -> str:
+    """Return why ops must not send a failed delivery again ('' when it may be), holding its row lock
+    until the transaction ends, so the guard cannot replace it meanwhile.
+
+    Refused: what is not failed (sent, queued, cancelled), what the guard replaced (lost; a late
+    copy exists) and what the ESP reported on (it went out). A lost delivery is never sent twice.
+    """
+    delivery = Delivery.objects.select_for_update().filter(id=delivery_id).first()
+    if delivery is None:
+        return "unknown"
+    if delivery.status != Delivery.Status.FAILED or delivery.sent_at is not None:
+        return "not failed"
+    if (
+        delivery.error.startswith("lost")
+        or Delivery.objects.filter(idempotency_key=keys.late_key(delivery.idempotency_key)).exists()
+    ):
+        return "replaced"
+    if DeliveryEvent.objects.filter(delivery_id=delivery.pk).exists():
+        return "reported by the ESP"
+    return ""
+
+
+def owed_mail(*, now: datetime | None = None, via: str = "") -> Q:
+    """Return the filter for contacts the cadence owes mail: confirmed and not suppressed, and with `now`,
+    not paused at `now`. `via` is the path to the contact ("contact__" from a Schedule).
+
+    The one definition behind "silent", "welcome overdue" and ops' "without a schedule".
+    """
+    condition = Q(**{f"{via}status": Contact.Status.CONFIRMED, f"{via}suppressed_at__isnull": True})
+    if now is not None:
+        condition &= Q(**{f"{via}paused_until__isnull": True}) | Q(**{f"{via}paused_until__lte": now})
+    return condition
 
 
 def _reachable() -> Q:
-    return Q(is_active=True, contact__status=Contact.Status.CONFIRMED, contact__suppressed_at__isnull=True)
+    return Q(is_active=True) & owed_mail(via="contact__")
 
 
 def silent_schedules(*, now: datetime) -> Q:
@@ -443,7 +530,6 @@ def silence_repair(*, now: datetime | None = None, stuck_after: timedelta | None
     now = now or timezone.now()
     counts = silence_count(now=now)
     counts.lost_sends, counts.requeued = deliveries_recover_lost(now=now, stuck_after=stuck_after)
-    not_paused = Q(contact__paused_until__isnull=True) | Q(contact__paused_until__lte=now)
     # A mail still on its way is not repaired with a second one: it counts as silent until it is sent.
     pending = Delivery.objects.filter(
         contact_id=OuterRef("pk"),
@@ -451,7 +537,11 @@ def silence_repair(*, now: datetime | None = None, stuck_after: timedelta | None
         status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
     )
     for condition in (silent_schedules(now=now), welcome_overdue_schedules(now=now)):
-        ids = Schedule.objects.filter(condition & not_paused, next_due_at__gt=now).exclude(Exists(pending)).values("pk")
+        ids = (
+            Schedule.objects.filter(condition & owed_mail(now=now, via="contact__"), next_due_at__gt=now)
+            .exclude(Exists(pending))
+            .values("pk")
+        )
         Schedule.objects.filter(pk__in=ids).update(next_due_at=now, updated_at=now)
     logger.info("silence guard", extra=counts.as_dict())
     return counts

@@ -1,11 +1,47 @@
-"""Celery adapters of the cadence engine (the `default` queue)."""
+"""Celery adapters of the cadence engine: take ids, call a service, own the retry policy."""
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
 
 from cadence import ops, services
 from cadence.reminders import reminders_create_due
+from cadence.sending import batch_send
+from messaging.services import TransientSendError, deliveries_fail, retry_delay
+
+logger = logging.getLogger(__name__)
+
+
+class SendTask(Task):
+    """Retries transient ESP errors after retry_delay (exponential, jittered, bounded) or the ESP's Retry-After."""
+
+    acks_late = True
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        ids = kwargs.get("delivery_ids") or (args[0] if args else None)
+        if ids:
+            deliveries_fail(delivery_ids=ids, error=f"gave up: {exc!r}")
+
+
+def retry_countdown(*, retries: int, retry_after: float | None) -> float:
+    """Return the seconds before retry number `retries` + 1: the backoff, or the ESP's Retry-After (the
+    batch's largest, capped at SEND_RETRY_AFTER_MAX) when that is longer. Never sooner than the ESP asked,
+    up to the cap."""
+    return max(retry_delay(retries), min(retry_after or 0.0, settings.SEND_RETRY_AFTER_MAX))
+
+
+@shared_task(base=SendTask, bind=True, name="cadence.tasks.send_batch")
+def send_batch(self: SendTask, delivery_ids: list[str]) -> None:
+    """Send a batch of deliveries (one or many, on the queue they belong to); a retry sends only the rest."""
+    try:
+        batch_send(delivery_ids=delivery_ids)
+    except TransientSendError as exc:
+        countdown = retry_countdown(retries=self.request.retries, retry_after=exc.retry_after)
+        raise self.retry(exc=exc, countdown=countdown, max_retries=settings.SEND_MAX_RETRIES) from exc
 
 
 @shared_task(name="cadence.tasks.reminders_tick")
@@ -18,7 +54,7 @@ def reminders_tick() -> int:
 def tick() -> int:
     """Claim what is due (bounded per run); return how many schedules were claimed."""
     claimed = services.schedules_claim_due().claimed
-    ops.tick_record()  # /healthz and /metrics read this: beat and the tick are alive
+    ops.tick_record()  # /probes and /metrics read this: beat and the tick are alive
     return claimed
 
 
@@ -26,3 +62,20 @@ def tick() -> int:
 def silence_guard() -> dict[str, int]:
     """Count silence by reason and repair it; return the counts."""
     return services.silence_repair().as_dict()
+
+
+@shared_task(name="cadence.tasks.expand_announcement", acks_late=True)
+def expand_announcement(announcement_id: int) -> None:
+    """Expand a confirmed announcement's audience into deliveries; run again until it is done."""
+    from cadence.announcements import announcement_expand
+
+    if not announcement_expand(announcement_id=announcement_id):
+        expand_announcement.delay(announcement_id)
+
+
+@shared_task(name="cadence.tasks.start_scheduled_announcements", ignore_result=True)
+def start_scheduled_announcements() -> int:
+    """Start the announcements whose chosen time has come (beat, every minute)."""
+    from cadence.announcements import announcements_start_due
+
+    return announcements_start_due(enqueue=expand_announcement.delay)

@@ -20,12 +20,10 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # CORE
 DEBUG = env.bool("DEBUG", default=False)
+# No fallback: without DEBUG, a missing or short key stops the service at start-up (config/checks.py);
+# `make run` and `make test` generate or pass one.
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG and not env.bool("ALLOW_INSECURE_SECRET", default=True):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production.")
-    SECRET_KEY = "insecure-development-key-change-me-0123456789-abcdefghijklmnop"
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
@@ -46,6 +44,7 @@ INSTALLED_APPS = [
     "preferences",
     "messaging",
     "cadence",
+    "config.apps.SiteConfig",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -74,6 +74,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "preferences.brand.brand_context",
             ],
         },
     },
@@ -85,7 +86,12 @@ DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a Celery worker started by a test sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
+    # Concurrent signups: take the write lock when a transaction starts (a deferred transaction that
+    # reads, then writes, fails at once with "database is locked") and wait for it up to 20 s.
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-transaction-behavior
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -121,18 +127,64 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # SECURITY
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=SITE_URL.startswith("https://"))
+# An https SITE_URL turns on HTTPS-only cookies, the redirect to https and HSTS; each can be set on its
+# own. `manage.py check --deploy` is clean for the production settings in the README.
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+HTTPS = SITE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# Probes inside the cluster speak plain HTTP.
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^probes$"])
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every page outside these prefixes (config/csp.py); the admin and the API
+# docs use inline scripts and styles of their own.
+CSP_EXCLUDE_PREFIXES = env.list("CSP_EXCLUDE_PREFIXES", default=["/admin/", "/api/docs/"])
+# A form posted with an expired or missing CSRF cookie gets a page that says what to do.
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 
 # EMAIL
 # Any ESP that django-anymail supports, by configuration:
 # https://anymail.dev/en/stable/esps/  e.g. EMAIL_BACKEND=anymail.backends.postmark.EmailBackend
-# Without one, mail is written to files under var/outbox/.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+# or an SMTP relay (the bank's own) as one URL, django-environ's EMAIL_URL:
+# smtp://user:password@relay.example.org:25, smtp+tls://… (STARTTLS, port 587), smtp+ssl://… (port 465);
+# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
+# Without either, mail is written to files under var/outbox/.
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "outbox"))
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Cadence <hello@example.com>")
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    if "EMAIL_BACKEND" in env.ENVIRON:
+        raise ImproperlyConfigured("Set EMAIL_URL (an SMTP relay) or EMAIL_BACKEND (an ESP), not both.")
+    _email = env.email_url_config(EMAIL_URL)
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+    EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+    if EMAIL_USE_TLS and EMAIL_USE_SSL:
+        raise ImproperlyConfigured("EMAIL_URL: choose STARTTLS (smtp+tls://) or implicit TLS (smtp+ssl://), not both.")
+    if EMAIL_BACKEND.endswith(".smtp.EmailBackend") and not _email["EMAIL_HOST"]:
+        raise ImproperlyConfigured("EMAIL_URL needs a host: smtp://relay.example.org:25")
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or (465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25)
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+# Seconds to wait for the SMTP relay, and for an ESP's API unless ANYMAIL_REQUESTS_TIMEOUT says otherwise.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
+# BRAND
+# The sender's identity on every public page and in every mail (preferences/brand.py).
+BRAND_NAME = env.str("BRAND_NAME", default="Example Bank")
+BRAND_LOGO_URL = env.str("BRAND_LOGO_URL", default="")
+BRAND_POSTAL_ADDRESS = env.str("BRAND_POSTAL_ADDRESS", default="Example Street 1, 1011 AB Amsterdam")
+BRAND_PRIVACY_URL = env.str("BRAND_PRIVACY_URL", default="")
+# Empty: a translated "We never ask for your PIN, password or access codes by email."
+BRAND_SECURITY_NOTE = env.str("BRAND_SECURITY_NOTE", default="")
+BRAND_SENDER_ADDRESS = env.str("BRAND_SENDER_ADDRESS", default="hello@example.com")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f'"{BRAND_NAME}" <{BRAND_SENDER_ADDRESS}>')
 UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="unsubscribe@example.com")
 ANYMAIL = {
     # ESP keys come as ANYMAIL_<ESP>_API_KEY etc.; anymail reads them from the environment too.
@@ -149,19 +201,32 @@ for _name, _value in env.ENVIRON.items():
     if _name.startswith("ANYMAIL_") and _name != "ANYMAIL_WEBHOOK_SECRET":
         _lowered = _value.strip().lower()
         ANYMAIL[_name.removeprefix("ANYMAIL_")] = {"true": True, "false": False}.get(_lowered, _value)
+ANYMAIL["REQUESTS_TIMEOUT"] = float(ANYMAIL.get("REQUESTS_TIMEOUT", EMAIL_TIMEOUT))
 # Soft bounces of one contact within the window that suppress it.
 SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
 SOFT_BOUNCE_WINDOW_DAYS = env.int("SOFT_BOUNCE_WINDOW_DAYS", default=30)
 # Messages per second for the whole ESP account, shared by every worker through Redis (0: no limit).
 ESP_MAX_SEND_RATE = env.float("ESP_MAX_SEND_RATE", default=0)
 ESP_RATE_LIMIT_KEY = env.str("ESP_RATE_LIMIT_KEY", default="esp-send-rate")
-# Transient ESP errors: retry after base * 2**n seconds (between half and all of it), at most max.
+# Transient ESP errors: retry after base * 2**n seconds (between half and all of it), at most max, or
+# after the ESP's Retry-After (the largest of the batch, at most SEND_RETRY_AFTER_MAX) when that is longer.
+# The defaults keep a batch retrying for at least 6 hours (GOV.UK Notify: 4 hours) before it fails.
 SEND_RETRY_BACKOFF = env.float("SEND_RETRY_BACKOFF", default=5)
-SEND_RETRY_BACKOFF_MAX = env.float("SEND_RETRY_BACKOFF_MAX", default=600)
-SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=6)
+SEND_RETRY_BACKOFF_MAX = env.float("SEND_RETRY_BACKOFF_MAX", default=900)
+SEND_RETRY_AFTER_MAX = env.float("SEND_RETRY_AFTER_MAX", default=1800)
+SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=60)
+# Messages sent at once per worker process to an ESP outside ESP_BATCH_SENDING (and over SMTP): each
+# lane has one connection of its own for a whole chunk. 1 sends one after the other.
+ESP_SEND_CONCURRENCY = env.int("ESP_SEND_CONCURRENCY", default=8)
+if ESP_SEND_CONCURRENCY < 1:
+    raise ImproperlyConfigured("ESP_SEND_CONCURRENCY must be at least 1.")
 # Batch sending through anymail's merge_data: recipients per ESP call and the ESP's merge-field
-# syntax ("{name}" is the variable). ESPs not listed (Postmark, Brevo, Amazon SES: batch only with
-# stored templates) are sent one message per recipient.
+# syntax ("{name}" is the variable). Only ESPs that merge per-recipient values into inline content
+# AND take merge_headers (each person's List-Unsubscribe) through anymail are listed; the others go
+# through messaging.esp's pool of concurrent sends (README, "ESP hand-off"): Postmark and Amazon SES
+# merge only into stored templates, Brevo, Resend and Mailtrap have no inline merge, Mandrill takes
+# no merge_headers, MailerSend's bulk endpoint returns no message ids, and Mailjet (50 per call,
+# {{var:name}}) and Unisender Go (500, {{name}}) wait until their escaping of HTML values is checked.
 # https://anymail.dev/en/stable/sending/templates/#batch-send
 ESP_BATCH_SENDING = {
     "mailgun": {"limit": 1000, "placeholder": "%recipient.{name}%"},
@@ -177,8 +242,17 @@ CADENCE_FREQUENCIES = env.list("CADENCE_FREQUENCIES", default=["biweekly=14", "m
 CADENCE_DEFAULT_FREQUENCY = env.str("CADENCE_DEFAULT_FREQUENCY", default="monthly")
 CONSENT_WORDING_VERSION = env.str("CONSENT_WORDING_VERSION", default="2026-11")
 CONFIRM_TOKEN_MAX_AGE = env.int("CONFIRM_TOKEN_MAX_AGE", default=7 * 24 * 3600)
-SIGNUP_THROTTLE_PER_IP = env.str("SIGNUP_THROTTLE_PER_IP", default="20/hour")
+# Per client IP generous (an office or a mobile carrier shares one), per address strict; the form also
+# has a honeypot field.
+SIGNUP_THROTTLE_PER_IP = env.str("SIGNUP_THROTTLE_PER_IP", default="200/hour")
 SIGNUP_THROTTLE_PER_ADDRESS = env.str("SIGNUP_THROTTLE_PER_ADDRESS", default="3/hour")
+# Topics in one signup or preference change at most; longer lists are refused with 400.
+MAX_TOPICS_PER_REQUEST = env.int("MAX_TOPICS_PER_REQUEST", default=50)
+# Reverse proxies in front of the app that append to X-Forwarded-For. 0 (the default): the client IP
+# is REMOTE_ADDR and X-Forwarded-For is ignored, as any client can set it.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+LINK_REQUEST_THROTTLE_PER_IP = env.str("LINK_REQUEST_THROTTLE_PER_IP", default="10/hour")
+LINK_REQUEST_THROTTLE_PER_ADDRESS = env.str("LINK_REQUEST_THROTTLE_PER_ADDRESS", default="3/hour")
 
 # CELERY
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -190,14 +264,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Each queue has its own exchange and routing key, so routing does not depend on the broker's defaults.
+# Durable queues and exchanges, persistent messages: with RabbitMQ a broker restart loses no queued task.
 CELERY_TASK_QUEUES = [
-    Queue(name, Exchange(name), routing_key=name) for name in ("welcome", "bulk", "webhooks", "default")
+    Queue(name, Exchange(name, durable=True), routing_key=name, durable=True) for name in ("welcome", "bulk", "default")
 ]
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_ROUTES = {
-    "messaging.tasks.send_delivery": {"queue": "welcome"},
-    "messaging.tasks.send_batch": {"queue": "bulk"},
+    # The producer picks the queue of each send (Delivery.queue); bulk when none is given.
+    "cadence.tasks.send_batch": {"queue": "bulk"},
     "cadence.tasks.*": {"queue": "default"},
 }
 # Tasks that send are idempotent in the database, so a redelivered message is harmless.
@@ -208,18 +284,16 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 # Must exceed the longest task (and any countdown), or Redis redelivers running tasks.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+if max(SEND_RETRY_BACKOFF_MAX, SEND_RETRY_AFTER_MAX) >= CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
+    raise ImproperlyConfigured(
+        "SEND_RETRY_BACKOFF_MAX and SEND_RETRY_AFTER_MAX must stay below CELERY_VISIBILITY_TIMEOUT."
+    )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 _ = crontab  # periodic tasks are added by the cadence engine
-# Webhook processing and retries from the ops page have their own routes; unknown tasks go to `default`.
-CELERY_TASK_ROUTES.update(
-    {
-        "messaging.tasks.*webhook*": {"queue": "webhooks"},
-    }
-)
 # Keep Django's LOGGING (JSON, redaction) in worker and beat processes instead of Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)
@@ -233,9 +307,10 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 REMINDER_SEND_HOUR = env.int("REMINDER_SEND_HOUR", default=9)
 if not 0 <= REMINDER_SEND_HOUR <= 23:
     raise ImproperlyConfigured("REMINDER_SEND_HOUR must be between 0 and 23.")
+# A reminder whose day passed while beat was down is still created within this many days.
+REMINDER_CATCH_UP_DAYS = env.int("REMINDER_CATCH_UP_DAYS", default=3)
 CELERY_BEAT_SCHEDULE["reminders-tick"] = {"task": "cadence.tasks.reminders_tick", "schedule": crontab(minute="*/15")}
 # RELATIONSHIP HEALTH AND MARKETERS' ADMIN
-HEALTH_GRACE_DAYS = env.int("HEALTH_GRACE_DAYS", default=7)
 HEALTH_REENGAGE_EVERY_DAYS = env.int("HEALTH_REENGAGE_EVERY_DAYS", default=180)
 HEALTH_SUNSET_AFTER_MONTHS = env.int("HEALTH_SUNSET_AFTER_MONTHS", default=12)
 HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", default=6)
@@ -273,7 +348,7 @@ if CADENCE_STUCK_SENDING_MINUTES * 60 <= CELERY_TASK_TIME_LIMIT:
 CELERY_BEAT_SCHEDULE["cadence-tick"] = {"task": "cadence.tasks.tick", "schedule": 60.0}
 # Announcements confirmed for a later time start within a minute of it.
 CELERY_BEAT_SCHEDULE["announcements-start"] = {
-    "task": "messaging.tasks.start_scheduled_announcements",
+    "task": "cadence.tasks.start_scheduled_announcements",
     "schedule": 60.0,
 }
 CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {
@@ -292,8 +367,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "signup_ip": SIGNUP_THROTTLE_PER_IP,
         "signup_address": SIGNUP_THROTTLE_PER_ADDRESS,
+        "link_request_ip": LINK_REQUEST_THROTTLE_PER_IP,
+        "link_request_address": LINK_REQUEST_THROTTLE_PER_ADDRESS,
     },
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0) if env.str("NUM_PROXIES", default="") else None,
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cadence API",
@@ -324,14 +401,13 @@ LOGGING = {
 LOGGING["filters"] = {"redact": {"()": "config.logredact.RedactFilter"}}
 cast(dict, LOGGING["handlers"])["console"]["filters"] = ["redact"]
 
-# OPERATIONS (/healthz, /metrics, the ops page)
+# OPERATIONS (/probes, /metrics, the ops page)
 # /metrics answers only to "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 403 to everyone.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-# The checks /healthz runs; a web-only liveness probe may want "database,broker".
-HEALTHZ_CHECKS = env.list("HEALTHZ_CHECKS", default=["database", "broker", "tick", "worker"])
+# The checks /probes runs; a web-only liveness probe may want "database,broker".
+PROBE_CHECKS = env.list("PROBE_CHECKS", default=["database", "broker", "tick", "worker"])
 # The tick runs every minute; older than this, beat is taken for dead.
-HEALTHZ_TICK_MAX_AGE = env.int("HEALTHZ_TICK_MAX_AGE", default=180)
-HEALTHZ_WORKER_TIMEOUT = env.float("HEALTHZ_WORKER_TIMEOUT", default=1.0)
-# A subscriber is overdue when their due time (or welcome) is older than this grace.
+PROBE_TICK_MAX_AGE = env.int("PROBE_TICK_MAX_AGE", default=180)
+PROBE_WORKER_TIMEOUT = env.float("PROBE_WORKER_TIMEOUT", default=1.0)
+# The tick is behind when a schedule has been due for longer than this (seconds); silence is the guard's.
 OPS_OVERDUE_GRACE = env.int("OPS_OVERDUE_GRACE", default=3600)
-OPS_WELCOME_GRACE = env.int("OPS_WELCOME_GRACE", default=900)

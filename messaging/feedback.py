@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from messaging import signals
 from messaging.models import Delivery, DeliveryEvent
 from preferences.models import SuppressionEntry
 from preferences.services import Evidence, contact_suppress, contact_unsubscribe, normalize_email
@@ -110,7 +111,13 @@ def event_key(event: AnymailTrackingEvent, raw: dict[str, Any]) -> str:
 
 
 def find_delivery(event: AnymailTrackingEvent) -> Delivery | None:
-    """Return the Delivery an event is about: by metadata `delivery_id`, else by ESP message id."""
+    """Return the Delivery an event is about, or None.
+
+    By the `delivery_id` in the metadata first. Without it, by ESP message id only when exactly one
+    delivery has that id and the event names its address: a batch send shares one message id among
+    all its recipients (whose real events carry their delivery id), so an event naming one of them
+    by the batch id alone could come from any other.
+    """
     metadata = event.metadata if isinstance(event.metadata, dict) else {}
     delivery_id = metadata.get("delivery_id")
     if delivery_id:
@@ -122,13 +129,15 @@ def find_delivery(event: AnymailTrackingEvent) -> Delivery | None:
             return found
     if not event.message_id:
         return None
-    candidates = Delivery.objects.select_related("contact").filter(esp_message_id=str(event.message_id))
-    if event.recipient:
-        # A batch send gives all its recipients one message id at some ESPs.
-        by_recipient = candidates.filter(contact__email=normalize_email(event.recipient)).first()
-        if by_recipient is not None:
-            return by_recipient
-    return candidates.first()
+    candidates = list(Delivery.objects.select_related("contact").filter(esp_message_id=str(event.message_id))[:2])
+    if len(candidates) != 1 or not addressed_to(event, candidates[0]):
+        return None
+    return candidates[0]
+
+
+def addressed_to(event: AnymailTrackingEvent, delivery: Delivery) -> bool:
+    """Return whether the event's recipient (when it names one) is the delivery's contact's address."""
+    return not event.recipient or normalize_email(str(event.recipient)) == delivery.contact.email
 
 
 def delivery_event_record(*, esp_name: str, event: AnymailTrackingEvent) -> DeliveryEvent | None:
@@ -137,7 +146,7 @@ def delivery_event_record(*, esp_name: str, event: AnymailTrackingEvent) -> Deli
     Return None when the message is unknown or the event was recorded before (same ESP event id).
     A hard bounce or a complaint suppresses the contact, soft bounces do so after
     SOFT_BOUNCE_LIMIT within SOFT_BOUNCE_WINDOW_DAYS, and an unsubscribe reported by the ESP
-    unsubscribes the contact.
+    unsubscribes the contact. Receivers of `delivery_event_recorded` (relationship health) hear of it.
     """
     delivery = find_delivery(event)
     if delivery is None:
@@ -169,7 +178,12 @@ def delivery_event_record(*, esp_name: str, event: AnymailTrackingEvent) -> Deli
             locked.feedback = event_type
             locked.feedback_at = occurred_at
             locked.save(update_fields=["feedback", "feedback_at", "updated_at"])
-        _act_on(recorded, event, delivery)
+        if addressed_to(event, delivery):
+            _act_on(recorded, event, delivery)
+            signals.delivery_event_recorded.send(sender=DeliveryEvent, event=recorded)
+        else:
+            # Recorded, but the address is not the contact's (now): it suppresses nobody.
+            logger.warning("tracking event names another address than its delivery's", extra={"esp": esp_name})
     return recorded
 
 

@@ -15,6 +15,7 @@ class Delivery(models.Model):
     class Kind(models.TextChoices):
         CONFIRMATION = "confirmation", _("confirmation")
         ALREADY_SUBSCRIBED = "already_subscribed", _("already subscribed")
+        LINK_REQUEST = "link_request", _("requested preference link")
         WELCOME = "welcome", _("welcome series")
         NURTURE = "nurture", _("nurture")
         REENGAGEMENT = "reengagement", _("re-engagement")
@@ -28,7 +29,12 @@ class Delivery(models.Model):
         FAILED = "failed", _("failed")
         CANCELLED = "cancelled", _("cancelled")
 
-    # Kinds that need marketing consent and carry List-Unsubscribe.
+    class Queue(models.TextChoices):
+        WELCOME = "welcome", _("welcome (latency-sensitive)")
+        BULK = "bulk", _("bulk")
+        DEFAULT = "default", _("default")
+
+    # Kinds of the cadence engine that need marketing consent (the producer sets `marketing`).
     MARKETING_KINDS = frozenset({Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT})
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name=_("id"))
@@ -37,6 +43,10 @@ class Delivery(models.Model):
     template = models.CharField(max_length=100, verbose_name=_("template"))
     idempotency_key = models.CharField(max_length=200, unique=True, verbose_name=_("idempotency key"))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, verbose_name=_("status"))
+    # Set by the producer: marketing mail needs marketing consent at send time and carries List-Unsubscribe.
+    marketing = models.BooleanField(_("marketing"), default=False)
+    # The Celery queue the send task runs on.
+    queue = models.CharField(_("queue"), max_length=16, choices=Queue.choices, default=Queue.BULK)
     context = models.JSONField(default=dict, blank=True, verbose_name=_("context"))
     esp_name = models.CharField(max_length=50, blank=True, verbose_name=_("ESP"))
     esp_message_id = models.CharField(max_length=255, blank=True, db_index=True, verbose_name=_("ESP message id"))
@@ -65,11 +75,8 @@ class Delivery(models.Model):
 
     @property
     def is_marketing(self) -> bool:
-        """Return whether the mail needs marketing consent and carries List-Unsubscribe.
-
-        A marketing announcement has the non-marketing kind ANNOUNCEMENT and says so in its context.
-        """
-        return self.kind in self.MARKETING_KINDS or bool(self.context.get("marketing"))
+        """Return whether the mail needs marketing consent and carries List-Unsubscribe."""
+        return self.marketing
 
 
 class DeliveryEvent(models.Model):
@@ -181,10 +188,6 @@ class Announcement(models.Model):
     @property
     def is_marketing(self) -> bool:
         return self.kind == self.Kind.MARKETING
-
-    @property
-    def key_prefix(self) -> str:
-        return f"announcement:{self.pk}:"
 
     def subject(self, locale: str) -> str:
         return self.subject_nl if locale == "nl" else self.subject_en

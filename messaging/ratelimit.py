@@ -92,6 +92,10 @@ def acquire_send_slots(count: int = 1) -> None:
 
 
 def max_chunk() -> int | None:
-    """Return the most messages one ESP call may carry under the rate limit, or None without one."""
+    """Return how many messages take their slots at once under the rate limit, or None without one.
+
+    A tenth of the window's slots: a chunk's sends spread over the time its lanes take, so slots taken
+    for a whole window at once could put a late send of one window into the next.
+    """
     limiter = send_rate_limiter()
-    return None if limiter is None else limiter.per_window
+    return None if limiter is None else max(1, limiter.per_window // 10)

@@ -5,44 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from anymail.signals import AnymailTrackingEvent, tracking
-from django.db import transaction
 from django.dispatch import receiver
 
 from messaging.feedback import delivery_event_record
 from messaging.models import Delivery
-from messaging.services import deliveries_cancel, delivery_create
-from messaging.tasks import enqueue_bulk, enqueue_delivery
+from messaging.services import deliveries_cancel
 from preferences import signals
 from preferences.models import Contact
-
-
-@receiver(signals.confirmation_requested)
-def send_confirmation(sender: Any, contact: Contact, event_id: int, already_confirmed: bool, **kwargs: Any) -> None:
-    kind = Delivery.Kind.ALREADY_SUBSCRIBED if already_confirmed else Delivery.Kind.CONFIRMATION
-    delivery_create(
-        contact=contact,
-        kind=kind,
-        template=kind,
-        idempotency_key=f"{kind}:{contact.id}:{event_id}",
-        enqueue=enqueue_delivery,
-    )
-
-
-@receiver(signals.invitations_requested)
-def send_invitations(sender: Any, invitations: list[tuple[Contact, int]], **kwargs: Any) -> None:
-    """Queue one invitation per contact: a confirmation-kind (service) mail asking to confirm, on `bulk`."""
-    created = [
-        delivery_create(
-            contact=contact,
-            kind=Delivery.Kind.CONFIRMATION,
-            template="invitation",
-            idempotency_key=f"invitation:{contact.id}:{event_id}",
-        )
-        for contact, event_id in invitations
-    ]
-    ids = [str(delivery.id) for delivery in created if delivery is not None]
-    # Thousands of invitations must not hold up the confirmations people are waiting for on `welcome`.
-    transaction.on_commit(lambda: enqueue_bulk(ids))
 
 
 @receiver(signals.contact_unsubscribed)
@@ -78,7 +47,7 @@ def count_mails_before_conversion(sender: Any, contact: Contact, conversion: Any
     """Record how many marketing mails the contact had received when it converted."""
     sent = Delivery.objects.filter(
         contact=contact,
-        kind__in=Delivery.MARKETING_KINDS,
+        marketing=True,
         status=Delivery.Status.SENT,
         sent_at__lte=conversion.converted_at,
     ).count()

@@ -1,7 +1,17 @@
-"""Render a message: three templates (subject, text, HTML) in the contact's language, CSS inlined."""
+"""Render a message: three templates (subject, text, HTML) in the contact's language, CSS inlined.
+
+A batch renders once per group: everyone whose mail is the same apart from their own values (name,
+links) shares one rendering made with placeholders, and each person's values are merged in
+afterwards: HTML-escaped in the HTML part, as they are in the subject and text. Templates are
+compiled once per process (Django's cached template loader, the default outside DEBUG reloads).
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -11,6 +21,23 @@ import css_inline
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import translation
+from django.utils.html import escape
+
+from preferences.brand import current_brand
+
+# The values that differ per person inside a group. A template may test them for emptiness
+# ({% if first_name %}), so an empty value is not a merge field: it stays in the group's context.
+MERGE_FIELDS = ("first_name", "preferences_url", "unsubscribe_url", "confirm_url")
+
+# Letters and digits only, so HTML escaping, URL quoting and CSS inlining leave a placeholder as it is;
+# the random part keeps text written by marketers or subscribers from ever matching one.
+_NONCE = secrets.token_hex(8)
+_PLACEHOLDER = re.compile(rf"mrg{_NONCE}x([a-z_]+)x")
+
+
+def placeholder(name: str) -> str:
+    """Return the placeholder that stands for the merge field `name` in a group's rendering."""
+    return f"mrg{_NONCE}x{name}x"
 
 
 @dataclass(frozen=True)
@@ -18,6 +45,73 @@ class RenderedMessage:
     subject: str
     text: str
     html: str
+
+
+@dataclass(frozen=True)
+class RenderedGroup:
+    """One rendering shared by a group, with placeholders where each person's values go."""
+
+    subject: str
+    text: str
+    html: str
+
+    def merge(self, values: Mapping[str, str]) -> RenderedMessage:
+        """Return the message for one person: `values` raw in subject and text, escaped in HTML."""
+        escaped = {name: str(escape(value)) for name, value in values.items()}
+        return RenderedMessage(
+            subject=_substitute(self.subject, values),
+            text=_substitute(self.text, values),
+            html=_substitute(self.html, escaped),
+        )
+
+    def for_esp(self, field: str) -> RenderedMessage:
+        """Return the group with the ESP's own merge fields in place of ours.
+
+        `field` is the ESP's placeholder format ("%recipient.{name}%"); the HTML part refers to the
+        escaped copy of each value, `<name>_html` (see `esp_merge_values`).
+        """
+        return RenderedMessage(
+            subject=_PLACEHOLDER.sub(lambda m: field.format(name=m.group(1)), self.subject),
+            text=_PLACEHOLDER.sub(lambda m: field.format(name=m.group(1)), self.text),
+            html=_PLACEHOLDER.sub(lambda m: field.format(name=f"{m.group(1)}_html"), self.html),
+        )
+
+
+def esp_merge_values(values: Mapping[str, str], key: str = "{name}") -> dict[str, str]:
+    """Return one person's merge_data for an ESP: each value raw, and escaped as `<name>_html`."""
+    data: dict[str, str] = {}
+    for name, value in values.items():
+        data[key.format(name=name)] = value
+        data[key.format(name=f"{name}_html")] = str(escape(value))
+    return data
+
+
+def _substitute(content: str, values: Mapping[str, str]) -> str:
+    # One pass: a value that happens to contain a placeholder is not expanded again.
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), content)
+
+
+def split_context(context: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return the group's context (placeholders for the person's values) and the person's values."""
+    shared = dict(context)
+    values: dict[str, str] = {}
+    for name in MERGE_FIELDS:
+        value = context.get(name)
+        if value:
+            shared[name] = placeholder(name)
+            values[name] = str(value)
+    return shared, values
+
+
+def group_key(name: str, locale: str, shared: Mapping[str, Any]) -> str:
+    """Return what makes two renderings equal: template, language and the shared context."""
+    return json.dumps([name, locale, shared], sort_keys=True, default=str)
+
+
+def render_group(name: str, shared: Mapping[str, Any], locale: str) -> RenderedGroup:
+    """Render message `name` once for a group whose context is `shared` (from split_context)."""
+    rendered = render_message(name, dict(shared), locale)
+    return RenderedGroup(subject=rendered.subject, text=rendered.text, html=rendered.html)
 
 
 @lru_cache(maxsize=1)
@@ -29,6 +123,7 @@ def render_message(name: str, context: dict[str, Any], locale: str) -> RenderedM
     """Return message `name` rendered from messaging/email/<name>{_subject.txt,.txt,.html}."""
     base = f"messaging/email/{name}"
     with translation.override(locale):
+        context = {"brand": current_brand(), **context}
         subject = " ".join(_render_plain(f"{base}_subject.txt", context).split())
         text = _render_plain(f"{base}.txt", context)
         html = render_to_string(f"{base}.html", context)

@@ -1,46 +1,46 @@
-"""Create and send deliveries. Every send is claimed by a conditional update, so it happens once."""
+"""The delivery pipe: create deliveries, and send a batch of them. It knows no kinds.
+
+A delivery says who, which template, whether it is marketing and which queue; the producer adds
+what only it knows through a `prepare` callback per batch (extra template context, or a reason a
+mail must not go out). Every send is claimed by a conditional update, so it happens once.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.utils import timezone, translation
-from django.utils.html import escape
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from messaging import signals
-from messaging.models import Announcement, Delivery
+from config.bulk import values_cte
+from messaging import esp
+from messaging.models import Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
-from messaging.rendering import RenderedMessage, render_message
-from preferences.models import Contact, Product, SuppressionEntry, address_hash
-from preferences.policy import effective_frequency
-from preferences.tokens import Purpose, contact_url, make_token
+from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group, split_context
+from preferences.models import Contact, SuppressionEntry, address_hash
+from preferences.policy import Policies, effective_frequency, load_policies
+from preferences.tokens import Purpose, contact_url
 
 logger = logging.getLogger(__name__)
 
-# HTTP statuses from an ESP that are worth retrying.
-TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-# What an ESP may answer per recipient that means the mail did not go out.
-REFUSED_STATUSES = frozenset({"rejected", "invalid", "failed", "unknown"})
-
 
 class TransientSendError(Exception):
-    """The ESP could not take the message now; the Delivery is queued again for a retry."""
+    """The ESP could not take some messages now; their Deliveries are queued again for a retry."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def retry_delay(retries: int) -> float:
@@ -59,6 +59,8 @@ def delivery_create(
     kind: str,
     template: str,
     idempotency_key: str,
+    marketing: bool,
+    queue: str,
     context: dict[str, Any] | None = None,
     enqueue: Callable[[Delivery], None] | None = None,
 ) -> Delivery | None:
@@ -69,7 +71,13 @@ def delivery_create(
     try:
         with transaction.atomic():
             delivery = Delivery.objects.create(
-                contact=contact, kind=kind, template=template, idempotency_key=idempotency_key, context=context or {}
+                contact=contact,
+                kind=kind,
+                template=template,
+                idempotency_key=idempotency_key,
+                marketing=marketing,
+                queue=queue,
+                context=context or {},
             )
     except IntegrityError:
         return None
@@ -78,151 +86,63 @@ def delivery_create(
     return delivery
 
 
-def deliveries_cancel(*, contact: Contact, kinds: frozenset[str] = Delivery.MARKETING_KINDS) -> int:
-    """Cancel the contact's queued deliveries of `kinds`. Return how many were cancelled."""
-    return Delivery.objects.filter(contact=contact, kind__in=kinds, status=Delivery.Status.QUEUED).update(
+def deliveries_cancel(*, contact: Contact) -> int:
+    """Cancel the contact's queued marketing deliveries. Return how many were cancelled."""
+    return Delivery.objects.filter(contact=contact, marketing=True, status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.CANCELLED, error="cancelled: consent withdrawn", updated_at=timezone.now()
     )
 
 
-def message_context(delivery: Delivery) -> dict[str, Any]:
-    """Return what the templates of a delivery need: the person, their choices and their links."""
-    contact = delivery.contact
-    locale = contact.locale
-    frequency = effective_frequency(contact)
-    context: dict[str, Any] = {
+def person_context(contact: Contact, *, marketing: bool, policies: Policies | None = None) -> dict[str, Any]:
+    """Return what every message may say about its person: name, choices and links."""
+    return {
         "first_name": contact.first_name,
-        "topics": [topic.name(locale) for topic in contact.topics.all()],
-        "frequency_label": frequency.label,
+        "topics": [topic.name(contact.locale) for topic in contact.topics.all()],
+        "frequency_label": effective_frequency(contact, policies).label,
         "site_url": settings.SITE_URL,
         "preferences_url": contact_url(contact, Purpose.PREFERENCES),
         "unsubscribe_url": contact_url(contact, Purpose.UNSUBSCRIBE),
-        "is_marketing": delivery.is_marketing,
+        "is_marketing": marketing,
     }
-    if delivery.kind == Delivery.Kind.CONFIRMATION:
-        context["confirm_url"] = contact_url(contact, Purpose.CONFIRM)
-    for _receiver, extra in signals.message_context_requested.send(sender=Delivery, delivery=delivery):
-        context.update(extra or {})
-    context.update(delivery.context)
-    if delivery.kind == Delivery.Kind.ANNOUNCEMENT:
-        announcement = Announcement.objects.get(pk=delivery.context["announcement_id"])
-        context.update(subject=announcement.subject(locale), body=announcement.body(locale))
-    return context
 
 
-def unsubscribe_headers(contact: Contact) -> dict[str, str]:
-    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries."""
-    token = make_token(contact, Purpose.UNSUBSCRIBE)
+def unsubscribe_headers(contact: Contact, unsubscribe_url: str | None = None) -> dict[str, str]:
+    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries (from the mail's own link, if given)."""
+    if unsubscribe_url is None:
+        unsubscribe_url = contact_url(contact, Purpose.UNSUBSCRIBE)
+    token = unsubscribe_url.rstrip("/").rsplit("/", 1)[-1]
     return {
         "List-Unsubscribe": (
-            f"<{contact_url(contact, Purpose.UNSUBSCRIBE)}>, "
-            f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
+            f"<{unsubscribe_url}>, <mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
         ),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
 
 
-def build_message(delivery: Delivery) -> AnymailMessage:
-    """Return the email for a delivery, rendered in the contact's language."""
-    with translation.override(delivery.contact.locale):
-        rendered = render_message(delivery.template, message_context(delivery), delivery.contact.locale)
-    message = AnymailMessage(
-        subject=rendered.subject,
-        body=rendered.text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[delivery.contact.email],
-        headers=unsubscribe_headers(delivery.contact) if delivery.is_marketing else {},
-    )
-    message.attach_alternative(rendered.html, "text/html")
-    message.metadata = {"delivery_id": str(delivery.id), "kind": delivery.kind}
-    message.tags = [delivery.kind]
-    if not delivery.is_marketing:
-        message.track_clicks = False
-    return message
-
-
-def _may_send(delivery: Delivery, suppressed_hashes: set[str] | None = None) -> str:
-    """Return why the delivery must not go out now, or '' when it may (consent checked at send time).
-
-    `suppressed_hashes` is the suppression list for a batch; without it the list is asked.
-    """
-    contact = delivery.contact
+def refusal(contact: Contact, *, marketing: bool, suppressed_hashes: set[str], now: datetime) -> str:
+    """Return why a mail to `contact` must not go out now, or '' when it may (consent at send time)."""
     if contact.suppressed_at is not None:
         return "suppressed"
-    hashed = address_hash(contact.email)
-    if hashed in suppressed_hashes if suppressed_hashes is not None else _suppressed({hashed}):
+    if address_hash(contact.email) in suppressed_hashes:
         return "suppressed address"
-    if delivery.is_marketing and not contact.may_receive_marketing():
-        return f"no consent: {contact.status}" + (", paused" if contact.is_paused() else "")
-    if delivery.kind == Delivery.Kind.CONFIRMATION and contact.status != Contact.Status.PENDING:
-        return "nothing to confirm"
-    if delivery.kind == Delivery.Kind.REMINDER:
-        return _reminder_refusal(delivery)
+    if marketing and not contact.may_receive_marketing(now):
+        return f"no consent: {contact.status}" + (", paused" if contact.is_paused(now) else "")
     return ""
 
 
-def _reminder_refusal(delivery: Delivery) -> str:
-    """Return why a service reminder must not go out: declined, or its product date moved or ended."""
-    if not delivery.contact.service_reminders:
-        return "service reminders declined"
-    context = delivery.context
-    product = Product.objects.filter(pk=context.get("product_id"), contact_id=delivery.contact_id).first()
-    date_field = "ends_on" if context.get("event") == "end" else "renews_on"
-    if product is None or str(getattr(product, date_field)) != context.get("event_date"):
-        return "reminder out of date: the product or its date changed"
-    if product.has_ended(timezone.localdate()):
-        return "reminder out of date: the product has ended"
-    return ""
+# ------------------------------------------------------------------------------------------- the pipe
 
 
-def delivery_send(*, delivery_id: UUID | str) -> Delivery | None:
-    """Send one queued delivery. Return it, or None when another worker had it already.
+@dataclass
+class Prepared:
+    """What the producer adds to a batch: template context and refusals, by delivery id."""
 
-    Raise TransientSendError (after queueing it again) when the ESP asks to try later.
-    """
-    now = timezone.now()
-    claimed = Delivery.objects.filter(id=delivery_id, status=Delivery.Status.QUEUED).update(
-        status=Delivery.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
-    )
-    if not claimed:
-        return None
-    delivery = Delivery.objects.select_related("contact").get(id=delivery_id)
-    refusal = _may_send(delivery)
-    if refusal:
-        _finish(delivery, Delivery.Status.CANCELLED, error=refusal)
-        return delivery
-    outcome = _send_one(delivery)
-    if outcome == Delivery.Status.QUEUED:
-        raise TransientSendError(delivery.error)
-    return delivery
+    contexts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
 
 
-def _send_one(delivery: Delivery) -> str:
-    """Send one delivery as its own message and record the outcome. Return the new status."""
-    message = build_message(delivery)
-    acquire_send_slots(1)
-    try:
-        message.send()
-    except AnymailRecipientsRefused as exc:
-        _finish(delivery, Delivery.Status.FAILED, error=f"recipient refused: {_describe(exc)}")
-        return Delivery.Status.FAILED
-    except AnymailAPIError as exc:
-        if exc.status_code in TRANSIENT_STATUSES or exc.status_code is None:
-            _finish(delivery, Delivery.Status.QUEUED, error=f"transient: {exc.status_code}: {_describe(exc)}")
-            return Delivery.Status.QUEUED
-        _finish(delivery, Delivery.Status.FAILED, error=f"permanent: {exc.status_code}: {_describe(exc)}")
-        return Delivery.Status.FAILED
-    except OSError as exc:  # SMTP and connection errors
-        _finish(delivery, Delivery.Status.QUEUED, error=f"transient: {exc}")
-        return Delivery.Status.QUEUED
-    status = getattr(message, "anymail_status", None)
-    esp_id = status.message_id if status is not None else None
-    _finish(delivery, Delivery.Status.SENT, esp_message_id="" if esp_id is None else str(esp_id), esp_name=_esp_name())
-    logger.info(
-        "delivery sent",
-        extra={"delivery_id": str(delivery.id), "contact_id": str(delivery.contact_id), "kind": delivery.kind},
-    )
-    return Delivery.Status.SENT
+Prepare = Callable[[list[Delivery]], Prepared]
+OnRecorded = Callable[[list[Delivery]], None]
 
 
 @dataclass
@@ -233,31 +153,114 @@ class BatchResult:
     failed: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
+    retry_after: float | None = None
 
-    def add(self, delivery: Delivery, status: str) -> None:
+    def add(self, delivery: Delivery) -> None:
         buckets: dict[str, list[str]] = {
             Delivery.Status.SENT: self.sent,
             Delivery.Status.FAILED: self.failed,
             Delivery.Status.CANCELLED: self.cancelled,
             Delivery.Status.QUEUED: self.requeued,
         }
-        buckets[status].append(str(delivery.id))
+        buckets[delivery.status].append(str(delivery.id))
 
 
-# The per-recipient values of a batch message; the rest of the content is the same for the group.
-MERGE_FIELDS = ("first_name", "preferences_url", "unsubscribe_url")
+@dataclass
+class _Mail:
+    delivery: Delivery
+    values: dict[str, str]
 
 
-def deliveries_send_batch(*, delivery_ids: Sequence[UUID | str]) -> BatchResult:
+class _Recorder:
+    """Collects outcomes and writes them in one statement per flush, with the producer's own writes."""
+
+    def __init__(self, result: BatchResult, on_recorded: OnRecorded | None) -> None:
+        self.result = result
+        self.on_recorded = on_recorded
+        self.pending: list[Delivery] = []
+        self.esp_name = esp_name()
+
+    def finish(self, delivery: Delivery, outcome: esp.SendOutcome | None = None, *, cancelled: str = "") -> None:
+        if cancelled:
+            delivery.status, delivery.error = Delivery.Status.CANCELLED, cancelled
+        elif outcome is None or outcome.status == "failed":
+            delivery.status = Delivery.Status.FAILED
+            error = outcome.error if outcome is not None else "failed"
+            # A refusal or a broken template says what it is; anything else the ESP refused for good says so.
+            delivery.error = error if error.startswith(("recipient refused", "render error")) else f"permanent: {error}"
+        elif outcome.status == "transient":
+            delivery.status, delivery.error = Delivery.Status.QUEUED, f"transient: {outcome.error}"
+            if outcome.retry_after is not None:
+                self.result.retry_after = max(self.result.retry_after or 0.0, outcome.retry_after)
+        else:
+            delivery.status, delivery.error = Delivery.Status.SENT, ""
+            delivery.esp_message_id, delivery.esp_name = outcome.esp_message_id, self.esp_name
+        delivery.error = delivery.error[:2000]
+        self.pending.append(delivery)
+
+    def flush(self) -> None:
+        """Write the pending outcomes in one UPDATE and let the producer record its part, in one transaction."""
+        if not self.pending:
+            return
+        now = timezone.now()
+        rows = []
+        for delivery in self.pending:
+            sent = delivery.status == Delivery.Status.SENT
+            if sent:
+                delivery.sent_at = now
+            rows.append(
+                (delivery.id, delivery.status, delivery.error, delivery.esp_message_id, delivery.esp_name,
+                 delivery.sent_at if sent else None)
+            )  # fmt: skip
+        columns = ["id", "status", "error", "esp_message_id", "esp_name", "sent_at"]
+        cte, params = values_cte(Delivery, columns, rows)
+        table = connection.ops.quote_name(Delivery._meta.db_table)
+        sql = (
+            f"{cte} UPDATE {table} SET status = v.status, error = v.error, esp_message_id = v.esp_message_id, "
+            f"esp_name = v.esp_name, sent_at = COALESCE(v.sent_at, {table}.sent_at), updated_at = %s "
+            f"FROM v WHERE {table}.id = v.id"
+        )
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    sql, [*params, Delivery._meta.get_field("updated_at").get_db_prep_value(now, connection)]
+                )
+            if self.on_recorded is not None:
+                self.on_recorded(self.pending)
+        for delivery in self.pending:
+            self.result.add(delivery)
+            ids = {"delivery_id": str(delivery.id), "contact_id": str(delivery.contact_id)}
+            if delivery.status == Delivery.Status.SENT:
+                logger.info("delivery sent", extra={**ids, "kind": delivery.kind})
+            else:
+                logger.warning(
+                    "delivery %s",
+                    delivery.status,
+                    extra={
+                        "delivery_id": str(delivery.id),
+                        "contact_id": str(delivery.contact_id),
+                        "error": delivery.error,
+                    },
+                )
+        self.pending = []
+
+
+def deliveries_send(
+    *,
+    delivery_ids: Sequence[UUID | str],
+    prepare: Prepare | None = None,
+    on_recorded: OnRecorded | None = None,
+) -> BatchResult:
     """Send the queued deliveries among `delivery_ids` and return what became of each.
 
-    All are claimed at once by one conditional update (rows another worker has are skipped).
-    Consent and the suppression list are checked for each. Where the ESP supports batch sending
-    (ESP_BATCH_SENDING), recipients whose rendered mail is the same apart from their name and links
-    go out in one ESP call per chunk, with merge_data, merge_metadata and merge_headers (their own
-    List-Unsubscribe); elsewhere one message per recipient. Each recipient's result is recorded: one
-    refused recipient does not fail the others. Raise TransientSendError at the end when some were
-    queued again for a retry (the retry claims only those).
+    All are claimed at once by one conditional update (rows another worker has are skipped) and
+    loaded with their contacts in one query. Consent (for marketing) and the suppression list are
+    checked per recipient; `prepare` then adds the producer's context or refuses some. Each group
+    of equal mails is rendered once, with each person's values merged in. Mail goes to the ESP in
+    chunks (one merged call per chunk where the ESP takes them, ESP_BATCH_SENDING; else one message
+    per recipient on one connection), the rate limit taken per chunk. Each chunk's results are
+    written in one UPDATE, in one transaction with `on_recorded` (the producer's own writes). One
+    refused recipient fails alone. Raise TransientSendError at the end when some were queued again.
     """
     token = uuid.uuid4()
     now = timezone.now()
@@ -270,32 +273,154 @@ def deliveries_send_batch(*, delivery_ids: Sequence[UUID | str]) -> BatchResult:
     deliveries = list(
         Delivery.objects.select_related("contact").prefetch_related("contact__topics").filter(claim_token=token)
     )
+    recorder = _Recorder(result, on_recorded)
     suppressed = _suppressed({address_hash(delivery.contact.email) for delivery in deliveries})
     ready = []
-    with transaction.atomic():
-        for delivery in deliveries:
-            refusal = _may_send(delivery, suppressed)
-            if refusal:
-                _finish(delivery, Delivery.Status.CANCELLED, error=refusal)
-                result.add(delivery, Delivery.Status.CANCELLED)
-            else:
-                ready.append(delivery)
-    batch = settings.ESP_BATCH_SENDING.get(_esp_name())
+    for delivery in deliveries:
+        why = refusal(delivery.contact, marketing=delivery.marketing, suppressed_hashes=suppressed, now=now)
+        if why:
+            recorder.finish(delivery, cancelled=why)
+        else:
+            ready.append(delivery)
+    prepared = prepare(ready) if prepare is not None and ready else Prepared()
+    mails = []
+    for delivery in ready:
+        why = prepared.refused.get(str(delivery.id), "")
+        if why:
+            recorder.finish(delivery, cancelled=why)
+        else:
+            mails.append(delivery)
+    groups = _render_groups(mails, prepared, recorder)
+    batch = settings.ESP_BATCH_SENDING.get(recorder.esp_name)
+    singles = groups
     if batch:
+        # A group of one goes as a message of its own: the same mail, without the merge machinery.
+        singles = [(rendered, group) for rendered, group in groups if len(group) == 1]
         limit = min(int(batch["limit"]), max_chunk() or int(batch["limit"]))
-        for (_kind, subject, text, html), group in _group_for_batch(ready, batch, result).items():
+        for rendered, group in groups:
+            if len(group) == 1:
+                continue
             for chunk in _chunks(group, limit):
-                _send_chunk(chunk, RenderedMessage(subject=subject, text=text, html=html), result)
-    else:
-        for delivery in ready:
-            result.add(delivery, _send_one(delivery))
+                _send_merged(chunk, rendered, batch, recorder)
+                # Small groups are recorded together: one statement per `limit` mails, not per group.
+                if len(recorder.pending) >= limit:
+                    recorder.flush()
+    if singles:
+        messages = [
+            (mail, _message(mail, rendered.merge(mail.values))) for rendered, group in singles for mail in group
+        ]
+        limit = max_chunk() or len(messages) or 1
+        for start in range(0, len(messages), limit):
+            part = messages[start : start + limit]
+            acquire_send_slots(len(part))
+            outcomes = esp.send_messages([message for _, message in part])
+            for (mail, _), outcome in zip(part, outcomes, strict=True):
+                recorder.finish(mail.delivery, outcome)
+            recorder.flush()
+    recorder.flush()
     logger.info(
         "batch sent",
         extra={"sent": len(result.sent), "failed": len(result.failed), "requeued": len(result.requeued)},
     )
     if result.requeued:
-        raise TransientSendError(f"{len(result.requeued)} queued again for a retry")
+        raise TransientSendError(f"{len(result.requeued)} queued again for a retry", retry_after=result.retry_after)
     return result
+
+
+def _render_groups(
+    deliveries: list[Delivery], prepared: Prepared, recorder: _Recorder
+) -> list[tuple[RenderedGroup, list[_Mail]]]:
+    """Render each group of equal mails once. A group whose mail cannot be rendered fails, with the reason."""
+    policies = load_policies()
+    groups: dict[str, tuple[str, str, dict[str, Any], list[_Mail]]] = {}
+    for delivery in deliveries:
+        contact = delivery.contact
+        context = person_context(contact, marketing=delivery.marketing, policies=policies)
+        context.update(delivery.context)
+        context.update(prepared.contexts.get(str(delivery.id), {}))
+        shared, values = split_context(context)
+        key = group_key(delivery.template, contact.locale, shared)
+        if key not in groups:
+            groups[key] = (delivery.template, contact.locale, shared, [])
+        groups[key][3].append(_Mail(delivery=delivery, values=values))
+    rendered_groups = []
+    for template, locale, shared, mails in groups.values():
+        try:
+            rendered = render_group(template, shared, locale)
+        except Exception as exc:  # a broken template must not strand the rest of the batch
+            logger.exception("mail could not be rendered", extra={"template": template})
+            for mail in mails:
+                recorder.finish(mail.delivery, esp.SendOutcome(status="failed", error=f"render error: {exc!r}"))
+            continue
+        rendered_groups.append((rendered, mails))
+    return rendered_groups
+
+
+def _message(mail: _Mail, rendered: Any) -> AnymailMessage:
+    delivery = mail.delivery
+    message = AnymailMessage(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[delivery.contact.email],
+        headers=unsubscribe_headers(delivery.contact, mail.values.get("unsubscribe_url")) if delivery.marketing else {},
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    message.metadata = {"delivery_id": str(delivery.id), "kind": delivery.kind}
+    message.tags = [delivery.kind]
+    if not delivery.marketing:
+        message.track_clicks = False
+    return message
+
+
+def _chunks(mails: list[_Mail], size: int) -> Iterable[list[_Mail]]:
+    """Yield chunks of at most `size` in which each address appears once (merge data is per address)."""
+    pending = list(mails)
+    while pending:
+        chunk: list[_Mail] = []
+        seen: set[str] = set()
+        rest: list[_Mail] = []
+        for mail in pending:
+            email = mail.delivery.contact.email
+            if len(chunk) < size and email not in seen:
+                chunk.append(mail)
+                seen.add(email)
+            else:
+                rest.append(mail)
+        yield chunk
+        pending = rest
+
+
+def _send_merged(chunk: list[_Mail], group: RenderedGroup, batch: dict[str, Any], recorder: _Recorder) -> None:
+    """Send one merged message to the chunk's recipients and record each recipient's result."""
+    first = chunk[0].delivery
+    rendered = group.for_esp(batch["placeholder"])
+    message = AnymailMessage(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[mail.delivery.contact.email for mail in chunk],
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    key_format = batch.get("key", "{name}")
+    message.merge_data = {mail.delivery.contact.email: esp_merge_values(mail.values, key_format) for mail in chunk}
+    message.metadata = {"kind": first.kind}
+    message.merge_metadata = {
+        mail.delivery.contact.email: {"delivery_id": str(mail.delivery.id), "kind": mail.delivery.kind}
+        for mail in chunk
+    }
+    if first.marketing:
+        message.merge_headers = {
+            mail.delivery.contact.email: unsubscribe_headers(mail.delivery.contact, mail.values.get("unsubscribe_url"))
+            for mail in chunk
+        }
+    else:
+        message.track_clicks = False
+    message.tags = [first.kind]
+    acquire_send_slots(len(chunk))
+    outcomes = esp.send_merged(message)
+    for mail in chunk:
+        recorder.finish(mail.delivery, outcomes.get(mail.delivery.contact.email))
 
 
 def deliveries_fail(*, delivery_ids: Iterable[UUID | str], error: str) -> int:
@@ -312,190 +437,10 @@ def _suppressed(hashes: set[str]) -> set[str]:
     return set(SuppressionEntry.objects.filter(address_hash__in=hashes).values_list("address_hash", flat=True))
 
 
-@dataclass
-class _BatchItem:
-    delivery: Delivery
-    merge_data: dict[str, str]
-
-
-def _group_for_batch(
-    deliveries: list[Delivery], batch: dict[str, Any], result: BatchResult
-) -> dict[tuple, list[_BatchItem]]:
-    """Render each delivery with ESP merge fields for its own values; group equal renderings.
-
-    A delivery whose mail cannot be rendered fails alone, with the reason.
-    """
-    groups: dict[tuple, list[_BatchItem]] = defaultdict(list)
-    renderings: dict[str, RenderedMessage] = {}
-    for delivery in deliveries:
-        try:
-            rendered, merge_data = _render_for_batch(delivery, batch, renderings)
-        except Exception as exc:  # a broken template must not strand the rest of the batch
-            logger.exception("delivery could not be rendered", extra={"delivery_id": str(delivery.id)})
-            _finish(delivery, Delivery.Status.FAILED, error=f"render error: {exc!r}")
-            result.add(delivery, Delivery.Status.FAILED)
-            continue
-        key = (delivery.kind, rendered.subject, rendered.text, rendered.html)
-        groups[key].append(_BatchItem(delivery=delivery, merge_data=merge_data))
-    return groups
-
-
-def _render_for_batch(
-    delivery: Delivery, batch: dict[str, Any], renderings: dict[str, RenderedMessage] | None = None
-) -> tuple[RenderedMessage, dict[str, str]]:
-    """Return the delivery rendered with merge fields, and the values the ESP puts in their place.
-
-    The HTML part gets its own, escaped, copy of each value: the ESP substitutes it verbatim.
-    `renderings` remembers what equal contexts rendered to, so a group is rendered once.
-    """
-    placeholder: str = batch["placeholder"]
-    key_format: str = batch.get("key", "{name}")
-    context = message_context(delivery)
-    text_context, html_context = dict(context), dict(context)
-    merge_data: dict[str, str] = {}
-    for name in MERGE_FIELDS:
-        value = str(context.get(name) or "")
-        if not value:  # templates test for emptiness; an empty value stays in the content
-            continue
-        text_context[name] = placeholder.format(name=name)
-        html_context[name] = placeholder.format(name=f"{name}_html")
-        merge_data[key_format.format(name=name)] = value
-        merge_data[key_format.format(name=f"{name}_html")] = str(escape(value))
-    locale = delivery.contact.locale
-    memo_key = json.dumps([delivery.template, locale, text_context, html_context], sort_keys=True, default=str)
-    if renderings is not None and memo_key in renderings:
-        return renderings[memo_key], merge_data
-    with translation.override(locale):
-        as_text = render_message(delivery.template, text_context, locale)
-        as_html = render_message(delivery.template, html_context, locale)
-    rendered = RenderedMessage(subject=as_text.subject, text=as_text.text, html=as_html.html)
-    if renderings is not None:
-        renderings[memo_key] = rendered
-    return rendered, merge_data
-
-
-def _chunks(items: list[_BatchItem], size: int) -> Iterable[list[_BatchItem]]:
-    """Yield chunks of at most `size` in which each address appears once (merge data is per address)."""
-    pending = list(items)
-    while pending:
-        chunk: list[_BatchItem] = []
-        seen: set[str] = set()
-        rest: list[_BatchItem] = []
-        for item in pending:
-            email = item.delivery.contact.email
-            if len(chunk) < size and email not in seen:
-                chunk.append(item)
-                seen.add(email)
-            else:
-                rest.append(item)
-        yield chunk
-        pending = rest
-
-
-def _send_chunk(chunk: list[_BatchItem], rendered: RenderedMessage, result: BatchResult) -> None:
-    """Send one batch message to the chunk's recipients and record each recipient's result."""
-    first = chunk[0].delivery
-    message = AnymailMessage(
-        subject=rendered.subject,
-        body=rendered.text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[item.delivery.contact.email for item in chunk],
-    )
-    message.attach_alternative(rendered.html, "text/html")
-    message.merge_data = {item.delivery.contact.email: item.merge_data for item in chunk}
-    message.metadata = {"kind": first.kind}
-    message.merge_metadata = {
-        item.delivery.contact.email: {"delivery_id": str(item.delivery.id), "kind": item.delivery.kind}
-        for item in chunk
-    }
-    if first.is_marketing:
-        message.merge_headers = {
-            item.delivery.contact.email: unsubscribe_headers(item.delivery.contact) for item in chunk
-        }
-    else:
-        message.track_clicks = False
-    message.tags = [first.kind]
-    acquire_send_slots(len(chunk))
-    try:
-        message.send()
-    except AnymailRecipientsRefused:
-        pass  # every recipient refused: anymail_status says so, recorded below
-    except AnymailAPIError as exc:
-        transient = exc.status_code in TRANSIENT_STATUSES or exc.status_code is None
-        status = Delivery.Status.QUEUED if transient else Delivery.Status.FAILED
-        label = "transient" if transient else "permanent"
-        with transaction.atomic():
-            for item in chunk:
-                _finish(item.delivery, status, error=f"{label}: {exc.status_code}: {_describe(exc)}")
-                result.add(item.delivery, status)
-        return
-    except OSError as exc:
-        for item in chunk:
-            _finish(item.delivery, Delivery.Status.QUEUED, error=f"transient: {exc}")
-            result.add(item.delivery, Delivery.Status.QUEUED)
-        return
-    recipients = message.anymail_status.recipients
-    esp_name = _esp_name()
-    with transaction.atomic():  # one commit for the chunk's results
-        _record_recipients(chunk, recipients, esp_name, result)
-
-
-def _record_recipients(chunk: list[_BatchItem], recipients: dict[str, Any], esp_name: str, result: BatchResult) -> None:
-    for item in chunk:
-        recipient = recipients.get(item.delivery.contact.email)
-        if recipient is None or recipient.status in REFUSED_STATUSES:
-            why = recipient.status if recipient is not None else "no status"
-            _finish(item.delivery, Delivery.Status.FAILED, error=f"recipient refused: {why}")
-            result.add(item.delivery, Delivery.Status.FAILED)
-            continue
-        message_id = "" if recipient.message_id is None else str(recipient.message_id)
-        _finish(item.delivery, Delivery.Status.SENT, esp_message_id=message_id, esp_name=esp_name)
-        result.add(item.delivery, Delivery.Status.SENT)
-
-
-def delivery_fail(*, delivery_id: UUID | str, error: str) -> None:
-    """Mark a delivery failed for good (retries exhausted)."""
-    Delivery.objects.filter(id=delivery_id).exclude(status=Delivery.Status.SENT).update(
-        status=Delivery.Status.FAILED, error=error[:2000], updated_at=timezone.now()
-    )
-
-
-def _finish(delivery: Delivery, status: str, *, error: str = "", esp_message_id: str = "", esp_name: str = "") -> None:
-    delivery.status = status
-    delivery.error = error[:2000]
-    fields = ["status", "error", "updated_at"]
-    if status == Delivery.Status.SENT:
-        delivery.sent_at = timezone.now()
-        delivery.esp_message_id = esp_message_id
-        delivery.esp_name = esp_name
-        fields += ["sent_at", "esp_message_id", "esp_name"]
-    delivery.save(update_fields=fields)
-    if status == Delivery.Status.SENT:
-        signals.delivery_sent.send(sender=Delivery, delivery=delivery)
-    else:
-        logger.warning(
-            "delivery %s",
-            status,
-            extra={"delivery_id": str(delivery.id), "contact_id": str(delivery.contact_id), "error": delivery.error},
-        )
-
-
-def _describe(exc: Exception) -> str:
-    """Return an error's text; anymail's own __str__ needs the HTTP response, which a fault may lack."""
-    try:
-        return str(exc)
-    except Exception:
-        return " ".join(str(arg) for arg in exc.args)
-
-
-def _esp_name() -> str:
+def esp_name() -> str:
     """Return the configured ESP's name in lower case ("mailgun", "amazon ses", "test"); the key of ESP_BATCH_SENDING."""
     name = getattr(import_string(settings.EMAIL_BACKEND), "esp_name", None)
     return str(name).lower() if name else settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
-
-
-# Kinds a person waits for go to the latency-sensitive queue, the rest to bulk.
-WELCOME_QUEUE_KINDS = frozenset({Delivery.Kind.CONFIRMATION, Delivery.Kind.ALREADY_SUBSCRIBED, Delivery.Kind.WELCOME})
 
 
 def delivery_retry(*, delivery_id: UUID | str, enqueue: Callable[[Delivery], None]) -> Delivery | None:

@@ -51,6 +51,9 @@ from preferences.models import (
 from preferences.resources import ContactResource
 from preferences.views import export_response
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
@@ -90,12 +93,13 @@ class LifecycleFilter(admin.SimpleListFilter):
     title = _("lifecycle")
     parameter_name = "lifecycle"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return list(Lifecycle.choices)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() in Lifecycle.values:
-            return queryset.filter(Lifecycle.q(self.value()))
+        value = self.value()
+        if value is not None and value in Lifecycle.values:
+            return queryset.filter(Lifecycle.q(value))
         return queryset
 
 
@@ -459,7 +463,9 @@ class CadencePolicyForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["max_frequency"].choices = [("", _("any"))] + [(f.key, f.label) for f in frequencies()]
+        cast(forms.ChoiceField, self.fields["max_frequency"]).choices = [("", _("any"))] + [
+            (f.key, f.label) for f in frequencies()
+        ]
 
 
 @admin.register(CadencePolicy)

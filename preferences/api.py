@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -18,6 +20,30 @@ from preferences.throttles import SignupAddressThrottle, SignupIPThrottle
 from preferences.views import client_evidence
 
 
+class TopicSlugsField(serializers.ListField):
+    """A list of active topic slugs, at most MAX_TOPICS_PER_REQUEST, resolved to topics in one query."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("child", serializers.CharField(max_length=50))
+        kwargs.setdefault("allow_empty", False)
+        kwargs.setdefault("max_length", settings.MAX_TOPICS_PER_REQUEST)  # for the schema
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> list[Topic]:
+        limit = settings.MAX_TOPICS_PER_REQUEST
+        if isinstance(data, list) and len(data) > limit:  # before looking at any item
+            raise serializers.ValidationError(_("Choose at most %(n)d topics.") % {"n": limit})
+        slugs = list(dict.fromkeys(super().to_internal_value(data)))
+        found = {topic.slug: topic for topic in Topic.objects.filter(is_active=True, slug__in=slugs)}
+        unknown = [slug for slug in slugs if slug not in found]
+        if unknown:
+            raise serializers.ValidationError(_("Unknown topics: %(slugs)s.") % {"slugs": ", ".join(unknown)})
+        return [found[slug] for slug in slugs]
+
+    def run_validators(self, value: Any) -> None:
+        """The length was checked before the query; the validators would count topics again."""
+
+
 class SubscribeView(APIView):
     """Sign up for email. The answer is the same whether the address is new, pending or known."""
 
@@ -32,9 +58,7 @@ class SubscribeView(APIView):
         email = serializers.EmailField(max_length=254)
         first_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
         locale = serializers.ChoiceField(choices=Locale.choices, default=Locale.NL)
-        topics = serializers.SlugRelatedField(
-            slug_field="slug", queryset=Topic.objects.filter(is_active=True), many=True, allow_empty=False
-        )
+        topics = TopicSlugsField()
         frequency = serializers.CharField(required=False, help_text="One of the configured frequencies, e.g. monthly.")
         source = serializers.CharField(max_length=100, required=False, allow_blank=True, default="api")
 

@@ -78,6 +78,12 @@ class RowResultSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
+def _external_id(data: Any) -> str | None:
+    """Return a row's CRM id when it is a non-empty string (a list or an object is a row error, found later)."""
+    value = data.get("external_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
 def _validate(
     data: Any, *, external_id: str | None = None, existing: Contact | None = None
 ) -> tuple[dict | None, dict]:
@@ -116,7 +122,7 @@ class ContactListView(CrmView):
         summary="Create or update one contact by CRM id (upsert)",
     )
     def post(self, request: Request) -> Response:
-        external_id = request.data.get("external_id") if isinstance(request.data, dict) else None
+        external_id = _external_id(request.data)
         existing = Contact.objects.filter(external_id=external_id).first() if external_id else None
         cleaned, errors = _validate(request.data, existing=existing)
         if cleaned is None:
@@ -165,12 +171,13 @@ class ContactBulkUpsertView(CrmView):
                 {"contacts": [_("At most %(n)d contacts per request.") % {"n": MAX_BULK}]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        ids = [row.get("external_id") for row in rows if isinstance(row, dict) and row.get("external_id")]
+        ids = [external_id for row in rows if (external_id := _external_id(row))]
         existing = {c.external_id: c for c in Contact.objects.filter(external_id__in=ids)}
         results: list[RowResult | None] = []
         valid: list[tuple[int, dict]] = []
         for index, row in enumerate(rows):
-            known = existing.get(row.get("external_id")) if isinstance(row, dict) else None
+            external_id = _external_id(row)
+            known = existing.get(external_id) if external_id else None
             cleaned, errors = _validate(row, existing=known)
             if cleaned is None:
                 results.append(RowResult("error", errors=errors))
@@ -186,11 +193,10 @@ class ContactBulkUpsertView(CrmView):
             assert result is not None
             key = "errors" if result.status == "error" else result.status
             body[key] += 1
-            row = rows[index] if isinstance(rows[index], dict) else {}
             body["results"].append(
                 {
                     "index": index,
-                    "external_id": row.get("external_id"),
+                    "external_id": _external_id(rows[index]),
                     "status": result.status,
                     "id": str(result.contact.pk) if result.contact is not None else None,
                     "errors": result.errors,

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from preferences import signals
+from preferences.frequencies import get_frequency
 from preferences.models import (
     ConsentEvent,
     Contact,
     Conversion,
+    Locale,
     Product,
     SuppressionEntry,
     address_hash,
     new_token_secret,
 )
+from preferences.templatetags.dates import long_date
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +38,7 @@ PROFILE_FIELDS = [
     "locale",
     "time_zone",
     "status",
+    "general_updates",
     "frequency",
     "paused_until",
     "source",
@@ -158,4 +164,201 @@ def contact_erase(*, contact: Contact, source: str) -> Contact:
     return contact
 
 
-__all__ = ["contact_erase", "contact_export"]
+EMPTY = "\u2013"  # an en dash: nothing to show
+
+# What the internal codes of an export mean, for the readable page (the JSON keeps the codes).
+STATUS_MEANING = {
+    Contact.Status.PENDING: _("You signed up but have not confirmed yet: we send you no marketing emails."),
+    Contact.Status.CONFIRMED: _("You confirmed: you receive the emails you chose."),
+    Contact.Status.UNSUBSCRIBED: _("You unsubscribed: you receive no marketing emails."),
+}
+POTENTIAL_MEANING = _(
+    "Our own estimate of how well our products may suit you (high, medium, low or none). It only limits how "
+    "often we may email you at most; it is not shared with anyone."
+)
+SHARE_MEANING = _(
+    "From our customer records: how much of your business in our kind of products you do with us, in percent. "
+    "0 means you hold no product with us."
+)
+HEALTH_STATES = {
+    "healthy": _("healthy: our emails reach you and seem welcome"),
+    "cooling": _("cooling: a first sign that our emails fit you less well"),
+    "at_risk": _("at risk: several signs that our emails do not fit you"),
+    "lost": _("lost: our emails no longer reach or interest you"),
+}
+HEALTH_REASONS = {
+    "overdue": _("we wrote to you later than promised"),
+    "no_engagement": _("our recent emails were not opened"),
+    "bounces": _("emails to your address came back"),
+    "complaint": _("an email was marked as unwanted"),
+    "suppressed": _("we no longer email this address"),
+    "topics_dropped": _("you chose fewer topics"),
+    "frequency_lowered": _("you chose to hear from us less often"),
+}
+MAIL_KINDS = {
+    "confirmation": _("confirmation request"),
+    "already_subscribed": _("note: already subscribed"),
+    "link_request": _("link to your preferences"),
+    "welcome": _("welcome series"),
+    "nurture": _("news on your topics"),
+    "reengagement": _("do our emails still fit you?"),
+    "reminder": _("service reminder"),
+    "announcement": _("announcement"),
+}
+MAIL_STATUSES = {
+    "queued": _("waiting to be sent"),
+    "sending": _("being sent"),
+    "sent": _("sent"),
+    "failed": _("could not be sent"),
+    "cancelled": _("not sent"),
+}
+CHOICE_LABELS = {
+    "status": _("Subscription"),
+    "topics": _("Topics"),
+    "general_updates": _("General updates"),
+    "frequency": _("How often"),
+    "locale": _("Language of our emails"),
+    "paused_until": _("Paused until"),
+    "service_reminders": _("Service reminders"),
+}
+
+
+def _when(value: Any) -> str:
+    if not value:
+        return EMPTY
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return f"{long_date(value)}, {timezone.localtime(value):%H:%M}"
+    return long_date(value)
+
+
+def _yes_no(value: bool) -> str:
+    return str(_("yes") if value else _("no"))
+
+
+def _choice_value(key: str, value: Any) -> str:
+    if key == "status":
+        return str(Contact.Status(value).label) if value in Contact.Status.values else str(value)
+    if key == "frequency":
+        return get_frequency(value).label
+    if key == "locale":
+        return str(Locale(value).label) if value in Locale.values else str(value)
+    if key == "paused_until":
+        return long_date(value) if value else EMPTY
+    if key in ("general_updates", "service_reminders"):
+        return _yes_no(bool(value))
+    if key == "topics":
+        return ", ".join(value) or EMPTY
+    return str(value)
+
+
+def _ledger_change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    parts = []
+    for key, label in CHOICE_LABELS.items():
+        if key in after and before.get(key) != after.get(key):
+            was = _choice_value(key, before[key]) if key in before else EMPTY
+            parts.append(f"{label}: {was} → {_choice_value(key, after[key])}")
+    return "; ".join(parts)
+
+
+def readable_export(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the export as sections a person can read: labelled values, codes explained, dates written out."""
+    profile, choices = data["profile"], data["choices"]
+    locale = translation.get_language()
+    topic_names = [topic["name_nl"] if locale == Locale.NL else topic["name_en"] for topic in choices["topics"]]
+    details = [
+        (_("Email address"), profile["email"], ""),
+        (_("First name"), profile["first_name"] or EMPTY, ""),
+        (_("Subscription"), _choice_value("status", profile["status"]), STATUS_MEANING.get(profile["status"], "")),
+        (_("Signed up"), _when(profile["created_at"]), ""),
+        (_("Confirmed"), _when(profile["confirmed_at"]), ""),
+        (_("Unsubscribed"), _when(profile["unsubscribed_at"]), ""),
+        (_("Where you signed up"), profile["source"] or EMPTY, ""),
+        (_("Time zone"), profile["time_zone"], _("We send our emails during the day in this time zone.")),
+        (_("Customer number in our records"), profile["external_id"] or EMPTY, ""),
+        (_("Share of customer"), f"{profile['share_of_customer']}%", SHARE_MEANING),
+        (_("Potential"), str(Contact.Potential(profile["potential"]).label), POTENTIAL_MEANING),
+    ]
+    if profile["suppressed_at"]:
+        details.append(
+            (
+                _("We no longer email this address since"),
+                _when(profile["suppressed_at"]),
+                _("Reason: %(reason)s") % {"reason": profile["suppression_reason"]},
+            )
+        )
+    chosen = [
+        (_("Topics"), ", ".join(topic_names) or EMPTY, ""),
+        (
+            _("General updates"),
+            _yes_no(choices.get("general_updates", False)),
+            _("Yes means: no particular topic, news about everything."),
+        ),
+        (_("How often"), _choice_value("frequency", choices["frequency"]), ""),
+        (_("Language of our emails"), _choice_value("locale", choices["locale"]), ""),
+        (_("Paused until"), _choice_value("paused_until", choices["paused_until"]), ""),
+        (
+            _("Service reminders"),
+            _yes_no(choices["service_reminders"]),
+            _("Reminders before a product you hold renews or ends."),
+        ),
+    ]
+    sections: list[dict[str, Any]] = [
+        {"title": _("Your details"), "rows": details},
+        {"title": _("Your choices"), "rows": chosen},
+        {
+            "title": _("History of your consent"),
+            "head": [_("When"), _("What happened"), _("What changed"), _("How")],
+            "table": [
+                [
+                    _when(event["occurred_at"]),
+                    str(ConsentEvent.Kind(event["kind"]).label) if event["kind"] in ConsentEvent.Kind.values else "",
+                    _ledger_change(event["before"] or {}, event["after"] or {}),
+                    event["source"],
+                ]
+                for event in data["consent_ledger"]
+            ],
+        },
+        {
+            "title": _("Emails we sent you"),
+            "head": [_("When"), _("Email"), _("Status")],
+            "table": [
+                [
+                    _when(row.get("sent_at") or row.get("created_at")),
+                    str(MAIL_KINDS.get(row["kind"], row["kind"])),
+                    str(MAIL_STATUSES.get(row["status"], row["status"])),
+                ]
+                for row in data.get("deliveries") or []
+            ],
+        },
+        {
+            "title": _("Your products"),
+            "head": [_("Product"), _("Since"), _("Renews on"), _("Ends on")],
+            "table": [
+                [
+                    product["name"],
+                    long_date(product["started_on"]),
+                    long_date(product["renews_on"]),
+                    long_date(product["ends_on"]),
+                ]
+                for product in data["products"]
+            ],
+        },
+    ]
+    health = data.get("relationship_health")
+    if health:
+        reasons = ", ".join(str(HEALTH_REASONS.get(code, code)) for code in health.get("reasons") or [])
+        sections.append(
+            {
+                "title": _("How our emails fit you, as we see it"),
+                "rows": [
+                    (_("Assessment"), str(HEALTH_STATES.get(health["state"], health["state"])), reasons),
+                    (_("Since"), _when(health.get("state_since")), ""),
+                ],
+            }
+        )
+    return sections
+
+
+__all__ = ["contact_erase", "contact_export", "readable_export"]

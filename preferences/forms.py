@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -9,8 +12,18 @@ from preferences.models import Locale, Topic
 from preferences.services import PAUSE_MONTHS
 
 
+class TopicsField(forms.ModelMultipleChoiceField):
+    """Topics by slug, at most MAX_TOPICS_PER_REQUEST (checked before the one query that resolves them)."""
+
+    def clean(self, value: Any) -> Any:
+        limit = settings.MAX_TOPICS_PER_REQUEST
+        if isinstance(value, list | tuple) and len(value) > limit:
+            raise forms.ValidationError(_("Choose at most %(n)d topics.") % {"n": limit}, code="too_many")
+        return super().clean(value)
+
+
 def _topic_field(required: bool) -> forms.ModelMultipleChoiceField:
-    return forms.ModelMultipleChoiceField(
+    return TopicsField(
         queryset=Topic.objects.filter(is_active=True),
         widget=forms.CheckboxSelectMultiple,
         required=required,
@@ -18,6 +31,18 @@ def _topic_field(required: bool) -> forms.ModelMultipleChoiceField:
         to_field_name="slug",
         error_messages={"required": _("Choose at least one topic.")},
     )
+
+
+class MarkedErrorsMixin:
+    """Mark each field with an error (aria-invalid) and point it at its message (aria-describedby)."""
+
+    def full_clean(self) -> None:
+        super().full_clean()  # type: ignore[misc]
+        for name in self.errors:  # type: ignore[attr-defined]
+            if name not in self.fields:  # type: ignore[attr-defined]
+                continue
+            bound = self[name]  # type: ignore[index]
+            bound.field.widget.attrs.update({"aria-invalid": "true", "aria-describedby": f"{bound.auto_id}_errors"})
 
 
 class TopicLabelsMixin:
@@ -28,7 +53,7 @@ class TopicLabelsMixin:
         field.label_from_instance = lambda topic: topic.name(locale)
 
 
-class SignupForm(TopicLabelsMixin, forms.Form):
+class SignupForm(MarkedErrorsMixin, TopicLabelsMixin, forms.Form):
     email = forms.EmailField(label=_("Email address"), max_length=254)
     first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
     topics = _topic_field(required=True)
@@ -39,18 +64,67 @@ class SignupForm(TopicLabelsMixin, forms.Form):
         required=True,
         error_messages={"required": _("Tick the box to give your permission.")},
     )
+    # A honeypot: hidden from people (and screen readers), filled in by bots that fill every field.
+    website = forms.CharField(
+        label=_("Leave this field empty"),
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+
+    def is_bot(self) -> bool:
+        """Return whether the honeypot field was filled in (call after is_valid())."""
+        return bool(self.cleaned_data.get("website"))
 
 
-class PreferencesForm(TopicLabelsMixin, forms.Form):
+KEEP = ""
+RESUME = "resume"
+
+
+class PreferencesForm(MarkedErrorsMixin, TopicLabelsMixin, forms.Form):
+    """Everything a subscriber chooses, in one form: saving it never loses another choice."""
+
     topics = _topic_field(required=False)
+    general_updates = forms.BooleanField(
+        label=_("No particular topics: send me general updates about everything"), required=False
+    )
     frequency = forms.ChoiceField(label=_("How often"), choices=frequency_choices, widget=forms.RadioSelect)
     locale = forms.ChoiceField(label=_("Language of our emails"), choices=Locale.choices, widget=forms.RadioSelect)
-
-
-class PauseForm(forms.Form):
-    months = forms.TypedChoiceField(
-        label=_("Pause for"),
-        coerce=int,
-        choices=lambda: [(m, ngettext("%(n)d month", "%(n)d months", m) % {"n": m}) for m in PAUSE_MONTHS],
-        widget=forms.RadioSelect,
+    pause = forms.ChoiceField(label=_("Take a break"), required=False, widget=forms.RadioSelect)
+    service_reminders = forms.BooleanField(
+        label=_("Remind me before a product I hold renews or ends. These are service messages, not marketing."),
+        required=False,
     )
+
+    def __init__(self, *args: Any, paused_until: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        keep = _("Keep my pause until %(date)s") % {"date": paused_until} if paused_until else _("No pause")
+        months = [
+            (str(m), ngettext("Pause for %(n)d month", "Pause for %(n)d months", m) % {"n": m}) for m in PAUSE_MONTHS
+        ]
+        self.fields["pause"].choices = [(KEEP, keep), *months] + (
+            [(RESUME, _("End the pause now"))] if paused_until else []
+        )
+        self.fields["pause"].initial = KEEP
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        topics, general = data.get("topics"), data.get("general_updates")
+        if "topics" in data and not topics and not general:
+            self.add_error("topics", _("Choose at least one topic, or choose general updates if no topic fits you."))
+        elif topics and general:
+            self.add_error(
+                "general_updates", _("Choose topics or general updates, not both: untick the topics or this box.")
+            )
+        return data
+
+    def pause_choice(self) -> tuple[int | None, bool]:
+        """Return (months to pause, whether to end the pause) from the cleaned data."""
+        value = self.cleaned_data.get("pause") or KEEP
+        if value == RESUME:
+            return None, True
+        return (int(value) if value != KEEP else None), False
+
+
+class LinkRequestForm(MarkedErrorsMixin, forms.Form):
+    email = forms.EmailField(label=_("Email address"), max_length=254)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -34,13 +35,19 @@ class Frequency:
 
 def frequencies() -> list[Frequency]:
     """Return the configured frequencies, most frequent first."""
+    return list(_parse(tuple(settings.CADENCE_FREQUENCIES)))
+
+
+@lru_cache(maxsize=8)
+def _parse(items: tuple[str, ...]) -> tuple[Frequency, ...]:
+    # Asked once per contact when a batch is sent: parse each configuration once.
     parsed = []
-    for item in settings.CADENCE_FREQUENCIES:
+    for item in items:
         key, sep, days = item.partition("=")
         if not sep or not days.strip().isdigit() or int(days) < 1:
             raise ImproperlyConfigured(f"CADENCE_FREQUENCIES item {item!r} is not 'key=days'.")
         parsed.append(Frequency(key.strip(), int(days)))
-    return sorted(parsed, key=lambda f: f.days)
+    return tuple(sorted(parsed, key=lambda f: f.days))
 
 
 def get_frequency(key: str) -> Frequency:

@@ -82,6 +82,8 @@ class Contact(models.Model):
     time_zone = models.CharField(_("time zone"), max_length=64, default=settings.DEFAULT_CONTACT_TIMEZONE)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status"))
     topics = models.ManyToManyField(Topic, blank=True, related_name="contacts", verbose_name=_("topics"))
+    # No topics means nothing unless the person chose "general updates" in so many words.
+    general_updates = models.BooleanField(_("general updates"), default=False)
     frequency = models.CharField(_("frequency"), max_length=32, default=settings.CADENCE_DEFAULT_FREQUENCY)
     paused_until = models.DateTimeField(_("paused until"), null=True, blank=True)
     source = models.CharField(_("source"), max_length=100, blank=True)
@@ -160,6 +162,7 @@ class Contact(models.Model):
         return {
             "status": self.status,
             "topics": sorted(self.topics.values_list("slug", flat=True)) if self.pk else [],
+            "general_updates": self.general_updates,
             "frequency": self.frequency,
             "locale": self.locale,
             "paused_until": self.paused_until.isoformat() if self.paused_until else None,
@@ -372,3 +375,41 @@ class ImportJob(models.Model):
     @property
     def is_running(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.VALIDATING, self.Status.APPLYING)
+
+
+class LeaveFeedback(models.Model):
+    """What happened on the way out: the alternative a person chose (or that they left) and why, if they said."""
+
+    class Reason(models.TextChoices):
+        TOO_OFTEN = "too_often", _("too often")
+        NOT_RELEVANT = "not_relevant", _("not relevant")
+        NEVER_SIGNED_UP = "never_signed_up", _("never signed up")
+        OTHER = "other", _("other")
+
+    class Outcome(models.TextChoices):
+        LESS_OFTEN = "less_often", _("less often")
+        PAUSE = "pause", _("pause")
+        FEWER_TOPICS = "fewer_topics", _("fewer topics")
+        LEFT = "left", _("left")
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="leave_feedback", verbose_name=_("contact")
+    )
+    occurred_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    outcome = models.CharField(_("chose"), max_length=16, choices=Outcome.choices)
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices, blank=True)
+    # The contact's signup source, copied so the counts per source survive an erasure.
+    contact_source = models.CharField(_("signup source"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("leaving feedback")
+        verbose_name_plural = _("leaving feedback")
+        ordering = ["-occurred_at"]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} {self.reason or '-'} {self.occurred_at:%Y-%m-%d}"
+
+    @property
+    def is_save(self) -> bool:
+        """Return whether the person stayed (chose an alternative instead of leaving)."""
+        return self.outcome != self.Outcome.LEFT

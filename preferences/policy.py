@@ -10,6 +10,7 @@ a confirmed subscriber is never left silent, the policy only spends less on them
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from preferences.frequencies import Frequency, frequencies, get_frequency
 from preferences.models import CadencePolicy, Contact
@@ -64,3 +65,26 @@ def allowed_choices(contact: Contact | None = None, potential: str = "") -> list
     else:
         options = allowed_for_potential(potential or Contact._meta.get_field("potential").default)
     return [(f.key, f.label) for f in options]
+
+
+@dataclass(frozen=True)
+class PolicyLimit:
+    """What a policy does to a contact's frequency, for the page to say in plain words."""
+
+    chosen: Frequency
+    applied: Frequency
+    offered: list[Frequency]
+
+    @property
+    def changes_the_choice(self) -> bool:
+        return self.chosen != self.applied
+
+
+def policy_limit(contact: Contact, policies: Policies | None = None) -> PolicyLimit | None:
+    """Return how a policy limits the contact's frequencies, or None when every frequency is offered."""
+    offered = allowed_frequencies(contact, policies)
+    if offered == frequencies():
+        return None
+    return PolicyLimit(
+        chosen=get_frequency(contact.frequency), applied=effective_frequency(contact, policies), offered=offered
+    )

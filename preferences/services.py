@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -186,6 +187,7 @@ def contact_update_preferences(
     contact: Contact,
     evidence: Evidence,
     topics: Iterable[Topic] | None = None,
+    general_updates: bool | None = None,
     frequency: str | None = None,
     locale: str | None = None,
     pause_months: int | None = None,
@@ -194,6 +196,7 @@ def contact_update_preferences(
 ) -> list[str]:
     """Apply the choices given and return the names of the fields that changed.
 
+    `general_updates` is the explicit choice of no particular topic (the digest then takes every topic);
     `pause_months` pauses marketing mail for 1, 3 or 6 months from now; `resume` ends a pause;
     `service_reminders` turns renewal and end-date reminders on or off.
     """
@@ -203,6 +206,8 @@ def contact_update_preferences(
         contact.frequency = get_frequency(frequency).key
     if locale is not None:
         contact.locale = locale
+    if general_updates is not None:
+        contact.general_updates = general_updates
     if pause_months is not None:
         if pause_months not in PAUSE_MONTHS:
             raise ValueError(f"pause_months must be one of {PAUSE_MONTHS}")
@@ -225,6 +230,19 @@ def contact_update_preferences(
         _record(contact, kind, evidence, before, after)
         signals.preferences_changed.send(sender=Contact, contact=contact, changes=changes)
     return changes
+
+
+@transaction.atomic
+def contact_request_link(*, email: str) -> bool:
+    """Mail a fresh preference-centre link to a known address. Return whether one goes out.
+
+    The caller answers the same either way. Erased and suppressed addresses get nothing.
+    """
+    contact = Contact.objects.filter(email=normalize_email(email), suppressed_at__isnull=True).first()
+    if contact is None or address_is_suppressed(contact.email):
+        return False
+    signals.link_requested.send(sender=Contact, contact=contact, request_id=secrets.token_hex(8))
+    return True
 
 
 @transaction.atomic
@@ -368,6 +386,7 @@ __all__ = [
     "address_hash",
     "address_is_suppressed",
     "contact_confirm",
+    "contact_request_link",
     "contact_resubscribe",
     "contact_set_share",
     "contact_subscribe",

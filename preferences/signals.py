@@ -20,6 +20,8 @@ confirmation_requested = Signal()
 # Marketers invited imported contacts to subscribe (double opt-in): one signal per batch, with
 # `invitations`, a list of (contact, ledger event id). The invitation mail must go out; it is not consent.
 invitations_requested = Signal()
+# Someone asked for a fresh preference-centre link for a known address; `request_id` makes it one mail.
+link_requested = Signal()
 
 # A contact's data is being exported. Each receiver returns `(section_name, json_ready_value)` for
 # the rows it owns (deliveries, schedule), so the export holds everything without preferences

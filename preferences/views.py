@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
+from django import forms
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
@@ -17,21 +18,30 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from preferences import services
-from preferences.data_rights import contact_export
-from preferences.forms import PauseForm, PreferencesForm, SignupForm
-from preferences.frequencies import frequencies, get_frequency
-from preferences.models import Contact, Locale
-from preferences.policy import allowed_choices, effective_frequency
-from preferences.throttles import signup_allowed
+from preferences.client import client_ip
+from preferences.data_rights import contact_export, readable_export
+from preferences.forms import LinkRequestForm, PreferencesForm, SignupForm
+from preferences.frequencies import Frequency
+from preferences.leaving import leave_give_reason, leave_record
+from preferences.models import Contact, LeaveFeedback, Locale
+from preferences.policy import allowed_choices, allowed_frequencies, effective_frequency, policy_limit
+from preferences.services import PAUSE_MONTHS
+from preferences.templatetags.dates import long_date
+from preferences.throttles import link_request_allowed, signup_allowed
 from preferences.tokens import InvalidToken, Purpose, make_token, read_token
 
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 
 
+def choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """Return the form's choice field `name` (its choices are set per request)."""
+    return cast(forms.ChoiceField, form.fields[name])
+
+
 def client_evidence(request: HttpRequest, source: str = "") -> services.Evidence:
     """Return the evidence of a request: address, browser and where it came from."""
     return services.Evidence(
-        ip_address=request.META.get("REMOTE_ADDR") or None,
+        ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         source=source,
     )
@@ -69,11 +79,13 @@ def signup(request: HttpRequest) -> HttpResponse:
     translation.activate(locale)
     initial = {"locale": locale, "frequency": settings.CADENCE_DEFAULT_FREQUENCY}
     form = SignupForm(request.POST or None, initial=initial)
-    form.fields["frequency"].choices = allowed_choices()
+    choice_field(form, "frequency").choices = allowed_choices()
     form.set_topic_labels(locale)
     if request.method == "POST" and form.is_valid():
         if not signup_allowed(request):
             return render(request, "preferences/signup.html", {"form": form, "throttled": True}, status=429)
+        if form.is_bot():
+            return render(request, "preferences/signup_done.html")  # the same answer; nothing stored
         data = form.cleaned_data
         services.contact_subscribe(
             email=data["email"],
@@ -112,18 +124,19 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 def _describe_changes(contact: Contact, changes: list[str]) -> list[str]:
     lines = []
-    if "topics" in changes:
+    if "topics" in changes or "general_updates" in changes:
         names = [topic.name(contact.locale) for topic in contact.topics.all()]
-        lines.append(_("Your topics are now: %(topics)s.") % {"topics": ", ".join(names) or _("none")})
+        if names:
+            lines.append(_("Your topics are now: %(topics)s.") % {"topics": ", ".join(names)})
+        elif contact.general_updates:
+            lines.append(_("You chose no particular topic: you will get general updates about everything."))
     if "frequency" in changes:
-        lines.append(
-            _("We will email you: %(frequency)s.") % {"frequency": get_frequency(contact.frequency).label.lower()}
-        )
+        lines.append(_("We will email you: %(frequency)s.") % {"frequency": effective_frequency(contact).label.lower()})
     if "locale" in changes:
         lines.append(_("Our emails will be in %(language)s.") % {"language": Locale(contact.locale).label})
     if "paused_until" in changes:
         if contact.paused_until:
-            lines.append(_("Paused until %(date)s.") % {"date": contact.paused_until.date().isoformat()})
+            lines.append(_("Paused until %(date)s.") % {"date": long_date(contact.paused_until)})
         else:
             lines.append(_("Your pause has ended; you will hear from us again."))
     if "status" in changes:
@@ -134,6 +147,24 @@ def _describe_changes(contact: Contact, changes: list[str]) -> list[str]:
         else:
             lines.append(_("You will no longer receive reminders about products you hold."))
     return lines
+
+
+def _preferences_form(contact: Contact, locale: str, data: Any = None) -> PreferencesForm:
+    """Return the one form of the preference centre, showing the contact's current choices."""
+    form = PreferencesForm(
+        data,
+        initial={
+            "topics": list(contact.topics.values_list("slug", flat=True)),
+            "general_updates": contact.general_updates,
+            "frequency": effective_frequency(contact).key,
+            "locale": contact.locale,
+            "service_reminders": contact.service_reminders,
+        },
+        paused_until=long_date(contact.paused_until) if contact.is_paused() else "",
+    )
+    form.fields["frequency"].choices = allowed_choices(contact)
+    form.set_topic_labels(locale)
+    return form
 
 
 @never_cache
@@ -150,38 +181,32 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
     unsubscribed_now = False
     posted = request.method == "POST"
     action = request.POST.get("action", "save")
-    form = PreferencesForm(
-        request.POST if posted and action == "save" else None,
-        initial={
-            "topics": list(contact.topics.values_list("slug", flat=True)),
-            "frequency": effective_frequency(contact).key,
-            "locale": contact.locale,
-        },
-    )
-    form.fields["frequency"].choices = allowed_choices(contact)
-    pause_form = PauseForm(request.POST if posted and action == "pause" else None)
+    form = _preferences_form(contact, locale, request.POST if posted and action == "save" else None)
     status = 200
     if posted:
         if action == "save":
             if form.is_valid():
                 data = form.cleaned_data
+                pause_months, resume = form.pause_choice()
                 changed = services.contact_update_preferences(
                     contact=contact,
                     evidence=evidence,
                     topics=data["topics"],
+                    general_updates=data["general_updates"],
                     frequency=data["frequency"],
                     locale=data["locale"],
+                    pause_months=pause_months,
+                    resume=resume,
+                    service_reminders=data["service_reminders"],
                 )
             else:
                 status = 400
-        elif action == "pause" and pause_form.is_valid():
-            changed = services.contact_update_preferences(
-                contact=contact, evidence=evidence, pause_months=pause_form.cleaned_data["months"]
-            )
-        elif action == "resume":
-            changed = services.contact_update_preferences(contact=contact, evidence=evidence, resume=True)
         elif action == "unsubscribe":
             unsubscribed_now = services.contact_unsubscribe(contact=contact, evidence=evidence)
+            if unsubscribed_now:
+                leave_record(contact=contact, outcome=LeaveFeedback.Outcome.LEFT)
+        elif action == "reason":
+            leave_give_reason(contact=contact, reason=request.POST.get("reason", ""))
         elif action == "resubscribe":
             if services.contact_resubscribe(contact=contact, evidence=evidence):
                 changed = ["status"]
@@ -191,6 +216,9 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             )
         elif action == "export":
             return export_response(contact_export(contact=contact, source="preference-centre"), contact)
+        elif action == "data":
+            data = contact_export(contact=contact, source="preference-centre")
+            return render(request, "preferences/your_data.html", {"sections": readable_export(data), "token": token})
         else:
             status = 400
         contact.refresh_from_db()
@@ -198,32 +226,31 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             translation.activate(contact.locale)
             locale = contact.locale
         if status == 200:
-            form = PreferencesForm(
-                initial={
-                    "topics": list(contact.topics.values_list("slug", flat=True)),
-                    "frequency": effective_frequency(contact).key,
-                    "locale": contact.locale,
-                }
-            )
-            form.fields["frequency"].choices = allowed_choices(contact)
-            pause_form = PauseForm()
-    form.set_topic_labels(locale)
+            form = _preferences_form(contact, locale)
     return render(
         request,
         "preferences/preference_centre.html",
         {
             "contact": contact,
             "form": form,
-            "pause_form": pause_form,
+            "policy": policy_limit(contact),
             "changes": _describe_changes(contact, changed),
-            "saved": request.method == "POST" and status == 200,
+            "saved": posted and status == 200 and action not in ("unsubscribe", "reason"),
             "unsubscribed_now": unsubscribed_now,
+            "reason_given": posted and action == "reason",
+            "reasons": LeaveFeedback.Reason.choices,
             "token": token,
             "locale": locale,
             "languages": settings.LANGUAGES,
         },
         status=status,
     )
+
+
+def less_often_options(contact: Contact) -> list[Frequency]:
+    """Return the frequencies less frequent than the one applied now that the contact may choose."""
+    applied = effective_frequency(contact)
+    return [f for f in allowed_frequencies(contact) if f.days > applied.days]
 
 
 @never_cache
@@ -234,18 +261,25 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         contact = read_token(token, Purpose.UNSUBSCRIBE)
     except InvalidToken:
         return _invalid_link(request)
-    translation.activate(_page_locale(request, contact))
+    locale = _page_locale(request, contact)
+    translation.activate(locale)
     evidence = client_evidence(request, source="unsubscribe-link")
-    less_often = frequencies()[-1]
-    context = {
+    topics = list(contact.topics.all())
+    context: dict[str, Any] = {
         "contact": contact,
         "token": token,
-        "less_often": less_often,
+        "less_often": less_often_options(contact),
+        "applied": effective_frequency(contact),
+        "pause_months": PAUSE_MONTHS,
+        "topics": [(topic.slug, topic.name(locale)) for topic in topics],
+        "reasons": LeaveFeedback.Reason.choices,
         "preferences_url": f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/",
         "done": None,
     }
+    status = 200
     if request.method == "POST":
         one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+        action = "" if one_click else request.POST.get("action", "")
         if one_click:
             evidence = services.Evidence(
                 ip_address=evidence.ip_address,
@@ -253,13 +287,65 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
                 source="one-click",
                 extra={"rfc8058": True},
             )
-        if request.POST.get("action") == "less_often" and not one_click:
-            services.contact_update_preferences(contact=contact, evidence=evidence, frequency=less_often.key)
-            context["done"] = "less_often"
+        if action == "reason":
+            context["reason_given"] = (
+                leave_give_reason(contact=contact, reason=request.POST.get("reason", "")) is not None
+            )
+            context["done"] = "reason"
+        elif action == "less_often":
+            offered = {f.key: f for f in context["less_often"]}
+            chosen = offered.get(request.POST.get("frequency", ""))
+            if chosen is None:
+                status = 400
+            else:
+                services.contact_update_preferences(contact=contact, evidence=evidence, frequency=chosen.key)
+                leave_record(contact=contact, outcome=LeaveFeedback.Outcome.LESS_OFTEN)
+                context.update(done="less_often", chosen=chosen)
+        elif action == "pause":
+            months = request.POST.get("months", "")
+            if not months.isdigit() or int(months) not in PAUSE_MONTHS:
+                status = 400
+            else:
+                services.contact_update_preferences(contact=contact, evidence=evidence, pause_months=int(months))
+                leave_record(contact=contact, outcome=LeaveFeedback.Outcome.PAUSE)
+                context["done"] = "pause"
+        elif action == "fewer_topics":
+            dropped = set(request.POST.getlist("drop"))
+            kept = [topic for topic in topics if topic.slug not in dropped]
+            if not dropped & {topic.slug for topic in topics}:
+                status = 400
+                context["error"] = _("Tick the topics you no longer want to hear about.")
+            elif not kept and not contact.general_updates:
+                status = 400
+                context["error"] = _(
+                    "That is every topic. To stop all our emails, choose “Unsubscribe from all emails” below."
+                )
+            else:
+                services.contact_update_preferences(contact=contact, evidence=evidence, topics=kept)
+                leave_record(contact=contact, outcome=LeaveFeedback.Outcome.FEWER_TOPICS)
+                context.update(done="fewer_topics", kept=[topic.name(locale) for topic in kept])
         else:
-            services.contact_unsubscribe(contact=contact, evidence=evidence)
+            if services.contact_unsubscribe(contact=contact, evidence=evidence):
+                leave_record(contact=contact, outcome=LeaveFeedback.Outcome.LEFT)
             context["done"] = "unsubscribed"
         contact.refresh_from_db()
+        context["contact"] = contact
+        if context["done"] == "pause":
+            context["paused_until"] = long_date(contact.paused_until)
     elif contact.status == Contact.Status.UNSUBSCRIBED:
         context["done"] = "unsubscribed"
-    return render(request, "preferences/unsubscribe.html", context)
+    return render(request, "preferences/unsubscribe.html", context, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def link_request(request: HttpRequest) -> HttpResponse:
+    """Ask for a fresh preference-centre link by address: the same answer whether it is known or not."""
+    translation.activate(_page_locale(request))
+    form = LinkRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not link_request_allowed(request):
+            return render(request, "preferences/link_request.html", {"form": form, "throttled": True}, status=429)
+        services.contact_request_link(email=form.cleaned_data["email"])
+        return render(request, "preferences/link_request.html", {"form": form, "sent": True})
+    return render(request, "preferences/link_request.html", {"form": form}, status=400 if form.errors else 200)

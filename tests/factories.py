@@ -8,7 +8,7 @@ from messaging.models import Announcement
 from preferences.models import Contact, Product, Topic
 
 
-class TopicFactory(factory.django.DjangoModelFactory):
+class TopicFactory(factory.django.DjangoModelFactory[Topic]):
     class Meta:
         model = Topic
         django_get_or_create = ["slug"]
@@ -18,7 +18,7 @@ class TopicFactory(factory.django.DjangoModelFactory):
     name_nl = factory.LazyAttribute(lambda o: f"Nieuws over {o.slug}")
 
 
-class ContactFactory(factory.django.DjangoModelFactory):
+class ContactFactory(factory.django.DjangoModelFactory[Contact]):
     class Meta:
         model = Contact
         skip_postgeneration_save = True
@@ -36,7 +36,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
             self.topics.set(extracted)
 
 
-class ProductFactory(factory.django.DjangoModelFactory):
+class ProductFactory(factory.django.DjangoModelFactory[Product]):
     class Meta:
         model = Product
 
@@ -46,7 +46,7 @@ class ProductFactory(factory.django.DjangoModelFactory):
     external_id = factory.Sequence(lambda n: f"P-{n}")
 
 
-class ReminderRuleFactory(factory.django.DjangoModelFactory):
+class ReminderRuleFactory(factory.django.DjangoModelFactory[ReminderRule]):
     class Meta:
         model = ReminderRule
 
@@ -55,7 +55,7 @@ class ReminderRuleFactory(factory.django.DjangoModelFactory):
     days_before = 30
 
 
-class AnnouncementFactory(factory.django.DjangoModelFactory):
+class AnnouncementFactory(factory.django.DjangoModelFactory[Announcement]):
     class Meta:
         model = Announcement
 

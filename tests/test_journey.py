@@ -38,12 +38,12 @@ def test_signup_confirm_welcome_and_leave(settings, topics, celery_eager, django
     assert len(mail.outbox) == 1
     confirmation = mail.outbox[0]
     assert confirmation.to == ["eva@example.com"]
-    assert confirmation.subject == "Bevestig uw inschrijving"
+    assert confirmation.subject == "Bevestig uw aanmelding"
     assert "List-Unsubscribe" not in confirmation.extra_headers
     confirm_url = next(u for u in links(confirmation.body) if "/confirm/" in u)
 
     page = browser.get(confirm_url)
-    assert "Ja, bevestig mijn inschrijving" in page.content.decode()
+    assert "Ja, bevestig mijn aanmelding" in page.content.decode()
     assert len(mail.outbox) == 1
 
     with django_capture_on_commit_callbacks(execute=True):

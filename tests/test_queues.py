@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import redis
-from django.conf import settings
+from datetime import timedelta
 
+import pytest
+import redis
+import time_machine
+from django.conf import settings
+from django.utils import timezone
+
+from cadence import relationship
+from cadence.models import Schedule
+from cadence.tasks import send_batch
 from config.celery import app as celery_app
-from messaging.tasks import send_delivery
+from tests.factories import ContactFactory
 from tests.workers import purge_queues
 
-QUEUES = ("welcome", "bulk", "webhooks", "default")
+QUEUES = ("welcome", "bulk", "default")
 
 
 def queue_lengths() -> dict[str, int]:
@@ -19,13 +27,26 @@ def queue_lengths() -> dict[str, int]:
 
 def test_a_welcome_send_is_queued_once_on_the_welcome_queue_only():
     purge_queues(*QUEUES)
-    send_delivery.delay("00000000-0000-0000-0000-000000000000")
-    assert queue_lengths() == {"welcome": 1, "bulk": 0, "webhooks": 0, "default": 0}
+    send_batch.apply_async((["00000000-0000-0000-0000-000000000000"],), queue="welcome")
+    assert queue_lengths() == {"welcome": 1, "bulk": 0, "default": 0}
     purge_queues(*QUEUES)
 
 
 def test_unrouted_tasks_go_to_the_default_queue_once():
     purge_queues(*QUEUES)
     celery_app.send_task("some.unrouted.task")
-    assert queue_lengths() == {"welcome": 0, "bulk": 0, "webhooks": 0, "default": 1}
+    assert queue_lengths() == {"welcome": 0, "bulk": 0, "default": 1}
+    purge_queues(*QUEUES)
+
+
+@pytest.mark.django_db
+def test_a_reengagement_mail_goes_to_the_bulk_queue_not_welcome(django_capture_on_commit_callbacks):
+    now = timezone.now()
+    contact = ContactFactory(confirmed_at=now - timedelta(days=100), frequency="monthly")
+    Schedule.objects.create(contact=contact, next_due_at=now + timedelta(days=1), last_sent_at=now - timedelta(days=40))
+    purge_queues(*QUEUES)
+    with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
+        relationship.health_recompute(contact_ids=[contact.pk])
+    assert contact.deliveries.get().kind == "reengagement"
+    assert queue_lengths() == {"welcome": 0, "bulk": 1, "default": 0}
     purge_queues(*QUEUES)

@@ -20,10 +20,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def purge_queues(*queues: str) -> None:
-    """Drop messages left on the broker by earlier tests."""
+    """Drop messages left on the broker by earlier tests (declaring the queues first: AMQP refuses to
+    purge a queue that does not exist yet)."""
     with celery_app.connection_for_write() as conn:
-        for queue in queues:
-            conn.default_channel.queue_purge(queue)
+        for name in queues:
+            queue = celery_app.amqp.queues[name].bind(conn.default_channel)
+            queue.declare()
+            queue.purge()
 
 
 @contextmanager

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('cadence', '0001_initial'),
-        ('preferences', '0003_field_verbose_names'),
+        ('preferences', '0004_field_verbose_names'),
     ]
 
     operations = [

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import time_machine
 from django.db import transaction
 
 from cadence.models import Schedule
+from cadence.sending import batch_send
 from cadence.services import schedule_start, schedules_claim_due
 from messaging.models import Delivery
-from messaging.services import delivery_send
 from preferences.models import Contact
 
 
@@ -18,16 +19,16 @@ def start(contact: Contact) -> Schedule:
     """Start the schedule as confirmation does, and send the first welcome mail at once."""
     schedule_start(contact=contact)
     for delivery in Delivery.objects.filter(contact=contact, status=Delivery.Status.QUEUED):
-        delivery_send(delivery_id=delivery.id)
+        batch_send(delivery_ids=[delivery.id])
     return Schedule.objects.get(pk=contact.pk)
 
 
-def tick_and_send(now: datetime, **options: object) -> list[Delivery]:
+def tick_and_send(now: datetime, **options: Any) -> list[Delivery]:
     """Run the tick at `now` and send what it claimed; return the deliveries created."""
     with time_machine.travel(now, tick=False):
         result = schedules_claim_due(now=now, keep_ids=True, **options)
         ids = [delivery_id for batch in result.batch_ids for delivery_id in batch]
         for delivery_id in ids:
-            delivery_send(delivery_id=delivery_id)
+            batch_send(delivery_ids=[delivery_id])
     transaction.get_connection()
     return list(Delivery.objects.filter(id__in=ids).order_by("created_at"))

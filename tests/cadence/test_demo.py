@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from cadence.models import ContactHealth, ContentItem, Schedule
-from preferences.models import Contact, Conversion, Topic
+from preferences.models import Contact, Conversion, LeaveFeedback, Topic
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +25,8 @@ def test_the_demo_loads_topics_contacts_prospects_content_and_a_superuser(capsys
     assert Contact.objects.count() == 300
     assert Contact.objects.filter(share_of_customer=0, status="confirmed").count() > 50, "prospects included"
     assert Conversion.objects.exists() and ContactHealth.objects.exists()
+    outcomes = set(LeaveFeedback.objects.values_list("outcome", flat=True))
+    assert LeaveFeedback.Outcome.LEFT in outcomes and len(outcomes) > 1, "saves and leavers for the dashboard"
     assert Schedule.objects.count() == Contact.objects.filter(status="confirmed").count()
 
     password = re.search(r"password: (\S+)\)", out).group(1)

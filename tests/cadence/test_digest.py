@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from cadence.digest import digest_items, silence_risk_topics
 from cadence.models import ContentReceipt, Schedule
+from cadence.sending import batch_send
 from messaging.models import Delivery
-from messaging.services import delivery_send
 from tests.factories import ContactFactory, ContentItemFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,8 +59,10 @@ def test_a_nurture_mail_is_a_personal_digest_in_the_contacts_language(topics):
     ContentItemFactory(topic=topics[0], language="nl", title="Rente omhoog", summary="Wat het betekent.")
     ContentItemFactory(topic=topics[0], language="en", title="Rates go up")
     Schedule.objects.create(contact=contact, next_due_at=now, welcome_step=9)
-    delivery = Delivery.objects.create(contact=contact, kind="nurture", template="nurture", idempotency_key="n1")
-    delivery_send(delivery_id=delivery.id)
+    delivery = Delivery.objects.create(
+        marketing=True, contact=contact, kind="nurture", template="nurture", idempotency_key="n1"
+    )
+    batch_send(delivery_ids=[delivery.id])
     message = mail.outbox[0]
     assert message.subject == "Rente omhoog"
     assert "Rente omhoog" in message.body and "Rates go up" not in message.body
@@ -78,3 +80,17 @@ def test_topics_without_fresh_or_evergreen_content_are_a_silence_risk(topics):
     ContentItemFactory(topic=pension, language="en", published_at=now - timedelta(days=2))  # no Dutch
     assert sorted(t.slug for t in silence_risk_topics(now=now)) == ["pension"]
     assert sorted(t.slug for t in silence_risk_topics(now=now + timedelta(days=200))) == ["pension", "saving"]
+
+
+def test_a_contact_without_topics_gets_nothing_unless_they_chose_general_updates(topics, settings):
+    settings.CADENCE_DIGEST_SIZE = 3
+    now = timezone.now()
+    saving, _mortgage, pension = topics
+    ContentItemFactory(topic=saving, title="fresh saving", published_at=now - timedelta(days=1))
+    ContentItemFactory(topic=pension, title="classic pension", evergreen=True, published_at=now - timedelta(days=600))
+
+    nothing_chosen = ContactFactory(topics=[], general_updates=False)
+    assert digest_items(contact=nothing_chosen, now=now) == []
+
+    general = ContactFactory(topics=[], general_updates=True)
+    assert titles(digest_items(contact=general, now=now)) == ["fresh saving", "classic pension"]

@@ -22,7 +22,7 @@ NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
 def schedule(last_days_ago: float | None, *, next_in_days: float = 5, **contact: object) -> Schedule:
     last = None if last_days_ago is None else NOW - timedelta(days=last_days_ago)
     return Schedule.objects.create(
-        contact=ContactFactory(**contact),
+        contact=ContactFactory.create(**contact),
         next_due_at=NOW + timedelta(days=next_in_days),
         last_sent_at=last,
         welcome_step=9,
@@ -78,9 +78,10 @@ def test_a_send_lost_with_its_worker_is_sent_again_late_under_a_new_key(sent_bat
 
 
 def test_a_lost_welcome_is_sent_again_late_once(celery_eager, django_capture_on_commit_callbacks):
-    contact = ContactFactory(confirmed_at=NOW - timedelta(minutes=20))
+    contact = ContactFactory.create(confirmed_at=NOW - timedelta(minutes=20))
     Schedule.objects.create(contact=contact, next_due_at=NOW + timedelta(days=3), welcome_step=1)
     Delivery.objects.create(
+        marketing=True,
         contact=contact,
         kind="welcome",
         template="welcome",

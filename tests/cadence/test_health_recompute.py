@@ -18,7 +18,7 @@ NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
 def quiet_contact(quiet_days: int, last_mail_days: int = 5, **kwargs) -> Contact:
-    contact = ContactFactory(confirmed_at=NOW - timedelta(days=quiet_days), **kwargs)
+    contact = ContactFactory.create(confirmed_at=NOW - timedelta(days=quiet_days), **kwargs)
     Schedule.objects.create(
         contact=contact,
         next_due_at=NOW + timedelta(days=20),
@@ -31,7 +31,7 @@ def quiet_contact(quiet_days: int, last_mail_days: int = 5, **kwargs) -> Contact
 def test_batch_recompute_stores_state_and_reasons_for_confirmed_contacts_only():
     healthy = quiet_contact(10)
     cooling = quiet_contact(100)
-    ContactFactory(status=Contact.Status.PENDING)
+    ContactFactory.create(status=Contact.Status.PENDING)
 
     counts = relationship.health_recompute_all(batch_size=1)
 
@@ -71,7 +71,9 @@ def test_a_reengagement_mail_waits_for_the_contacts_next_slot(django_capture_on_
 @time_machine.travel(NOW, tick=False)
 def test_no_reengagement_while_another_marketing_mail_is_on_its_way(django_capture_on_commit_callbacks):
     contact = quiet_contact(100, last_mail_days=40, frequency="monthly")
-    Delivery.objects.create(contact=contact, kind=Delivery.Kind.NURTURE, template="nurture", idempotency_key="n1")
+    Delivery.objects.create(
+        marketing=True, contact=contact, kind=Delivery.Kind.NURTURE, template="nurture", idempotency_key="n1"
+    )
     relationship.health_recompute(contact_ids=[contact.pk])
     assert not Delivery.objects.filter(contact=contact, kind=Delivery.Kind.REENGAGEMENT).exists()
 

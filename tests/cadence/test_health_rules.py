@@ -32,6 +32,12 @@ CASES = [
         (health.OVERDUE,),
     ),
     (
+        "37 days at a monthly cadence is within the silence guard's grace: not overdue",
+        dict(interval=MONTH, subscribed_at=days(400), last_sent_at=days(37), last_engaged_at=days(36)),
+        health.HEALTHY,
+        (),
+    ),
+    (
         "confirmed long ago and never mailed is overdue",
         dict(interval=MONTH, subscribed_at=days(60)),
         health.COOLING,

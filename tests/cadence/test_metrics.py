@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 import messaging.models as messaging_models
 from cadence import ops
 from cadence.models import Schedule
+from cadence.tasks import send_batch
 from messaging.models import Delivery
-from messaging.tasks import send_delivery
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,20 +72,19 @@ def test_queue_depth_equals_the_real_redis_lists_priorities_included(client, set
     settings.METRICS_TOKEN = TOKEN
     # Real messages through Celery, no worker running: they stay in Redis.
     for priority in (0, 0, 3, 5, 9):
-        send_delivery.apply_async((str(uuid.uuid4()),), queue="bulk", priority=priority)
+        send_batch.apply_async(([str(uuid.uuid4())],), queue="bulk", priority=priority)
     for _ in range(2):
-        send_delivery.apply_async((str(uuid.uuid4()),), queue="welcome")
-    send_delivery.apply_async((str(uuid.uuid4()),), queue="webhooks", priority=6)
+        send_batch.apply_async(([str(uuid.uuid4())],), queue="welcome")
+    send_batch.apply_async(([str(uuid.uuid4())],), queue="default", priority=6)
 
     depth = scrape(client)["cadence_queue_depth"]
 
     assert len([key for key in broker.keys("bulk*") if broker.type(key) == b"list"]) > 1  # priority lists in use
-    for queue in ("welcome", "bulk", "webhooks", "default"):
+    for queue in ("welcome", "bulk", "default"):
         assert depth[(("queue", queue),)] == real_list_length(broker, queue)
     assert depth[(("queue", "bulk"),)] == 5
     assert depth[(("queue", "welcome"),)] == 2
-    assert depth[(("queue", "webhooks"),)] == 1
-    assert depth[(("queue", "default"),)] == 0
+    assert depth[(("queue", "default"),)] == 1
 
 
 def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency(client, settings):
@@ -94,6 +93,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
     for seconds in (3, 20, 20, 400):
         contact = ContactFactory(confirmed_at=now - timedelta(minutes=10))
         Delivery.objects.create(
+            marketing=True,
             contact=contact,
             kind=Delivery.Kind.WELCOME,
             template="welcome",
@@ -103,6 +103,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
         )
     failed = ContactFactory()
     Delivery.objects.create(
+        marketing=True,
         contact=failed,
         kind=Delivery.Kind.NURTURE,
         template="nurture",
@@ -111,6 +112,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
         error="recipient refused: jan@example.com",
     )
     Delivery.objects.create(
+        marketing=True,
         contact=failed,
         kind=Delivery.Kind.NURTURE,
         template="nurture",
@@ -161,7 +163,9 @@ def test_metrics_count_webhook_events_of_the_last_day(client, settings):
 
     settings.METRICS_TOKEN = TOKEN
     contact = ContactFactory()
-    delivery = Delivery.objects.create(contact=contact, kind="welcome", template="welcome", idempotency_key="e")
+    delivery = Delivery.objects.create(
+        marketing=True, contact=contact, kind="welcome", template="welcome", idempotency_key="e"
+    )
     now = timezone.now()
     for i, (kind, hours_ago) in enumerate([("delivered", 1), ("delivered", 2), ("bounced", 3), ("opened", 30)]):
         DeliveryEvent.objects.create(

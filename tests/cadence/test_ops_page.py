@@ -31,12 +31,14 @@ def welcome_queue():
 
 
 def failed_delivery(**fields) -> Delivery:
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     return Delivery.objects.create(
+        marketing=True,
         contact=contact,
         kind=Delivery.Kind.WELCOME,
         template="welcome",
         idempotency_key=f"welcome:{contact.pk}:0",
+        queue=Delivery.Queue.WELCOME,
         status=Delivery.Status.FAILED,
         error="permanent: 400: bad sender",
         **fields,
@@ -55,9 +57,10 @@ def test_the_ops_page_is_for_staff_only(client):
 def test_the_ops_page_shows_failures_and_a_chart_of_sends_per_hour(staff_client):
     failure = failed_delivery()
     now = timezone.now()
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     for hours_ago in (0, 0, 5, 47, 60):
         Delivery.objects.create(
+            marketing=True,
             contact=contact,
             kind=Delivery.Kind.NURTURE,
             template="nurture",
@@ -108,4 +111,56 @@ def test_retry_does_nothing_to_a_delivery_that_is_not_failed(
 
     sent.refresh_from_db()
     assert sent.status == Delivery.Status.SENT
+    assert welcome_queue() == 0
+
+
+def test_retry_refuses_a_lost_delivery_the_guard_already_replaced_so_no_second_mail_goes(
+    staff_client, celery_eager, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from cadence.services import silence_repair
+
+    contact = ContactFactory.create()
+    lost = Delivery.objects.create(
+        contact=contact,
+        kind=Delivery.Kind.WELCOME,
+        template="welcome",
+        idempotency_key=f"welcome:{contact.pk}:0",
+        status=Delivery.Status.SENDING,
+        claimed_at=timezone.now() - timedelta(hours=1),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        silence_repair()
+    assert len(mail.outbox) == 1  # the late welcome
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"/admin/ops/retry/{lost.pk}/", follow=True)
+
+    lost.refresh_from_db()
+    assert lost.status == Delivery.Status.FAILED
+    assert len(mail.outbox) == 1
+    assert "replaced by a late one" in response.content.decode()
+    assert Delivery.objects.filter(contact=contact, status=Delivery.Status.SENT).count() == 1
+
+
+def test_retry_refuses_a_failed_delivery_the_esp_reported_on(
+    staff_client, welcome_queue, django_capture_on_commit_callbacks
+):
+    from messaging.models import DeliveryEvent
+
+    failure = failed_delivery()
+    DeliveryEvent.objects.create(
+        delivery=failure,
+        contact=failure.contact,
+        esp_name="postmark",
+        event_id="evt-7",
+        type=DeliveryEvent.Type.DELIVERED,
+        occurred_at=timezone.now(),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(f"/admin/ops/retry/{failure.pk}/")
+
+    failure.refresh_from_db()
+    assert failure.status == Delivery.Status.FAILED
     assert welcome_queue() == 0

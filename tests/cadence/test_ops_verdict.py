@@ -61,7 +61,7 @@ def test_the_verdict_says_the_promise_does_not_hold_and_links_the_silent_people(
 
 
 def test_the_verdict_holds_when_every_condition_does_and_shows_the_guard_and_tick_runs(staff_client, settings):
-    settings.HEALTHZ_CHECKS = ["database", "broker", "tick"]  # no worker runs in this test
+    settings.PROBE_CHECKS = ["database", "broker", "tick"]  # no worker runs in this test
     now = timezone.now()
     ops.tick_record(now=now)
     _guard_ran(minutes_ago=3)

@@ -47,6 +47,7 @@ def check_never_planned_past_the_grace(now: datetime) -> None:
         if not contact.may_receive_marketing(now) and not contact.is_paused(now):
             continue
         reference = schedule.last_sent_at or contact.confirmed_at
+        assert reference is not None  # a confirmed contact has a confirmation time
         deadline = rules.silent_since(
             last_marketing_at=reference,
             interval=get_frequency(contact.frequency).interval,

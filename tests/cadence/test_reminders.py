@@ -11,8 +11,8 @@ from django.core.management import call_command
 
 from cadence.models import ReminderRule, Schedule
 from cadence.reminders import reminders_create_due
+from cadence.sending import batch_send
 from messaging.models import Delivery
-from messaging.services import delivery_send
 from preferences.models import Contact, Product
 from tests.factories import ContactFactory, ProductFactory, ReminderRuleFactory
 
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.django_db
 RENEWS = date(2026, 12, 31)  # 30 days before: 1 December
 
 
-def at(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def tick(moment: datetime) -> int:
@@ -32,24 +32,28 @@ def tick(moment: datetime) -> int:
 
 def send_all() -> None:
     for delivery in Delivery.objects.filter(status=Delivery.Status.QUEUED).order_by("created_at"):
-        delivery_send(delivery_id=delivery.id)
+        batch_send(delivery_ids=[delivery.id])
 
 
 @pytest.fixture
 def rule() -> ReminderRule:
-    return ReminderRuleFactory(event=ReminderRule.Event.RENEWAL, days_before=30)
+    return ReminderRuleFactory.create(event=ReminderRule.Event.RENEWAL, days_before=30)
 
 
 @pytest.fixture
 def amsterdam() -> Product:
-    contact = ContactFactory(email="anna@example.nl", locale="nl", time_zone="Europe/Amsterdam", first_name="Anna")
-    return ProductFactory(contact=contact, name="Woonverzekering", renews_on=RENEWS)
+    contact = ContactFactory.create(
+        email="anna@example.nl", locale="nl", time_zone="Europe/Amsterdam", first_name="Anna"
+    )
+    return ProductFactory.create(contact=contact, name="Woonverzekering", renews_on=RENEWS)
 
 
 @pytest.fixture
 def new_york() -> Product:
-    contact = ContactFactory(email="ned@example.com", locale="en", time_zone="America/New_York", first_name="Ned")
-    return ProductFactory(contact=contact, name="Home insurance", renews_on=RENEWS)
+    contact = ContactFactory.create(
+        email="ned@example.com", locale="en", time_zone="America/New_York", first_name="Ned"
+    )
+    return ProductFactory.create(contact=contact, name="Home insurance", renews_on=RENEWS)
 
 
 def test_a_reminder_fires_at_nine_local_in_each_contacts_time_zone_and_language(rule, amsterdam, new_york):
@@ -76,7 +80,7 @@ def test_a_reminder_fires_at_nine_local_in_each_contacts_time_zone_and_language(
 
 
 def test_a_reminder_fires_once_per_product_rule_and_date(rule, amsterdam):
-    second_rule = ReminderRuleFactory(event=ReminderRule.Event.RENEWAL, days_before=7)
+    second_rule = ReminderRuleFactory.create(event=ReminderRule.Event.RENEWAL, days_before=7)
     for minute in (0, 15, 30):
         tick(at(2026, 12, 1, 8, minute))
     tick(at(2026, 12, 1, 22, 45))  # still 1 December in Amsterdam (23:45)
@@ -100,7 +104,7 @@ def test_a_moved_renewal_date_gives_a_new_reminder_not_a_duplicate(rule, amsterd
     old = Delivery.objects.get()
     # The CRM moves the renewal before the reminder went out: the old one is out of date.
     Product.objects.filter(pk=amsterdam.pk).update(renews_on=date(2027, 1, 10))
-    delivery_send(delivery_id=old.id)
+    batch_send(delivery_ids=[old.id])
     old.refresh_from_db()
     assert old.status == Delivery.Status.CANCELLED and "out of date" in old.error
     assert tick(at(2026, 12, 1, 9, 0)) == 0
@@ -114,11 +118,11 @@ def test_a_moved_renewal_date_gives_a_new_reminder_not_a_duplicate(rule, amsterd
 
 
 def test_products_ended_before_the_reminder_get_none(rule):
-    end_rule = ReminderRuleFactory(event=ReminderRule.Event.END, days_before=30)
-    ended_early = ProductFactory(renews_on=RENEWS, ends_on=date(2026, 11, 20))
-    ends_before_renewal = ProductFactory(renews_on=RENEWS, ends_on=date(2026, 12, 15))
-    ending = ProductFactory(ends_on=RENEWS)
-    renewing = ProductFactory(renews_on=RENEWS)
+    end_rule = ReminderRuleFactory.create(event=ReminderRule.Event.END, days_before=30)
+    ended_early = ProductFactory.create(renews_on=RENEWS, ends_on=date(2026, 11, 20))
+    ends_before_renewal = ProductFactory.create(renews_on=RENEWS, ends_on=date(2026, 12, 15))
+    ending = ProductFactory.create(ends_on=RENEWS)
+    renewing = ProductFactory.create(renews_on=RENEWS)
 
     tick(at(2026, 12, 1, 8, 0))
 
@@ -130,11 +134,11 @@ def test_products_ended_before_the_reminder_get_none(rule):
 
 
 def test_opted_out_and_suppressed_contacts_get_none_but_unsubscribed_customers_do(rule):
-    opted_out = ProductFactory(renews_on=RENEWS, contact=ContactFactory(service_reminders=False))
-    suppressed = ProductFactory(renews_on=RENEWS, contact=ContactFactory(suppressed_at=at(2026, 1, 1)))
+    opted_out = ProductFactory.create(renews_on=RENEWS, contact=ContactFactory.create(service_reminders=False))
+    suppressed = ProductFactory.create(renews_on=RENEWS, contact=ContactFactory.create(suppressed_at=at(2026, 1, 1)))
     # A customer who left marketing mail, on the lowest frequency, still hears about their product.
-    unsubscribed = ProductFactory(
-        renews_on=RENEWS, contact=ContactFactory(status=Contact.Status.UNSUBSCRIBED, frequency="quarterly")
+    unsubscribed = ProductFactory.create(
+        renews_on=RENEWS, contact=ContactFactory.create(status=Contact.Status.UNSUBSCRIBED, frequency="quarterly")
     )
     Schedule.objects.create(contact=unsubscribed.contact, next_due_at=at(2027, 2, 1), is_active=False)
 
@@ -164,7 +168,7 @@ def test_the_tick_enqueues_the_sends_on_the_bulk_queue(rule, amsterdam, new_york
         # Both reminders travel in one batch task on the bulk queue.
         assert broker.llen("bulk") == 1 and broker.llen("welcome") == 0
         message = broker.lindex("bulk", 0)
-        assert b"messaging.tasks.send_batch" in message
+        assert b"cadence.tasks.send_batch" in message
     finally:
         broker.delete("bulk", "welcome")
 
@@ -174,3 +178,19 @@ def test_the_management_command_and_beat_run_the_same_tick(rule, amsterdam, caps
         call_command("reminders_tick")
     assert "1 reminder(s) created" in capsys.readouterr().out
     assert settings.CELERY_BEAT_SCHEDULE["reminders-tick"]["task"] == "cadence.tasks.reminders_tick"
+
+
+def test_a_reminder_day_missed_while_beat_was_down_is_caught_up_once(rule, amsterdam):
+    # Beat was down all of 1 December (the reminder day) and comes back on the 2nd at 07:00 local.
+    assert tick(at(2026, 12, 2, 6)) == 1
+    assert tick(at(2026, 12, 2, 6, 15)) == 0
+    reminder = Delivery.objects.get()
+    assert reminder.idempotency_key.endswith(":2026-12-31") and reminder.kind == Delivery.Kind.REMINDER
+
+
+def test_no_reminder_is_caught_up_beyond_the_catch_up_days_or_after_its_event(rule, amsterdam, settings):
+    settings.REMINDER_CATCH_UP_DAYS = 3
+    assert tick(at(2026, 12, 5, 12)) == 0  # four days late
+    on_the_day = ReminderRuleFactory.create(event=ReminderRule.Event.RENEWAL, days_before=0)
+    assert tick(at(2027, 1, 1, 12)) == 0  # the renewal itself was yesterday
+    assert not Delivery.objects.filter(idempotency_key__contains=f":{on_the_day.pk}:").exists()

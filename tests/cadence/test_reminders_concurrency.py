@@ -10,9 +10,9 @@ import pytest
 import time_machine
 from django.db import connection, connections
 
+from cadence.announcements import announcement_confirm, announcement_expand
 from cadence.reminders import reminders_create_due
 from config.celery import app as celery_app
-from messaging.announcements import announcement_confirm, announcement_expand
 from messaging.models import Announcement, Delivery
 from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory, ReminderRuleFactory
 

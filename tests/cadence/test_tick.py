@@ -152,9 +152,9 @@ def test_consent_is_checked_again_when_the_claimed_mail_is_sent(sent_batches):
     Schedule.objects.create(contact=contact, next_due_at=now, welcome_step=9)
     result = schedules_claim_due(now=now, keep_ids=True)
     Contact.objects.filter(pk=contact.pk).update(paused_until=now + timedelta(days=60))
-    from messaging.services import delivery_send
+    from cadence.sending import batch_send
 
-    delivery_send(delivery_id=result.batch_ids[0][0])
+    batch_send(delivery_ids=[result.batch_ids[0][0]])
     assert mail.outbox == []
     assert Delivery.objects.get(contact=contact).status == Delivery.Status.CANCELLED
 

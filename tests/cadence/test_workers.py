@@ -11,9 +11,9 @@ from django.db.models import Count
 from django.utils import timezone
 
 from cadence.models import Schedule
+from cadence.sending import deliveries_enqueue
 from cadence.services import schedules_claim_due, silence_repair
 from messaging.models import Delivery
-from messaging.tasks import enqueue_batch
 from tests.cadence.workers import kill, purge, wait_for, worker
 from tests.factories import ContactFactory
 
@@ -60,7 +60,7 @@ def test_two_ticks_and_two_real_workers_at_once_send_each_mail_once(postgres_onl
                 claimed.append(result.claimed)
                 # A redelivered or retried task: every batch is sent a second time.
                 for ids in result.batch_ids:
-                    enqueue_batch(ids)
+                    deliveries_enqueue(ids, queue="bulk")
             finally:
                 connection.close()
 

@@ -17,7 +17,7 @@ purge = workers.purge_queues
 @contextmanager
 def worker(name: str, *, queues: str = "bulk,welcome", **env: str) -> Iterator[subprocess.Popen]:
     """Run one worker (one prefork child) on the nurture and welcome queues until the block ends."""
-    with workers.running_worker(queues=queues, name=name, **env) as process:
+    with workers.running_worker(queues=queues, name=name, concurrency=1, loglevel="WARNING", **env) as process:
         yield process
 
 

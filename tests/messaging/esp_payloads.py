@@ -50,7 +50,7 @@ def postmark(event: str, delivery: Delivery, n: int = 1) -> dict[str, Any]:
         "CanActivate": True,
         "Subject": "Welcome",
     }
-    payloads = {
+    payloads: dict[str, dict[str, Any]] = {
         "delivered": {
             "RecordType": "Delivery",
             "Recipient": email,
@@ -134,7 +134,7 @@ def mailgun(event: str, delivery: Delivery, n: int = 1, signing_key: str = MAILG
         "tags": [delivery.kind],
         "user-variables": {"delivery_id": str(delivery.id), "kind": delivery.kind},
     }
-    events = {
+    events: dict[str, dict[str, Any]] = {
         "delivered": {
             "event": "delivered",
             "delivery-status": {"tls": True, "mx-host": "smtp-in.example.com", "code": 250, "message": "OK"},
@@ -190,7 +190,7 @@ def sendgrid(event: str, delivery: Delivery, n: int = 1) -> dict[str, Any]:
         "delivery_id": str(delivery.id),
         "kind": delivery.kind,
     }
-    events = {
+    events: dict[str, dict[str, Any]] = {
         "delivered": {"event": "delivered", "response": "250 OK", "ip": "168.1.1.1", "tls": 1},
         "hard_bounce": {
             "event": "bounce",
@@ -253,7 +253,7 @@ def amazon_ses(event: str, delivery: Delivery, n: int = 1) -> dict[str, Any]:
         "feedbackId": "01000157c44f053b-61b59c11-9236-11e6-8f96-7be8aexample-000000",
         "reportingMTA": "dsn; mta.example.com",
     }
-    events = {
+    events: dict[str, dict[str, Any]] = {
         "delivered": {
             "eventType": "Delivery",
             "delivery": {
@@ -335,7 +335,7 @@ def brevo(event: str, delivery: Delivery, n: int = 1) -> dict[str, Any]:
         "ts_epoch": (EPOCH + n) * 1000 + 223,
         "tags": [delivery.kind],
     }
-    events = {
+    events: dict[str, dict[str, Any]] = {
         "delivered": {"event": "delivered"},
         "hard_bounce": {"event": "hard_bounce", "reason": "550 5.1.1 The email account does not exist."},
         "soft_bounce": {"event": "soft_bounce", "reason": "452 4.2.2 Mailbox full."},

@@ -20,7 +20,13 @@ def staff_client(client):
 
 def delivery_with_events(contact, key: str, kind: str = "nurture", esp: str = "mailgun") -> Delivery:
     delivery = Delivery.objects.create(
-        contact=contact, kind=kind, template="welcome", idempotency_key=key, status="sent", esp_name=esp
+        marketing=kind in Delivery.MARKETING_KINDS,
+        contact=contact,
+        kind=kind,
+        template="welcome",
+        idempotency_key=key,
+        status="sent",
+        esp_name=esp,
     )
     for minute, event_type in [(1, "delivered"), (5, "opened"), (3, "clicked")]:
         DeliveryEvent.objects.create(

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from config.celery import app as celery_app
 from messaging.models import Announcement, Delivery
 from preferences.models import Contact
 from tests.factories import AnnouncementFactory, ContactFactory
-from tests.workers import running_worker, wait_for
+from tests.workers import purge_queues, running_worker, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -18,9 +17,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 def test_a_real_worker_sends_an_announcement_to_every_customer_and_the_admin_counts_match(admin_client):
-    with celery_app.connection_for_write() as connection:
-        for queue in ("default", "bulk"):
-            connection.default_channel.queue_purge(queue)
+    purge_queues("default", "bulk")
     low = ContactFactory(share_of_customer=2, potential=Contact.Potential.NONE, status=Contact.Status.UNSUBSCRIBED)
     high = [ContactFactory(share_of_customer=80, potential=Contact.Potential.HIGH) for _ in range(6)]
     suppressed = ContactFactory(share_of_customer=50, suppressed_at="2026-01-01T00:00:00Z")

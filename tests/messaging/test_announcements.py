@@ -7,15 +7,15 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from messaging.announcements import (
+from cadence.announcements import (
     announcement_audience,
     announcement_confirm,
     announcement_expand,
     announcement_progress,
     announcement_resume,
 )
+from cadence.sending import batch_send
 from messaging.models import Announcement, Delivery
-from messaging.services import delivery_send
 from preferences.models import Contact
 from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory
 
@@ -26,17 +26,21 @@ pytestmark = pytest.mark.django_db
 def population() -> dict[str, Contact]:
     """Customers of every value, with and without marketing consent, and people who must not be reached."""
     people = {
-        "low_value": ContactFactory(share_of_customer=3, potential=Contact.Potential.NONE, frequency="quarterly"),
-        "high_value": ContactFactory(share_of_customer=90, potential=Contact.Potential.HIGH),
-        "unsubscribed_customer": ContactFactory(share_of_customer=40, status=Contact.Status.UNSUBSCRIBED),
-        "paused_customer": ContactFactory(share_of_customer=20, paused_until=timezone.now() + timedelta(days=60)),
-        "product_holder": ContactFactory(share_of_customer=0, status=Contact.Status.PENDING, confirmed_at=None),
-        "suppressed_customer": ContactFactory(share_of_customer=60, suppressed_at=timezone.now()),
-        "prospect": ContactFactory(share_of_customer=0, potential=Contact.Potential.HIGH),
-        "former_customer": ContactFactory(share_of_customer=0, status=Contact.Status.UNSUBSCRIBED),
+        "low_value": ContactFactory.create(
+            share_of_customer=3, potential=Contact.Potential.NONE, frequency="quarterly"
+        ),
+        "high_value": ContactFactory.create(share_of_customer=90, potential=Contact.Potential.HIGH),
+        "unsubscribed_customer": ContactFactory.create(share_of_customer=40, status=Contact.Status.UNSUBSCRIBED),
+        "paused_customer": ContactFactory.create(
+            share_of_customer=20, paused_until=timezone.now() + timedelta(days=60)
+        ),
+        "product_holder": ContactFactory.create(share_of_customer=0, status=Contact.Status.PENDING, confirmed_at=None),
+        "suppressed_customer": ContactFactory.create(share_of_customer=60, suppressed_at=timezone.now()),
+        "prospect": ContactFactory.create(share_of_customer=0, potential=Contact.Potential.HIGH),
+        "former_customer": ContactFactory.create(share_of_customer=0, status=Contact.Status.UNSUBSCRIBED),
     }
-    ProductFactory(contact=people["product_holder"], name="Savings account")
-    ProductFactory(contact=people["former_customer"], ends_on=date(2020, 1, 1))
+    ProductFactory.create(contact=people["product_holder"], name="Savings account")
+    ProductFactory.create(contact=people["former_customer"], ends_on=date(2020, 1, 1))
     return people
 
 
@@ -60,7 +64,9 @@ def change_page(admin_client, announcement: Announcement) -> str:
 def test_a_service_announcement_reaches_every_customer_whatever_their_value_and_no_suppressed_one(
     admin_client, population, celery_eager, django_capture_on_commit_callbacks
 ):
-    announcement = AnnouncementFactory(kind=Announcement.Kind.SERVICE, audience=Announcement.Audience.ALL_CUSTOMERS)
+    announcement = AnnouncementFactory.create(
+        kind=Announcement.Kind.SERVICE, audience=Announcement.Audience.ALL_CUSTOMERS
+    )
     expected = emails(
         population, "low_value", "high_value", "unsubscribed_customer", "paused_customer", "product_holder"
     )
@@ -86,13 +92,15 @@ def test_a_service_announcement_reaches_every_customer_whatever_their_value_and_
 
 
 def test_a_marketing_announcement_needs_consent_and_carries_list_unsubscribe(population):
-    announcement = AnnouncementFactory(kind=Announcement.Kind.MARKETING, audience=Announcement.Audience.ALL_CONTACTS)
+    announcement = AnnouncementFactory.create(
+        kind=Announcement.Kind.MARKETING, audience=Announcement.Audience.ALL_CONTACTS
+    )
     assert announcement_confirm(announcement=announcement, confirmed_by="marketer")
     announcement_expand(announcement_id=announcement.pk, enqueue_sends=lambda ids: None)
     # The high-value customer unsubscribes after the expansion: consent is checked again at send time.
     Contact.objects.filter(pk=population["high_value"].pk).update(status=Contact.Status.UNSUBSCRIBED)
     for delivery in Delivery.objects.all():
-        delivery_send(delivery_id=delivery.id)
+        batch_send(delivery_ids=[delivery.id])
 
     assert sent_to() == emails(population, "low_value", "prospect")
     assert all("List-Unsubscribe" in m.extra_headers for m in mail.outbox)
@@ -103,10 +111,10 @@ def test_a_marketing_announcement_needs_consent_and_carries_list_unsubscribe(pop
 
 def test_an_announcement_speaks_each_contacts_language(population):
     Contact.objects.filter(pk=population["high_value"].pk).update(locale="nl")
-    announcement = AnnouncementFactory(audience=Announcement.Audience.ALL_CUSTOMERS)
+    announcement = AnnouncementFactory.create(audience=Announcement.Audience.ALL_CUSTOMERS)
     announcement_confirm(announcement=announcement, confirmed_by="marketer")
     announcement_expand(announcement_id=announcement.pk, enqueue_sends=lambda ids: None)
-    delivery_send(delivery_id=Delivery.objects.get(contact=population["high_value"]).id)
+    batch_send(delivery_ids=[Delivery.objects.get(contact=population["high_value"]).id])
     assert mail.outbox[0].subject == "Onze app was onbereikbaar"
     assert "Uw geld was altijd veilig." in mail.outbox[0].body
 
@@ -123,18 +131,18 @@ def test_an_announcement_speaks_each_contacts_language(population):
     ],
 )
 def test_segments_filter_by_potential_and_lifecycle(population, filters, expected):
-    announcement = AnnouncementFactory(audience=Announcement.Audience.SEGMENT, **filters)
+    announcement = AnnouncementFactory.create(audience=Announcement.Audience.SEGMENT, **filters)
     assert set(announcement_audience(announcement)) == {population[name] for name in expected}
 
 
 def test_a_segment_can_be_one_topic(population, topics):
     population["prospect"].topics.set([topics[1]])
-    announcement = AnnouncementFactory(audience=Announcement.Audience.SEGMENT, segment_topic=topics[1])
+    announcement = AnnouncementFactory.create(audience=Announcement.Audience.SEGMENT, segment_topic=topics[1])
     assert list(announcement_audience(announcement)) == [population["prospect"]]
 
 
 def test_the_expansion_walks_the_audience_in_batches_and_resumes_without_duplicates(population):
-    announcement = AnnouncementFactory(audience=Announcement.Audience.ALL_CUSTOMERS)
+    announcement = AnnouncementFactory.create(audience=Announcement.Audience.ALL_CUSTOMERS)
     announcement_confirm(announcement=announcement, confirmed_by="marketer")
     enqueued: list[list[str]] = []
 
@@ -155,7 +163,7 @@ def test_the_expansion_walks_the_audience_in_batches_and_resumes_without_duplica
 
 
 def test_an_announcement_is_confirmed_once_and_then_locked(admin_client, population):
-    announcement = AnnouncementFactory()
+    announcement = AnnouncementFactory.create()
     assert announcement_confirm(announcement=announcement, confirmed_by="one")
     assert not announcement_confirm(announcement=announcement, confirmed_by="two")
     response = admin_client.post(f"/admin/messaging/announcement/{announcement.pk}/confirm/", {"confirm": "yes"})
@@ -166,7 +174,7 @@ def test_an_announcement_is_confirmed_once_and_then_locked(admin_client, populat
 
 
 def test_the_draft_page_shows_how_many_will_receive_it(admin_client, population):
-    announcement = AnnouncementFactory(audience=Announcement.Audience.ALL_CUSTOMERS)
+    announcement = AnnouncementFactory.create(audience=Announcement.Audience.ALL_CUSTOMERS)
     page = change_page(admin_client, announcement)
     assert re.search(r"5 <a class=\"button\" href=\"/admin/messaging/announcement/\d+/confirm/\"", page)
 
@@ -187,11 +195,11 @@ def test_the_admin_pages_for_announcements_rules_products_and_erased_addresses_o
 
 
 def test_resuming_after_a_lost_broker_sends_what_is_still_queued_once(population):
-    announcement = AnnouncementFactory(audience=Announcement.Audience.ALL_CUSTOMERS)
+    announcement = AnnouncementFactory.create(audience=Announcement.Audience.ALL_CUSTOMERS)
     announcement_confirm(announcement=announcement, confirmed_by="marketer")
     announcement_expand(announcement_id=announcement.pk, enqueue_sends=lambda ids: None)  # the sends are lost
     first = Delivery.objects.order_by("id").first()
-    delivery_send(delivery_id=first.id)
+    batch_send(delivery_ids=[first.id])
     announcement.refresh_from_db()
 
     resent: list[str] = []
@@ -204,7 +212,7 @@ def test_resuming_after_a_lost_broker_sends_what_is_still_queued_once(population
     )
     assert expansions == [] and str(first.id) not in resent
     for delivery_id in resent + resent:  # a duplicate enqueue is harmless
-        delivery_send(delivery_id=delivery_id)
+        batch_send(delivery_ids=[delivery_id])
     assert recipients_count() == 5
     assert announcement_progress(announcement)["sent"] == 5
     announcement.refresh_from_db()

@@ -11,6 +11,7 @@ from anymail.message import AnymailRecipientStatus
 from django.conf import settings
 from django.core import mail
 
+from cadence.sending import batch_send
 from messaging import services
 from messaging.models import Delivery
 from preferences.models import Contact, SuppressionEntry
@@ -31,9 +32,13 @@ def _batch_settings(settings):
 
 
 def nurture(contact: Contact | None = None, key: str | None = None) -> Delivery:
-    contact = contact or ContactFactory()
+    contact = contact or ContactFactory.create()
     return Delivery.objects.create(
-        contact=contact, kind=Delivery.Kind.NURTURE, template="welcome", idempotency_key=key or f"n:{contact.id}"
+        marketing=True,
+        contact=contact,
+        kind=Delivery.Kind.NURTURE,
+        template="welcome",
+        idempotency_key=key or f"n:{contact.id}",
     )
 
 
@@ -46,9 +51,9 @@ def merged(content: str, values: dict[str, str], esp: dict[str, object] = BATCH[
 
 
 def test_recipients_go_out_in_chunks_of_the_esp_limit_each_with_their_own_values():
-    deliveries = [nurture(ContactFactory(first_name=f"Name{i}")) for i in range(5)]
+    deliveries = [nurture(ContactFactory.create(first_name=f"Name{i}")) for i in range(5)]
 
-    result = services.deliveries_send_batch(delivery_ids=[d.id for d in deliveries])
+    result = services.deliveries_send(delivery_ids=[d.id for d in deliveries])
 
     assert len(result.sent) == 5
     assert [len(m.to) for m in mail.outbox] == [2, 2, 1]
@@ -71,13 +76,22 @@ def test_recipients_go_out_in_chunks_of_the_esp_limit_each_with_their_own_values
 def test_each_recipient_receives_exactly_what_a_single_send_would_render(settings, esp):
     configured = REAL_BATCH_SETTINGS[esp]
     settings.ESP_BATCH_SENDING = {"test": configured}
-    people = [ContactFactory(first_name="Eva"), ContactFactory(first_name="<b>O'Brien</b>"), ContactFactory()]
-    deliveries = [nurture(p) for p in people]
-    singles = {d.contact.email: services.build_message(d) for d in deliveries}
+    people = [
+        ContactFactory.create(first_name="Eva"),
+        ContactFactory.create(first_name="<b>O'Brien</b>"),
+        ContactFactory.create(),
+    ]
+    settings.ESP_BATCH_SENDING = {}
+    services.deliveries_send(delivery_ids=[nurture(p, key=f"single:{p.id}").id for p in people])
+    singles = {m.to[0]: m for m in mail.outbox}
+    assert len(singles) == 3
+    mail.outbox.clear()
+    settings.ESP_BATCH_SENDING = {"test": configured}
 
-    services.deliveries_send_batch(delivery_ids=[d.id for d in deliveries])
+    services.deliveries_send(delivery_ids=[nurture(p).id for p in people])
 
     sent_to = {}
+    assert all(message.anymail_test_params.get("is_batch_send") for message in mail.outbox)
     for message in mail.outbox:
         for email in message.to:
             values = message.anymail_test_params["merge_data"][email]
@@ -96,9 +110,9 @@ def test_each_recipient_receives_exactly_what_a_single_send_would_render(setting
 
 
 def test_mails_that_differ_beyond_name_and_links_go_in_separate_messages():
-    english = [nurture(ContactFactory(locale="en")) for _ in range(2)]
-    dutch = [nurture(ContactFactory(locale="nl")) for _ in range(2)]
-    services.deliveries_send_batch(delivery_ids=[d.id for d in english + dutch])
+    english = [nurture(ContactFactory.create(locale="en")) for _ in range(2)]
+    dutch = [nurture(ContactFactory.create(locale="nl")) for _ in range(2)]
+    services.deliveries_send(delivery_ids=[d.id for d in english + dutch])
     groups = sorted(sorted(m.to) for m in mail.outbox)
     assert groups == sorted([sorted(d.contact.email for d in english), sorted(d.contact.email for d in dutch)])
 
@@ -113,7 +127,7 @@ def test_one_refused_recipient_does_not_fail_the_others(esp_faults):
             }
         }
     )
-    result = services.deliveries_send_batch(delivery_ids=[good.id, bad.id])
+    result = services.deliveries_send(delivery_ids=[good.id, bad.id])
     good.refresh_from_db()
     bad.refresh_from_db()
     assert result.sent == [str(good.id)] and result.failed == [str(bad.id)]
@@ -124,7 +138,7 @@ def test_one_refused_recipient_does_not_fail_the_others(esp_faults):
 def test_without_batch_support_each_recipient_gets_a_message_of_their_own(settings):
     settings.ESP_BATCH_SENDING = {}
     deliveries = [nurture() for _ in range(3)]
-    result = services.deliveries_send_batch(delivery_ids=[d.id for d in deliveries])
+    result = services.deliveries_send(delivery_ids=[d.id for d in deliveries])
     assert len(result.sent) == 3
     assert [len(m.to) for m in mail.outbox] == [1, 1, 1]
     assert all("List-Unsubscribe" in m.extra_headers for m in mail.outbox)
@@ -135,8 +149,8 @@ def test_a_batch_claims_only_queued_rows_and_never_sends_twice():
     Delivery.objects.filter(pk=cancelled.pk).update(status=Delivery.Status.CANCELLED)
     ids = [first.id, second.id, cancelled.id]
 
-    services.deliveries_send_batch(delivery_ids=ids)
-    again = services.deliveries_send_batch(delivery_ids=ids)
+    services.deliveries_send(delivery_ids=ids)
+    again = services.deliveries_send(delivery_ids=ids)
 
     assert again.sent == [] and sum(len(m.to) for m in mail.outbox) == 2
     cancelled.refresh_from_db()
@@ -144,32 +158,36 @@ def test_a_batch_claims_only_queued_rows_and_never_sends_twice():
 
 
 def test_an_address_on_the_suppression_list_is_not_mailed_even_as_a_new_contact():
-    contact = ContactFactory(email="returns@example.com")
+    contact = ContactFactory.create(email="returns@example.com")
     SuppressionEntry.objects.create(address_hash=address_hash("Returns@Example.com "), reason="hard_bounce")
     delivery, other = nurture(contact), nurture()
 
-    result = services.deliveries_send_batch(delivery_ids=[delivery.id, other.id])
+    result = services.deliveries_send(delivery_ids=[delivery.id, other.id])
 
     assert result.cancelled == [str(delivery.id)] and result.sent == [str(other.id)]
     assert all(contact.email not in m.to for m in mail.outbox)
     single = nurture(contact, key="single")
-    services.delivery_send(delivery_id=single.id)
+    batch_send(delivery_ids=[single.id])
     single.refresh_from_db()
     assert single.status == Delivery.Status.CANCELLED and single.error == "suppressed address"
 
 
 def test_consent_is_checked_again_for_every_recipient_of_a_batch():
-    confirmed, left = nurture(), nurture(ContactFactory(status=Contact.Status.UNSUBSCRIBED))
-    result = services.deliveries_send_batch(delivery_ids=[confirmed.id, left.id])
+    confirmed, left = nurture(), nurture(ContactFactory.create(status=Contact.Status.UNSUBSCRIBED))
+    result = services.deliveries_send(delivery_ids=[confirmed.id, left.id])
     assert result.sent == [str(confirmed.id)] and result.cancelled == [str(left.id)]
 
 
 def test_a_mail_that_cannot_be_rendered_fails_alone():
     broken = Delivery.objects.create(
-        contact=ContactFactory(), kind=Delivery.Kind.NURTURE, template="no_such_template", idempotency_key="broken"
+        marketing=True,
+        contact=ContactFactory.create(),
+        kind=Delivery.Kind.NURTURE,
+        template="no_such_template",
+        idempotency_key="broken",
     )
     fine = nurture()
-    result = services.deliveries_send_batch(delivery_ids=[broken.id, fine.id])
+    result = services.deliveries_send(delivery_ids=[broken.id, fine.id])
     broken.refresh_from_db()
     assert result.sent == [str(fine.id)] and result.failed == [str(broken.id)]
     assert broken.status == Delivery.Status.FAILED and broken.error.startswith("render error")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from anymail.exceptions import AnymailAPIError
 
-from messaging import services, tasks
+from cadence import tasks
+from cadence.sending import batch_send
+from messaging import services
 from messaging.models import Delivery
 from tests.factories import ContactFactory
 
@@ -13,7 +15,13 @@ pytestmark = pytest.mark.django_db
 
 
 def queued(key: str = "k", kind: str = Delivery.Kind.WELCOME) -> Delivery:
-    return Delivery.objects.create(contact=ContactFactory(), kind=kind, template="welcome", idempotency_key=key)
+    return Delivery.objects.create(
+        marketing=kind in Delivery.MARKETING_KINDS,
+        contact=ContactFactory.create(),
+        kind=kind,
+        template="welcome",
+        idempotency_key=key,
+    )
 
 
 def api_error(status: int) -> AnymailAPIError:
@@ -25,7 +33,7 @@ def test_a_transient_error_queues_the_delivery_again_and_says_why(esp_faults, st
     esp_faults.then(api_error(status))
     delivery = queued()
     with pytest.raises(services.TransientSendError):
-        services.delivery_send(delivery_id=delivery.id)
+        batch_send(delivery_ids=[delivery.id])
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.QUEUED
     assert delivery.error.startswith(f"transient: {status}")
@@ -35,7 +43,7 @@ def test_a_transient_error_queues_the_delivery_again_and_says_why(esp_faults, st
 def test_a_permanent_error_fails_the_delivery_visibly_and_is_not_retried(esp_faults, settings):
     esp_faults.then(api_error(400))
     delivery = queued()
-    tasks.send_delivery.apply(args=[str(delivery.id)])
+    tasks.send_batch.apply(args=[[str(delivery.id)]])
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.FAILED
     assert delivery.error.startswith("permanent: 400") and delivery.attempts == 1
@@ -44,12 +52,12 @@ def test_a_permanent_error_fails_the_delivery_visibly_and_is_not_retried(esp_fau
 def test_the_task_retries_transient_errors_then_sends_exactly_once(esp_faults):
     esp_faults.then(api_error(500), api_error(429), None)
     delivery = queued()
-    tasks.send_delivery.apply(args=[str(delivery.id)])
+    tasks.send_batch.apply(args=[[str(delivery.id)]])
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.SENT and delivery.attempts == 3
     assert esp_faults.accepted == {str(delivery.id): 1}
     # A redelivered task finds nothing to send.
-    tasks.send_delivery.apply(args=[str(delivery.id)])
+    tasks.send_batch.apply(args=[[str(delivery.id)]])
     assert esp_faults.accepted == {str(delivery.id): 1}
 
 
@@ -57,7 +65,7 @@ def test_the_task_gives_up_after_its_retries_and_marks_the_delivery_failed(esp_f
     settings.SEND_MAX_RETRIES = 2
     esp_faults.then(*[api_error(503)] * 5)
     delivery = queued()
-    tasks.send_delivery.apply(args=[str(delivery.id)])
+    tasks.send_batch.apply(args=[[str(delivery.id)]])
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.FAILED
     assert delivery.attempts == 3 and delivery.error.startswith("gave up")
@@ -93,7 +101,7 @@ def test_a_batch_chunk_refused_for_good_fails_only_that_chunk(esp_faults, settin
     deliveries = [queued(f"p{i}", Delivery.Kind.NURTURE) for i in range(4)]
     esp_faults.then(api_error(400), None)
 
-    result = services.deliveries_send_batch(delivery_ids=[d.id for d in deliveries])
+    result = services.deliveries_send(delivery_ids=[d.id for d in deliveries])
 
     assert len(result.failed) == 2 and len(result.sent) == 2
     failed = Delivery.objects.filter(status=Delivery.Status.FAILED)

@@ -12,7 +12,7 @@ import pytest
 from anymail.exceptions import AnymailRecipientsRefused
 from django.conf import settings
 
-from messaging import services
+from cadence.sending import batch_send
 from messaging.models import Delivery
 from preferences.tokens import Purpose, contact_url
 from tests.factories import ContactFactory
@@ -39,15 +39,17 @@ def records(stream: io.StringIO) -> list[dict]:
 
 def test_a_send_logs_json_with_uuids_and_never_the_address(json_log, monkeypatch):
     ok, refused = ContactFactory(email="anna.jansen@bank.example.nl"), ContactFactory(email="piet+x@example.com")
-    first = Delivery.objects.create(contact=ok, kind="welcome", template="welcome", idempotency_key="a")
-    second = Delivery.objects.create(contact=refused, kind="welcome", template="welcome", idempotency_key="b")
-    services.delivery_send(delivery_id=first.id)
+    first = Delivery.objects.create(marketing=True, contact=ok, kind="welcome", template="welcome", idempotency_key="a")
+    second = Delivery.objects.create(
+        marketing=True, contact=refused, kind="welcome", template="welcome", idempotency_key="b"
+    )
+    batch_send(delivery_ids=[first.id])
 
     def refuse(self, messages, *args, **kwargs):
         raise AnymailRecipientsRefused(f"The ESP refused {messages[0].to[0]} (invalid)")
 
     monkeypatch.setattr("anymail.backends.test.EmailBackend.send_messages", refuse)
-    services.delivery_send(delivery_id=second.id)
+    batch_send(delivery_ids=[second.id])
 
     output = json_log.getvalue()
     assert "anna.jansen" not in output and "bank.example.nl" not in output

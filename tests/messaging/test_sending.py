@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from anymail.exceptions import AnymailAPIError
 from django.core import mail
 from django.utils import timezone
 
+from cadence.sending import batch_send
 from messaging import services
 from messaging.models import Delivery
 from preferences.models import Contact
@@ -14,13 +17,15 @@ pytestmark = pytest.mark.django_db
 
 
 def queued(contact: Contact, kind: str = Delivery.Kind.WELCOME, key: str = "k") -> Delivery:
-    return Delivery.objects.create(contact=contact, kind=kind, template=kind, idempotency_key=key)
+    return Delivery.objects.create(
+        marketing=kind in Delivery.MARKETING_KINDS, contact=contact, kind=kind, template=kind, idempotency_key=key
+    )
 
 
 def test_a_delivery_is_sent_once_even_when_sent_twice():
     delivery = queued(ContactFactory())
-    services.delivery_send(delivery_id=delivery.id)
-    assert services.delivery_send(delivery_id=delivery.id) is None
+    batch_send(delivery_ids=[delivery.id])
+    assert batch_send(delivery_ids=[delivery.id]).sent == []
     assert len(mail.outbox) == 1
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.SENT and delivery.attempts == 1
@@ -29,8 +34,9 @@ def test_a_delivery_is_sent_once_even_when_sent_twice():
 
 def test_one_key_makes_one_delivery():
     contact = ContactFactory()
-    assert services.delivery_create(contact=contact, kind="welcome", template="welcome", idempotency_key="same")
-    assert services.delivery_create(contact=contact, kind="welcome", template="welcome", idempotency_key="same") is None
+    fields = {"kind": "welcome", "template": "welcome", "marketing": True, "queue": "welcome"}
+    assert services.delivery_create(contact=contact, idempotency_key="same", **fields)
+    assert services.delivery_create(contact=contact, idempotency_key="same", **fields) is None
     assert Delivery.objects.count() == 1
 
 
@@ -40,7 +46,7 @@ def test_one_key_makes_one_delivery():
         {"status": Contact.Status.UNSUBSCRIBED},
         {"status": Contact.Status.PENDING},
         {"suppressed_at": timezone.now()},
-        {"paused_until": timezone.now() + timezone.timedelta(days=3)},
+        {"paused_until": timezone.now() + timedelta(days=3)},
     ],
 )
 def test_consent_is_checked_again_at_send_time(change):
@@ -48,7 +54,7 @@ def test_consent_is_checked_again_at_send_time(change):
     delivery = queued(contact)
     Contact.objects.filter(pk=contact.pk).update(**change)
 
-    services.delivery_send(delivery_id=delivery.id)
+    batch_send(delivery_ids=[delivery.id])
 
     assert mail.outbox == []
     delivery.refresh_from_db()
@@ -57,7 +63,7 @@ def test_consent_is_checked_again_at_send_time(change):
 
 def test_transactional_mail_carries_no_marketing_headers():
     contact = ContactFactory(status=Contact.Status.PENDING, confirmed_at=None)
-    services.delivery_send(delivery_id=queued(contact, Delivery.Kind.CONFIRMATION).id)
+    batch_send(delivery_ids=[queued(contact, Delivery.Kind.CONFIRMATION).id])
     message = mail.outbox[0]
     assert "List-Unsubscribe" not in message.extra_headers
     assert "/confirm/" in message.body
@@ -71,7 +77,7 @@ def test_a_transient_esp_error_queues_the_delivery_again(monkeypatch):
 
     monkeypatch.setattr("anymail.backends.test.EmailBackend.send_messages", fail)
     with pytest.raises(services.TransientSendError):
-        services.delivery_send(delivery_id=delivery.id)
+        batch_send(delivery_ids=[delivery.id])
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.QUEUED
     assert "503" in delivery.error
@@ -84,7 +90,7 @@ def test_a_permanent_esp_error_fails_the_delivery_visibly(monkeypatch):
         raise AnymailAPIError("bad sender", status_code=400)
 
     monkeypatch.setattr("anymail.backends.test.EmailBackend.send_messages", fail)
-    services.delivery_send(delivery_id=delivery.id)
+    batch_send(delivery_ids=[delivery.id])
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.FAILED
     assert "400" in delivery.error

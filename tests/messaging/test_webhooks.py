@@ -29,8 +29,9 @@ def _webhook_settings(settings):
 
 
 def sent_delivery(contact: Contact | None = None, kind: str = Delivery.Kind.NURTURE) -> Delivery:
-    contact = contact or ContactFactory()
+    contact = contact or ContactFactory.create()
     return Delivery.objects.create(
+        marketing=kind in Delivery.MARKETING_KINDS,
         contact=contact,
         kind=kind,
         template="welcome",
@@ -62,9 +63,11 @@ def test_a_delivered_event_marks_the_delivery_delivered(client, esp):
 
 @pytest.mark.parametrize("esp", ESPS)
 def test_a_hard_bounce_suppresses_the_contact_at_once_with_evidence(client, esp):
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     delivery = sent_delivery(contact)
-    queued = Delivery.objects.create(contact=contact, kind="nurture", template="welcome", idempotency_key=f"q{esp}")
+    queued = Delivery.objects.create(
+        marketing=True, contact=contact, kind="nurture", template="welcome", idempotency_key=f"q{esp}"
+    )
 
     assert post(client, esp, "hard_bounce", delivery).status_code == 200
 
@@ -82,7 +85,7 @@ def test_a_hard_bounce_suppresses_the_contact_at_once_with_evidence(client, esp)
 @pytest.mark.parametrize("esp", ESPS)
 @time_machine.travel("2025-11-25T12:00:00Z", tick=True)  # the payloads' own dates fall within the window
 def test_soft_bounces_suppress_only_after_the_limit_within_the_window(client, esp):
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     first, second = sent_delivery(contact), sent_delivery(contact)
 
     assert post(client, esp, "soft_bounce", first).status_code == 200
@@ -99,7 +102,7 @@ def test_soft_bounces_suppress_only_after_the_limit_within_the_window(client, es
 
 def test_soft_bounces_older_than_the_window_do_not_count(client, settings):
     settings.SOFT_BOUNCE_WINDOW_DAYS = 30
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     old, new = sent_delivery(contact), sent_delivery(contact)
     post(client, "postmark", "soft_bounce", old)
     DeliveryEvent.objects.filter(delivery=old).update(occurred_at="2020-01-01T00:00:00Z")
@@ -112,7 +115,7 @@ def test_soft_bounces_older_than_the_window_do_not_count(client, settings):
 
 @pytest.mark.parametrize("esp", ESPS)
 def test_a_complaint_suppresses_the_contact_at_once(client, esp):
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     delivery = sent_delivery(contact)
     assert post(client, esp, "complained", delivery).status_code == 200
     contact.refresh_from_db()
@@ -124,7 +127,7 @@ def test_a_complaint_suppresses_the_contact_at_once(client, esp):
 
 @pytest.mark.parametrize("esp", ESPS)
 def test_opens_and_clicks_are_recorded_on_the_timeline_without_suppressing(client, esp):
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     delivery = sent_delivery(contact)
     assert post(client, esp, "opened", delivery).status_code == 200
     assert post(client, esp, "clicked", delivery).status_code == 200
@@ -139,7 +142,7 @@ def test_opens_and_clicks_are_recorded_on_the_timeline_without_suppressing(clien
 
 @pytest.mark.parametrize("esp", ["postmark", "mailgun", "sendgrid", "brevo"])
 def test_an_unsubscribe_reported_by_the_esp_unsubscribes(client, esp):
-    contact = ContactFactory()
+    contact = ContactFactory.create()
     assert post(client, esp, "unsubscribed", sent_delivery(contact)).status_code == 200
     contact.refresh_from_db()
     assert contact.status == Contact.Status.UNSUBSCRIBED

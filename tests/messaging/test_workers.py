@@ -14,8 +14,8 @@ import pytest
 import redis
 from django.conf import settings
 
+from cadence import tasks
 from config.celery import app as celery_app
-from messaging import tasks
 from messaging.models import Delivery
 from tests import esp_backend
 from tests.conftest import subprocess_env
@@ -89,7 +89,9 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
 
 def nurture(n: int) -> list[Delivery]:
     return [
-        Delivery.objects.create(contact=ContactFactory(), kind="nurture", template="welcome", idempotency_key=f"w{i}")
+        Delivery.objects.create(
+            marketing=True, contact=ContactFactory.create(), kind="nurture", template="welcome", idempotency_key=f"w{i}"
+        )
         for i in range(n)
     ]
 
@@ -98,7 +100,7 @@ def test_a_worker_retries_transient_esp_errors_with_growing_waits_and_sends_once
     esp_backend.script(500, 429, "ok")
     (delivery,) = nurture(1)
     with workers(1, SEND_RETRY_BACKOFF="1", SEND_RETRY_BACKOFF_MAX="60"):
-        tasks.send_delivery.delay(str(delivery.id))
+        tasks.send_batch.delay([str(delivery.id)])
         wait_for(lambda: Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.SENT)
 
     calls = esp_backend.calls()

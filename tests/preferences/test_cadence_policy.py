@@ -70,3 +70,30 @@ def test_the_preference_centre_offers_only_allowed_frequencies(client, topics):
     assert response.status_code == 400
     contact.refresh_from_db()
     assert contact.frequency == "biweekly"  # unchanged; the engine applies monthly anyway
+
+
+def test_a_policy_capped_contact_is_told_what_is_offered_and_why(client, topics):
+    contact = ContactFactory(potential="low", frequency="biweekly", topics=topics[:1], locale="en")
+    body = client.get(f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/").content.decode()
+    assert "You chose: every 2 weeks. For now we email you monthly." in body
+    assert "At the moment we offer you these emails at most monthly" in body
+    assert "not something you did" in body
+
+
+def test_a_contact_without_a_cap_reads_no_policy_note(client, topics):
+    contact = ContactFactory(potential="high", frequency="biweekly", topics=topics[:1], locale="en")
+    body = client.get(f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/").content.decode()
+    assert "At the moment we offer you" not in body
+
+
+def test_a_capped_contacts_mail_states_the_frequency_really_applied(topics):
+    from django.core import mail
+
+    from cadence.sending import batch_send
+    from messaging.models import Delivery
+
+    contact = ContactFactory(potential="low", frequency="biweekly", topics=topics[:1], locale="en")
+    delivery = Delivery.objects.create(contact=contact, kind="welcome", template="welcome", idempotency_key="w")
+    batch_send(delivery_ids=[delivery.id])
+    body = mail.outbox[0].body
+    assert "We email you monthly" in body and "every 2 weeks" not in body

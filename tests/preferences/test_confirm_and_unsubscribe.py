@@ -28,7 +28,7 @@ def test_pressing_the_button_confirms_and_records_evidence(client):
     response = client.post(f"/confirm/{make_token(contact, Purpose.CONFIRM)}/", HTTP_USER_AGENT="Phone/2")
 
     assert response.status_code == 200
-    assert "U bent ingeschreven" in response.content.decode()
+    assert "U bent aangemeld" in response.content.decode()
     contact.refresh_from_db()
     assert contact.status == Contact.Status.CONFIRMED
     assert contact.confirmed_at is not None
@@ -106,7 +106,9 @@ def test_opening_the_unsubscribe_page_does_not_unsubscribe(client):
 
 def test_less_often_instead_keeps_the_subscription(client):
     contact = ContactFactory(frequency="biweekly")
-    response = client.post(f"/unsubscribe/{make_token(contact, Purpose.UNSUBSCRIBE)}/", {"action": "less_often"})
+    response = client.post(
+        f"/unsubscribe/{make_token(contact, Purpose.UNSUBSCRIBE)}/", {"action": "less_often", "frequency": "quarterly"}
+    )
     assert response.status_code == 200
     contact.refresh_from_db()
     assert contact.status == Contact.Status.CONFIRMED
@@ -117,7 +119,7 @@ def test_less_often_instead_keeps_the_subscription(client):
 def test_unsubscribing_cancels_queued_marketing_mail(client):
     contact = ContactFactory()
     welcome = Delivery.objects.create(
-        contact=contact, kind=Delivery.Kind.WELCOME, template="welcome", idempotency_key="k1"
+        marketing=True, contact=contact, kind=Delivery.Kind.WELCOME, template="welcome", idempotency_key="k1"
     )
     client.post(f"/unsubscribe/{make_token(contact, Purpose.UNSUBSCRIBE)}/", {"action": "unsubscribe"})
     welcome.refresh_from_db()

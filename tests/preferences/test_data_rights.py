@@ -9,8 +9,8 @@ from django.core import mail
 from django.db import models
 
 from cadence.models import Schedule
+from cadence.sending import batch_send
 from messaging.models import Delivery
-from messaging.services import delivery_send
 from preferences.data_rights import contact_erase
 from preferences.models import ConsentEvent, Contact, SuppressionEntry, address_hash
 from preferences.services import Evidence, contact_confirm, contact_subscribe
@@ -94,7 +94,7 @@ def rows_of(contact: Contact) -> list[models.Model]:
     for model in apps.get_models():
         for field in model._meta.concrete_fields:
             if isinstance(field, models.ForeignKey) and field.related_model is Contact:
-                rows += list(model.objects.filter(**{field.name: contact.pk}))
+                rows += list(model._default_manager.filter(**{field.name: contact.pk}))
     return rows
 
 
@@ -150,7 +150,7 @@ def test_an_erased_address_that_comes_back_through_an_import_gets_no_mail(person
     delivery = Delivery.objects.create(
         contact=reimported, kind=Delivery.Kind.ANNOUNCEMENT, template="announcement", idempotency_key="k"
     )
-    delivery_send(delivery_id=delivery.id)
+    batch_send(delivery_ids=[delivery.id])
     delivery.refresh_from_db()
     assert mail.outbox == [] and delivery.error == "suppressed address"
 

@@ -18,6 +18,7 @@ SIGNUP = datetime(2026, 1, 10, 9, tzinfo=UTC)
 def sent(contact: Contact, n: int, at: datetime) -> None:
     for i in range(n):
         Delivery.objects.create(
+            marketing=True,
             contact=contact,
             kind=Delivery.Kind.NURTURE,
             template="x",

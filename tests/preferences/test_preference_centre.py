@@ -38,7 +38,13 @@ def test_saving_records_before_and_after_and_says_what_changed(client, topics):
     contact = ContactFactory(frequency="monthly", topics=[topics[0]])
     response = client.post(
         url(contact),
-        {"action": "save", "topics": ["mortgage", "pension"], "frequency": "quarterly", "locale": "en"},
+        {
+            "action": "save",
+            "topics": ["mortgage", "pension"],
+            "frequency": "quarterly",
+            "locale": "en",
+            "service_reminders": "on",
+        },
         HTTP_USER_AGENT="UA",
     )
     body = response.content.decode()
@@ -57,7 +63,10 @@ def test_saving_records_before_and_after_and_says_what_changed(client, topics):
 
 def test_saving_without_changes_writes_no_ledger_entry(client, topics):
     contact = ContactFactory(frequency="monthly", topics=[topics[0]])
-    client.post(url(contact), {"action": "save", "topics": ["saving"], "frequency": "monthly", "locale": "en"})
+    client.post(
+        url(contact),
+        {"action": "save", "topics": ["saving"], "frequency": "monthly", "locale": "en", "service_reminders": "on"},
+    )
     assert not contact.consent_events.exists()
 
 
@@ -72,11 +81,26 @@ def test_a_bad_frequency_is_refused_and_nothing_changes(client, topics):
     assert list(contact.topics.values_list("slug", flat=True)) == ["saving"]
 
 
+def save(client, contact: Contact, **changes: object):
+    """Post the one form with the contact's current choices and `changes` applied."""
+    data = {
+        "action": "save",
+        "topics": list(contact.topics.values_list("slug", flat=True)),
+        "frequency": contact.frequency,
+        "locale": contact.locale,
+        "service_reminders": "on",
+        **changes,
+    }
+    if contact.general_updates and "general_updates" not in changes:
+        data["general_updates"] = "on"
+    return client.post(url(contact), data)
+
+
 @pytest.mark.parametrize("months", [1, 3, 6])
 def test_pausing_sets_the_end_of_the_pause(client, topics, months):
-    contact = ContactFactory()
+    contact = ContactFactory(topics=[topics[0]])
     with time_machine.travel("2026-01-31 10:00Z", tick=False):
-        client.post(url(contact), {"action": "pause", "months": str(months)})
+        save(client, contact, pause=str(months))
     contact.refresh_from_db()
     expected = {1: "2026-02-28", 3: "2026-04-30", 6: "2026-07-31"}[months]
     assert contact.paused_until.date().isoformat() == expected
@@ -85,10 +109,51 @@ def test_pausing_sets_the_end_of_the_pause(client, topics, months):
 
 
 def test_a_pause_can_be_ended(client, topics):
-    contact = ContactFactory(paused_until=timezone.now() + timezone.timedelta(days=20))
-    client.post(url(contact), {"action": "resume"})
+    contact = ContactFactory(topics=[topics[0]], paused_until=timezone.now() + timezone.timedelta(days=20))
+    save(client, contact, pause="resume")
     contact.refresh_from_db()
     assert contact.paused_until is None and contact.may_receive_marketing()
+
+
+def test_ticking_a_topic_and_pausing_in_one_save_keeps_both(client, topics):
+    contact = ContactFactory(topics=[topics[0]])
+    save(client, contact, topics=["saving", "pension"], pause="3")
+    contact.refresh_from_db()
+    assert sorted(contact.topics.values_list("slug", flat=True)) == ["pension", "saving"]
+    assert contact.is_paused()
+
+
+def test_the_page_says_which_address_it_is_for(client, topics):
+    contact = ContactFactory(email="eva.jansen@example.nl", topics=[topics[0]])
+    assert "eva.jansen@example.nl" in client.get(url(contact)).content.decode()
+
+
+def test_no_topics_and_no_general_updates_is_refused_and_says_why(client, topics):
+    contact = ContactFactory(topics=[topics[0]])
+    response = save(client, contact, topics=[])
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert "Choose at least one topic, or choose general updates" in body
+    assert 'aria-invalid="true"' in body and 'aria-describedby="id_topics_errors"' in body
+    contact.refresh_from_db()
+    assert list(contact.topics.values_list("slug", flat=True)) == ["saving"]
+
+
+def test_general_updates_is_an_explicit_choice_and_the_page_says_so(client, topics):
+    contact = ContactFactory(topics=[topics[0]])
+    response = save(client, contact, topics=[], general_updates="on")
+    assert response.status_code == 200
+    assert "you will get general updates about everything" in response.content.decode()
+    contact.refresh_from_db()
+    assert contact.general_updates and not contact.topics.exists()
+    assert contact.consent_events.get().after["general_updates"] is True
+
+
+def test_topics_and_general_updates_together_are_refused(client, topics):
+    contact = ContactFactory(topics=[topics[0]])
+    assert save(client, contact, general_updates="on").status_code == 400
+    contact.refresh_from_db()
+    assert not contact.general_updates
 
 
 def test_unsubscribe_from_everything_then_subscribe_again(client, topics):
@@ -104,7 +169,9 @@ def test_unsubscribe_from_everything_then_subscribe_again(client, topics):
     assert kinds == [ConsentEvent.Kind.UNSUBSCRIBED, ConsentEvent.Kind.RESUBSCRIBED]
 
 
-@pytest.mark.parametrize(("lang", "labels"), [("nl", ["1 maand", "3 maanden"]), ("en", ["1 month", "6 months"])])
+@pytest.mark.parametrize(
+    ("lang", "labels"), [("nl", ["1 maand pauzeren", "3 maanden pauzeren"]), ("en", ["Pause for 1 month", "6 months"])]
+)
 def test_the_pause_choices_speak_the_page_language(client, topics, lang, labels):
     body = client.get(url(ContactFactory(), f"?lang={lang}")).content.decode()
     assert all(label in body for label in labels)

@@ -20,7 +20,9 @@ def signup(client: Client, email: str):
 
 def test_suppressing_stops_marketing_records_evidence_and_tells_the_other_apps():
     contact = ContactFactory()
-    queued = Delivery.objects.create(contact=contact, kind="nurture", template="welcome", idempotency_key="q")
+    queued = Delivery.objects.create(
+        marketing=True, contact=contact, kind="nurture", template="welcome", idempotency_key="q"
+    )
     heard = []
 
     def listen(sender, contact, reason, **kwargs):

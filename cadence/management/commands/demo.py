@@ -16,7 +16,7 @@ from django.utils import timezone
 from cadence.models import ContentItem, Schedule
 from cadence.relationship import health_recompute
 from preferences.frequencies import frequencies, get_frequency
-from preferences.models import ConsentEvent, Contact, Conversion, Topic
+from preferences.models import ConsentEvent, Contact, Conversion, LeaveFeedback, Topic
 from preferences.tokens import Purpose, contact_url
 
 TOPICS = [
@@ -63,6 +63,7 @@ class Command(BaseCommand):
             if not Contact.objects.exists():
                 self._contacts(contacts, topics, random.Random(seed))
                 self._conversions(random.Random(seed))
+                self._way_out(random.Random(seed))
             self._products_and_reminder_rules(random.Random(seed))
         self._health()
         password = self._superuser()
@@ -208,6 +209,31 @@ class Command(BaseCommand):
                 )
             )
         Conversion.objects.bulk_create(conversions, batch_size=1000)
+
+    def _way_out(self, rng: random.Random) -> None:
+        """Who left and who stayed on the way out, and why, for the dashboard's "Leaving, understood"."""
+        now = timezone.now()
+        reasons = [*LeaveFeedback.Reason.values, "", ""]
+        rows = []
+        for contact in Contact.objects.exclude(status=Contact.Status.PENDING).order_by("created_at"):
+            if contact.status == Contact.Status.UNSUBSCRIBED:
+                outcome = LeaveFeedback.Outcome.LEFT
+            elif rng.random() < 0.08:
+                outcome = rng.choice(
+                    [LeaveFeedback.Outcome.LESS_OFTEN, LeaveFeedback.Outcome.PAUSE, LeaveFeedback.Outcome.FEWER_TOPICS]
+                )
+            else:
+                continue
+            rows.append(
+                LeaveFeedback(
+                    contact=contact,
+                    occurred_at=max(contact.created_at, now - timedelta(days=rng.randint(0, 330))),
+                    outcome=outcome,
+                    reason=rng.choice(reasons),
+                    contact_source=contact.source,
+                )
+            )
+        LeaveFeedback.objects.bulk_create(rows, batch_size=1000)
 
     def _health(self) -> None:
         """Score every confirmed relationship once, without acting on it (no mail is queued by the demo)."""

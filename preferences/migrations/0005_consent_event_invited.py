@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('preferences', '0003_field_verbose_names'),
+        ('preferences', '0004_field_verbose_names'),
     ]
 
     operations = [

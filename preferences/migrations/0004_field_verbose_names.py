@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('preferences', '0002_contact_first_name_prefix_index'),
+        ('preferences', '0003_contact_first_name_prefix_index'),
     ]
 
     operations = [

@@ -26,6 +26,6 @@ def drop_index(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None
 
 
 class Migration(migrations.Migration):
-    dependencies = [("preferences", "0001_initial")]
+    dependencies = [("preferences", "0002_contact_general_updates_leave_feedback")]
 
     operations = [migrations.RunPython(create_index, drop_index)]

@@ -1,4 +1,4 @@
-"""The checks behind /healthz: database, broker, tick age (beat alive) and a worker answering."""
+"""The checks behind /probes: database, broker, tick age (beat alive) and a worker answering."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def check_tick() -> Check:
     age = ops.last_tick_age()
     if age is None:
         return Check(False, f"the tick never ran ({ops.TICK_KEY} is not set)")
-    limit = settings.HEALTHZ_TICK_MAX_AGE
+    limit = settings.PROBE_TICK_MAX_AGE
     return Check(age <= limit, f"last tick {age:.0f}s ago (limit {limit}s)")
 
 
@@ -57,14 +57,14 @@ def _probe_app(broker_url: str) -> Celery:
     The project's app publishes control messages through its own producer pool, bound to the
     broker it was configured with at start, so it cannot be pointed at another broker per call.
     """
-    probe = Celery("cadence-healthz", broker=broker_url, set_as_current=False)
+    probe = Celery("cadence-probes", broker=broker_url, set_as_current=False)
     probe.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     probe.conf.broker_connection_timeout = ops.REDIS_TIMEOUT
     return probe
 
 
 def check_worker() -> Check:
-    timeout = settings.HEALTHZ_WORKER_TIMEOUT
+    timeout = settings.PROBE_WORKER_TIMEOUT
     # limit=1 returns as soon as one worker answers instead of waiting out the timeout.
     replies = _probe_app(settings.CELERY_BROKER_URL).control.ping(timeout=timeout, limit=1)
     if not replies:
@@ -83,9 +83,9 @@ NEEDS_BROKER = frozenset({"worker"})
 
 
 def run_checks(names: list[str] | None = None) -> dict[str, Check]:
-    """Run the named checks (settings.HEALTHZ_CHECKS by default) and return each one's result."""
+    """Run the named checks (settings.PROBE_CHECKS by default) and return each one's result."""
     results: dict[str, Check] = {}
-    for name in names if names is not None else settings.HEALTHZ_CHECKS:
+    for name in names if names is not None else settings.PROBE_CHECKS:
         if name not in CHECKS:
             results[name] = Check(False, "unknown check")
             continue

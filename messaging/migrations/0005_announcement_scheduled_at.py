@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0002_field_verbose_names'),
+        ('messaging', '0004_field_verbose_names'),
     ]
 
     operations = [

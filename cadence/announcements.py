@@ -7,13 +7,22 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
+from cadence.keys import announcement_key, announcement_prefix
+from cadence.sending import deliveries_enqueue
 from messaging.models import Announcement, Delivery
+from messaging.rendering import RenderedMessage, render_message
+from messaging.services import person_context
+from preferences.frequencies import get_frequency
 from preferences.models import Contact, Locale
 from preferences.selectors import customers_q, marketing_allowed_q, reachable_q
+from preferences.services import normalize_email
 
 EXPAND_BATCH_SIZE = 1000
 PENDING_STATUSES = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
@@ -105,10 +114,15 @@ def announcements_start_due(*, enqueue: Callable[[int], None], now: datetime | N
     return len(due)
 
 
+def enqueue_sends(delivery_ids: Sequence[str]) -> None:
+    """Put an announcement's deliveries on the bulk queue, one task per batch."""
+    deliveries_enqueue(delivery_ids, queue=Delivery.Queue.BULK)
+
+
 def announcement_expand(
     *,
     announcement_id: int,
-    enqueue_sends: Callable[[Sequence[str]], None],
+    enqueue_sends: Callable[[Sequence[str]], None] = enqueue_sends,
     batch_size: int = EXPAND_BATCH_SIZE,
     time_budget: float = 60.0,
 ) -> bool:
@@ -137,8 +151,8 @@ def announcement_expand(
                 announcement.expanded_at = now
                 announcement.save(update_fields=["status", "expanded_at", "updated_at"])
                 return True
-            context = {"announcement_id": announcement.pk, "marketing": announcement.is_marketing}
-            keys = [f"{announcement.key_prefix}{contact_id}" for contact_id in contact_ids]
+            context = {"announcement_id": announcement.pk}
+            keys = [announcement_key(announcement.pk, contact_id) for contact_id in contact_ids]
             Delivery.objects.bulk_create(
                 [
                     Delivery(
@@ -146,6 +160,8 @@ def announcement_expand(
                         kind=Delivery.Kind.ANNOUNCEMENT,
                         template="announcement",
                         idempotency_key=key,
+                        marketing=announcement.is_marketing,
+                        queue=Delivery.Queue.BULK,
                         context=context,
                     )
                     for contact_id, key in zip(contact_ids, keys, strict=True)
@@ -169,7 +185,9 @@ def announcement_expand(
 def announcement_progress(announcement: Announcement) -> dict[str, int]:
     """Return the announcement's deliveries counted by status, and mark it done when none is pending."""
     rows = (
-        Delivery.objects.filter(kind=Delivery.Kind.ANNOUNCEMENT, idempotency_key__startswith=announcement.key_prefix)
+        Delivery.objects.filter(
+            kind=Delivery.Kind.ANNOUNCEMENT, idempotency_key__startswith=announcement_prefix(announcement.pk)
+        )
         .values("status")
         .annotate(n=Count("id"))
     )
@@ -189,7 +207,7 @@ def announcement_resume(
     *,
     announcement: Announcement,
     enqueue_expand: Callable[[int], None],
-    enqueue_sends: Callable[[Sequence[str]], None],
+    enqueue_sends: Callable[[Sequence[str]], None] = enqueue_sends,
     batch_size: int = EXPAND_BATCH_SIZE,
 ) -> int:
     """Restart what a lost task left behind: the expansion, and the sends of deliveries still queued.
@@ -202,7 +220,7 @@ def announcement_resume(
         enqueue_expand(announcement.pk)
     queued = Delivery.objects.filter(
         kind=Delivery.Kind.ANNOUNCEMENT,
-        idempotency_key__startswith=announcement.key_prefix,
+        idempotency_key__startswith=announcement_prefix(announcement.pk),
         status=Delivery.Status.QUEUED,
     ).order_by("id")
     last_id = None
@@ -215,3 +233,34 @@ def announcement_resume(
         enqueue_sends(ids)
         enqueued += len(ids)
         last_id = ids[-1]
+
+
+def announcement_preview(*, announcement: Announcement, locale: str, contact: Contact | None = None) -> RenderedMessage:
+    """Return the announcement rendered in `locale`: for `contact` when given, else for a sample reader."""
+    if contact is not None and contact.pk is not None:
+        context = person_context(contact, marketing=announcement.is_marketing)
+    else:
+        with translation.override(locale):
+            context = {
+                "first_name": gettext("Sam"),
+                "topics": [],
+                "frequency_label": get_frequency(settings.CADENCE_DEFAULT_FREQUENCY).label,
+                "site_url": settings.SITE_URL,
+                "preferences_url": f"{settings.SITE_URL}/preferences/…/",
+                "unsubscribe_url": f"{settings.SITE_URL}/unsubscribe/…/",
+                "is_marketing": announcement.is_marketing,
+            }
+    context.update(subject=announcement.subject(locale), body=announcement.body(locale))
+    return render_message("announcement", context, locale)
+
+
+def announcement_send_test(*, announcement: Announcement, address: str, locale: str) -> RenderedMessage:
+    """Send the announcement in `locale` to `address` as a test (subject marked, no delivery recorded)."""
+    contact = Contact.objects.filter(email=normalize_email(address)).first()
+    rendered = announcement_preview(announcement=announcement, locale=locale, contact=contact)
+    with translation.override(locale):
+        subject = gettext("[Test] %(subject)s") % {"subject": rendered.subject}
+    message = EmailMultiAlternatives(subject=subject, body=rendered.text, to=[address])
+    message.attach_alternative(rendered.html, "text/html")
+    message.send()
+    return rendered

@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from messaging.announcements import announcements_start_due
+from cadence.announcements import announcements_start_due
 from messaging.models import Announcement, Delivery
 from tests.factories import AnnouncementFactory, ContactFactory
 

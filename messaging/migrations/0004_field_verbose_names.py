@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0001_initial'),
-        ('preferences', '0003_field_verbose_names'),
+        ('messaging', '0003_delivery_kind_link_request'),
+        ('preferences', '0004_field_verbose_names'),
     ]
 
     operations = [
@@ -87,7 +87,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='delivery',
             name='kind',
-            field=models.CharField(choices=[('confirmation', 'confirmation'), ('already_subscribed', 'already subscribed'), ('welcome', 'welcome series'), ('nurture', 'nurture'), ('reengagement', 're-engagement'), ('reminder', 'service reminder'), ('announcement', 'announcement')], max_length=24, verbose_name='kind'),
+            field=models.CharField(choices=[('confirmation', 'confirmation'), ('already_subscribed', 'already subscribed'), ('link_request', 'requested preference link'), ('welcome', 'welcome series'), ('nurture', 'nurture'), ('reengagement', 're-engagement'), ('reminder', 'service reminder'), ('announcement', 'announcement')], max_length=24, verbose_name='kind'),
         ),
         migrations.AlterField(
             model_name='delivery',
