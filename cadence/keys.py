@@ -17,6 +17,7 @@ REMINDER = "reminder:{product}:{rule}:{date}"
 ANNOUNCEMENT = "announcement:{announcement}:{contact}"
 CONFIRMATION = "{kind}:{contact}:{event}"
 LINK_REQUEST = "link_request:{contact}:{request}"
+INVITATION = "invitation:{contact}:{event}"
 WELCOME_RESEND = "welcome:{contact}:resend:{stamp}"
 LATE = "{key}:late"
 
@@ -79,6 +80,11 @@ def confirmation_key(kind: str, contact_id: Any, event_id: Any) -> str:
 def link_request_key(contact_id: Any, request_id: str) -> str:
     """One mail per request for a fresh link (a new request id each time someone asks)."""
     return key(LINK_REQUEST, contact=contact_id, request=request_id)
+
+
+def invitation_key(contact_id: Any, event_id: Any) -> str:
+    """One invitation to confirm per ledger entry of kind 'invited'."""
+    return key(INVITATION, contact=contact_id, event=event_id)
 
 
 def welcome_resend_key(contact_id: Any, stamp: str) -> str:

@@ -80,3 +80,11 @@ def deliveries_prune() -> dict[str, Any]:
 
     result = prune()
     return {"deliveries": result.deliveries, "events": result.events, "done": result.done}
+
+
+@shared_task(name="cadence.tasks.start_scheduled_announcements", ignore_result=True)
+def start_scheduled_announcements() -> int:
+    """Start the announcements whose chosen time has come (beat, every minute)."""
+    from cadence.announcements import announcements_start_due
+
+    return announcements_start_due(enqueue=expand_announcement.delay)

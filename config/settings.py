@@ -28,7 +28,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.CadenceAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -354,6 +354,11 @@ if CADENCE_STUCK_SENDING_MINUTES * 60 <= CELERY_TASK_TIME_LIMIT:
         "CADENCE_STUCK_SENDING_MINUTES must exceed CELERY_TASK_TIME_LIMIT (a slow send is not lost)."
     )
 CELERY_BEAT_SCHEDULE["cadence-tick"] = {"task": "cadence.tasks.tick", "schedule": 60.0}
+# Announcements confirmed for a later time start within a minute of it.
+CELERY_BEAT_SCHEDULE["announcements-start"] = {
+    "task": "cadence.tasks.start_scheduled_announcements",
+    "schedule": 60.0,
+}
 CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {
     "task": "cadence.tasks.silence_guard",
     "schedule": crontab(minute="*/5"),

@@ -1,4 +1,4 @@
-"""Render a message for a chosen contact without sending or storing anything (admin preview)."""
+"""Render a message for a chosen contact without storing anything (admin preview and test sends)."""
 
 from __future__ import annotations
 
