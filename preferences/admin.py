@@ -32,7 +32,7 @@ from import_export.forms import ConfirmImportForm, ImportForm
 from preferences import services
 
 if TYPE_CHECKING:
-    from django.utils.functional import _StrOrPromise
+    pass
 from preferences.data_rights import contact_erase, contact_export
 from preferences.frequencies import frequencies, frequency_choices
 from preferences.importing import import_job_create
@@ -80,7 +80,7 @@ class ContactSearchMixin(admin.ModelAdmin):
     """Search a list of rows about contacts by the start of the address (served by its pattern index)."""
 
     search_fields = ["contact__email"]
-    search_help_text: _StrOrPromise | None = _("The start of an email address.")
+    search_help_text = _("The start of an email address.")
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         term = search_term.strip()

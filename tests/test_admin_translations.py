@@ -34,7 +34,7 @@ def _admin_labels() -> list[tuple[str, object]]:
             continue
         name = model.__name__
         for column in model_admin.list_display:
-            attr = getattr(model_admin, column, None)
+            attr = getattr(model_admin, column, None) if isinstance(column, str) else column
             if attr is not None and hasattr(attr, "short_description"):
                 labels.append((f"{name} column {column}", attr.short_description))
         for list_filter in model_admin.list_filter:
@@ -42,7 +42,7 @@ def _admin_labels() -> list[tuple[str, object]]:
                 labels.append((f"{name} filter {list_filter.__name__}", list_filter.title))
         for action in model_admin.actions or []:
             function = getattr(model_admin, action) if isinstance(action, str) else action
-            labels.append((f"{name} action {function.__name__}", function.short_description))
+            labels.append((f"{name} action {function.__name__}", getattr(function, "short_description", None)))
     return labels
 
 
@@ -57,7 +57,7 @@ def _model_labels() -> list[tuple[str, object]]:
             for field in model._meta.get_fields():
                 if field.auto_created:  # reverse relations and the automatic "ID"
                     continue
-                labels.append((f"{model.__name__}.{field.name}", field.verbose_name))
+                labels.append((f"{model.__name__}.{field.name}", getattr(field, "verbose_name", None)))
     return labels
 
 

@@ -26,7 +26,9 @@ def staff_client(client):
 
 
 def _verdict(page: str) -> str:
-    return re.search(r'<h2 id="ops-verdict-title"[^>]*>([^<]+)</h2>', page).group(1)
+    found = re.search(r'<h2 id="ops-verdict-title"[^>]*>([^<]+)</h2>', page)
+    assert found is not None, "the ops page has no verdict"
+    return found.group(1)
 
 
 def _guard_ran(minutes_ago: int) -> None:
