@@ -207,9 +207,9 @@ class DeliveryMonthlyCount(models.Model):
     """Deliveries per month, kind and status that the retention prune removed, so totals stay right."""
 
     month = models.DateField(_("month"))
-    kind = models.CharField(max_length=24, choices=Delivery.Kind.choices)
-    status = models.CharField(max_length=16, choices=Delivery.Status.choices)
-    count = models.PositiveBigIntegerField(default=0)
+    kind = models.CharField(_("kind"), max_length=24, choices=Delivery.Kind.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Delivery.Status.choices)
+    count = models.PositiveBigIntegerField(_("count"), default=0)
 
     class Meta:
         verbose_name = _("pruned deliveries per month")
