@@ -75,17 +75,57 @@ def send_messages(messages: Sequence[EmailMessage], *, concurrency: int | None =
     Messages without a Message-ID get one when the backend is not anymail (SMTP, files), and it is
     their `esp_message_id`.
     """
+    outcomes: list[SendOutcome | None] = [None] * len(messages)
+    for done in send_stream(messages, concurrency=concurrency, unrecorded_limit=None):
+        for index, outcome in done:
+            outcomes[index] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def send_stream(
+    messages: Sequence[EmailMessage], *, concurrency: int | None = None, unrecorded_limit: int | None = 0
+) -> Iterator[list[tuple[int, SendOutcome]]]:
+    """Send like `send_messages`, yielding `(index, outcome)` pairs as the lanes finish them.
+
+    Asking for the next step tells the lanes that what was yielded is recorded. While
+    `unrecorded_limit` messages (default: as many as there are lanes; None: no limit) are handed over
+    but not yet recorded, no lane takes another one: a worker killed at any moment leaves at most that
+    many mails the ESP may have taken without a record of it, as one at a time on each lane would.
+    Every message gets an outcome; those nobody could send come last, transient.
+    """
     if not messages:
-        return []
+        return
     lanes = max(1, min(concurrency or settings.ESP_SEND_CONCURRENCY, len(messages)))
-    chunk = _Chunk(messages)
+    limit = lanes if unrecorded_limit == 0 else unrecorded_limit
+    chunk = _Chunk(messages, unrecorded_limit=limit)
     if lanes == 1:
-        _run_lane(chunk)
+        lane = _Lane()  # in the calling thread, one message at a time: nothing to wait for
+        try:
+            while True:
+                chunk.acknowledge()  # the caller asked for more: what it was given is recorded
+                index = chunk.take()
+                if index is None:
+                    break
+                going_on = lane.send(chunk, index)
+                yield chunk.collect()
+                if not going_on:
+                    break
+        finally:
+            lane.close()
     else:
+        chunk.lanes_running = lanes
         with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="esp-lane") as pool:
-            for future in [pool.submit(_run_lane_in_thread, chunk) for _ in range(lanes)]:
-                future.result()
-    return chunk.results()
+            futures = [pool.submit(_run_lane_in_thread, chunk) for _ in range(lanes)]
+            try:
+                while done := chunk.collect(wait=True):
+                    yield done
+            finally:
+                chunk.stop()  # the caller gave up (or all is done): lanes take nothing more
+                for future in futures:
+                    future.result()
+    untried = chunk.untried()
+    if untried:
+        yield untried
 
 
 def send_merged(message: AnymailMessage) -> dict[str, SendOutcome]:
@@ -170,42 +210,91 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
 
 
 class _Chunk:
-    """The messages of one call, handed out to lanes one at a time, and their outcomes."""
+    """The messages of one call, handed out to lanes one at a time, and their outcomes.
 
-    def __init__(self, messages: Sequence[EmailMessage]) -> None:
+    `taken` counts messages handed to a lane, `recorded` those the caller has recorded; a lane waits
+    while their difference is `unrecorded_limit`.
+    """
+
+    def __init__(self, messages: Sequence[EmailMessage], *, unrecorded_limit: int | None = None) -> None:
         self.messages = messages
         self.outcomes: list[SendOutcome | None] = [None] * len(messages)
+        self.unrecorded_limit = unrecorded_limit
+        self.lanes_running = 0
         self._next = iter(range(len(messages)))
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._done: list[int] = []  # finished, not yet given to the caller
+        self._taken = 0
+        self._given = 0  # given to the caller; recorded once the caller asks for more
+        self._recorded = 0
+        self._stopped = False
         self.halted: SendOutcome | None = None  # set by a 429: nothing more goes out
         self.last_connection_error: SendOutcome | None = None
 
     def take(self) -> int | None:
-        with self._lock:
-            if self.halted is not None:
+        with self._changed:
+            while (
+                self.unrecorded_limit is not None
+                and self._taken - self._recorded >= self.unrecorded_limit
+                and not self._stopped
+            ):
+                self._changed.wait()
+            if self.halted is not None or self._stopped:
                 return None
-            return next(self._next, None)
+            index = next(self._next, None)
+            if index is not None:
+                self._taken += 1
+            return index
 
     def record(self, index: int, outcome: SendOutcome) -> None:
-        self.outcomes[index] = outcome
-        if outcome.error.startswith("429"):
-            with self._lock:
+        with self._changed:
+            self.outcomes[index] = outcome
+            self._done.append(index)
+            if outcome.error.startswith("429"):
                 self.halted = self.halted or outcome
-        elif outcome.is_connection_error:
-            self.last_connection_error = outcome
+            elif outcome.is_connection_error:
+                self.last_connection_error = outcome
+            self._changed.notify_all()
 
-    def results(self) -> list[SendOutcome]:
+    def lane_finished(self) -> None:
+        with self._changed:
+            self.lanes_running -= 1
+            self._changed.notify_all()
+
+    def acknowledge(self) -> None:
+        """The caller has recorded all it was given: lanes may take as many again."""
+        with self._changed:
+            self._recorded = self._given
+            self._changed.notify_all()
+
+    def collect(self, *, wait: bool = False) -> list[tuple[int, SendOutcome]]:
+        """Count what was given before as recorded, and return what finished since (waiting for some)."""
+        self.acknowledge()
+        with self._changed:
+            while wait and not self._done and self.lanes_running > 0:
+                self._changed.wait()
+            done, self._done = self._done, []
+            self._given += len(done)
+            return [(index, self.outcomes[index]) for index in done]  # type: ignore[misc]
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def untried(self) -> list[tuple[int, SendOutcome]]:
+        """The messages no lane handed over, each with a transient outcome saying why."""
         if self.halted is not None:
-            untried = SendOutcome(
+            outcome = SendOutcome(
                 "transient",
                 error=f"not sent: the ESP asked to wait ({self.halted.error})"[:500],
                 retry_after=self.halted.retry_after,
             )
         elif self.last_connection_error is not None:
-            untried = SendOutcome("transient", error=f"not sent: {self.last_connection_error.error}"[:500])
+            outcome = SendOutcome("transient", error=f"not sent: {self.last_connection_error.error}"[:500])
         else:
-            untried = SendOutcome("transient", error="connection: not sent")
-        return [untried if outcome is None else outcome for outcome in self.outcomes]
+            outcome = SendOutcome("transient", error="connection: not sent")
+        return [(index, outcome) for index, done in enumerate(self.outcomes) if done is None]
 
 
 def _run_lane_in_thread(chunk: _Chunk) -> None:
@@ -214,35 +303,49 @@ def _run_lane_in_thread(chunk: _Chunk) -> None:
         with _no_queries():
             _run_lane(chunk)
     finally:
+        chunk.lane_finished()
         connections.close_all()  # this thread's connections only
 
 
 def _run_lane(chunk: _Chunk) -> None:
     """Send messages from the chunk over one connection until the chunk is empty or the lane gives up."""
-    connection: BaseEmailBackend | None = None
-    connection_errors = 0
+    lane = _Lane()
     try:
         while (index := chunk.take()) is not None:
-            message = chunk.messages[index]
-            if connection is None:
-                try:
-                    connection = _open_connection()
-                except Exception as exc:
-                    chunk.record(index, outcome_for_error(exc))
-                    return  # this lane cannot connect; the others take the rest
-            outcome = _send_one(connection, message)
-            chunk.record(index, outcome)
-            if _connection_broken(outcome):
-                _close_quietly(connection)
-                connection = None
-                connection_errors += 1
-                if connection_errors >= LANE_CONNECTION_ERRORS_LIMIT:
-                    return
-            else:
-                connection_errors = 0
+            if not lane.send(chunk, index):
+                return
     finally:
-        if connection is not None:
-            _close_quietly(connection)
+        lane.close()
+
+
+class _Lane:
+    """One connection to the ESP, opened at the first message and reused; reopened after a break."""
+
+    def __init__(self) -> None:
+        self.connection: BaseEmailBackend | None = None
+        self.connection_errors = 0
+
+    def send(self, chunk: _Chunk, index: int) -> bool:
+        """Send one message of the chunk and record its outcome; False when this lane should give up."""
+        if self.connection is None:
+            try:
+                self.connection = _open_connection()
+            except Exception as exc:
+                chunk.record(index, outcome_for_error(exc))
+                return False  # this lane cannot connect; the others take the rest
+        outcome = _send_one(self.connection, chunk.messages[index])
+        chunk.record(index, outcome)
+        if _connection_broken(outcome):
+            self.close()
+            self.connection_errors += 1
+            return self.connection_errors < LANE_CONNECTION_ERRORS_LIMIT
+        self.connection_errors = 0
+        return True
+
+    def close(self) -> None:
+        if self.connection is not None:
+            _close_quietly(self.connection)
+            self.connection = None
 
 
 def _open_connection() -> BaseEmailBackend:
@@ -325,4 +428,4 @@ def _describe(exc: BaseException) -> str:
     return text[:1000]
 
 
-__all__ = ["SendOutcome", "outcome_for_error", "retry_after_seconds", "send_merged", "send_messages"]
+__all__ = ["SendOutcome", "outcome_for_error", "retry_after_seconds", "send_merged", "send_messages", "send_stream"]
