@@ -20,7 +20,7 @@ import contextlib
 import math
 import smtplib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,7 +84,7 @@ def send_messages(messages: Sequence[EmailMessage], *, concurrency: int | None =
 
 def send_stream(
     messages: Sequence[EmailMessage], *, concurrency: int | None = None, unrecorded_limit: int | None = 0
-) -> Iterator[list[tuple[int, SendOutcome]]]:
+) -> Generator[list[tuple[int, SendOutcome]], None, None]:
     """Send like `send_messages`, yielding `(index, outcome)` pairs as the lanes finish them.
 
     Asking for the next step tells the lanes that what was yielded is recorded. While
