@@ -29,9 +29,14 @@ run: install
 test: install-dev
 	SECRET_KEY="$(TEST_SECRET_KEY)" REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m pytest $(ARGS)
 
-## bench: the benchmarks in bench/ (PostgreSQL and Redis from DATABASE_URL/REDIS_URL)
+## bench: the main benchmarks (or one: make bench ARGS="send --esp smtp --contacts 20000"); BENCH_DATABASE_URL, REDIS_URL
+BENCH_CONTACTS ?= 100000
+BENCH_RUNS ?= "send --esp test --compare" "send --esp postmark --compare" "send --esp smtp --compare" "chaos --migrate"
 bench: install-dev
-	SECRET_KEY="$(TEST_SECRET_KEY)" REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m bench $(ARGS)
+	export SECRET_KEY="$(TEST_SECRET_KEY)" REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")"; \
+	if [ -n "$(ARGS)" ]; then $(PY) -m bench $(ARGS); else \
+	for run in $(BENCH_RUNS); do echo "== python -m bench $$run --contacts $(BENCH_CONTACTS)"; \
+	$(PY) -m bench $$run --contacts $(BENCH_CONTACTS) || exit 1; done; fi
 
 ## lint: ruff (lint and format) and mypy (django-stubs), 0 errors
 lint: install-dev

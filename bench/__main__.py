@@ -9,6 +9,8 @@ import runpy
 import sys
 
 BENCHMARKS = {
+    "send": "bench.send",
+    "post_office": "bench.post_office_bench",
     "cadence_tick": "bench.cadence_tick",
     "profile_send": "bench.profile_send",
     "batch_send": "bench.batch_send",
@@ -16,6 +18,7 @@ BENCHMARKS = {
     "metrics_scrape": "bench.metrics_scrape",
     "chaos": "bench.chaos",
     "trust": "bench.trust",
+    "retention": "bench.retention",
 }
 
 

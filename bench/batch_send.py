@@ -72,7 +72,7 @@ def main(count: int, batch_size: int) -> None:
             )
             ids = [d.id for d in deliveries]
             profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             sent = 0
             if profile is not None:
                 profile.enable()
@@ -80,8 +80,11 @@ def main(count: int, batch_size: int) -> None:
                 sent += len(batch_send(delivery_ids=ids[start : start + batch_size]).sent)
             if profile is not None:
                 profile.disable()
-            elapsed = time.perf_counter() - started
-            print(f"{mode:>20}: {sent} sent in {elapsed:.2f} s = {sent / elapsed:.0f} mails/s (one process)")
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            print(
+                f"{mode:>20}: {sent} sent in {elapsed:.2f} s = {sent / elapsed:.0f} mails/s (one process), "
+                f"{cpu / max(sent, 1) * 1000:.2f} ms CPU per mail in this process"
+            )
             if profile is not None:
                 pstats.Stats(profile).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(
                     os.environ.get("BENCH_PROFILE_FILTER", ""), 25

@@ -2,6 +2,8 @@
 
     DATABASE_URL=postgres://... .venv/bin/python -m bench.chaos --contacts 100000
 
+Without DATABASE_URL it uses BENCH_DATABASE_URL's name plus `_chaos` (created and migrated).
+
 Real processes against PostgreSQL and a redis-server of its own (a free port; never the shared
 one): one `celery beat` (tick every second, guard every 5 s, see bench/chaos_app.py) and
 `--workers` worker processes. N confirmed contacts are made due at once. While the mail flows,
@@ -35,6 +37,14 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Without DATABASE_URL, a database of its own next to the bench database (earlier runs' contacts are
+# deleted); set before the Celery app below loads the settings.
+from bench.common import bench_database_url, ensure_secrets  # noqa: E402
+
+ensure_secrets()
+OWN_DATABASE = "DATABASE_URL" not in os.environ
+if OWN_DATABASE:
+    os.environ["DATABASE_URL"] = f"{bench_database_url()}_chaos"
 
 from bench.chaos_app import DEFAULT_CLAIM, DEFAULT_GUARD  # noqa: E402
 from bench.redisproc import RedisProcess  # noqa: E402
@@ -333,8 +343,11 @@ def main() -> None:
     parser.add_argument("--task-time-limit", type=int, default=45)
     parser.add_argument("--migrate", action="store_true", help="run migrations on DATABASE_URL first")
     args = parser.parse_args()
-    if "DATABASE_URL" not in os.environ:
-        raise SystemExit("Set DATABASE_URL (PostgreSQL) to the database to use.")
+    if OWN_DATABASE:
+        from bench.common import _create_database
+
+        _create_database(os.environ["DATABASE_URL"])
+        args.migrate = True
     missing = missing_entry_points(args.claim, args.guard)
     if missing:
         raise SystemExit(f"The cadence engine is not on this branch: cannot import {', '.join(missing)}.")

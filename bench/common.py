@@ -22,10 +22,19 @@ def bench_database_url() -> str:
     return os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
 
 
+def ensure_secrets() -> None:
+    """The start-up checks refuse to run without secrets; a bench run makes its own when none is set."""
+    import secrets
+
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
+    os.environ.setdefault("ANYMAIL_WEBHOOK_SECRET", f"bench:{secrets.token_urlsafe(24)}")
+
+
 def setup(*, migrate: bool = False) -> None:
     """Point Django at the bench database (created when missing) and set it up."""
     url = bench_database_url()
     os.environ["DATABASE_URL"] = url
+    ensure_secrets()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     if migrate:

@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 RETRY_AFTER_SECONDS = 30
 
@@ -79,7 +79,7 @@ class PostmarkServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}/"
 
-    def start(self) -> PostmarkServer:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="postmark-standin", daemon=True)
         self._thread.start()
         return self
@@ -90,7 +90,7 @@ class PostmarkServer:
         if self._thread is not None:
             self._thread.join()
 
-    def __enter__(self) -> PostmarkServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

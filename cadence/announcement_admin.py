@@ -1,7 +1,9 @@
-"""The admin of announcements: draft, count, confirm and send, follow the progress."""
+"""The admin of announcements: draft, preview and test, count, confirm and send (now or at a chosen time),
+follow the progress."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -9,17 +11,25 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from cadence.announcements import (
     announcement_audience,
+    announcement_audience_breakdown,
     announcement_confirm,
+    announcement_preview,
     announcement_progress,
     announcement_resume,
+    announcement_send_test,
 )
 from cadence.tasks import expand_announcement
 from messaging.models import Announcement
+from preferences.models import Locale
 
 
 @admin.register(Announcement)
@@ -29,14 +39,58 @@ class AnnouncementAdmin(admin.ModelAdmin):
     actions = ["confirm_and_send", "resume_sending"]
     fieldsets = [
         (None, {"fields": ["title", "kind"]}),
-        (_("Message"), {"fields": ["subject_en", "body_en", "subject_nl", "body_nl"]}),
+        (_("Message"), {"fields": ["subject_en", "body_en", "subject_nl", "body_nl", "preview"]}),
         (_("Audience"), {"fields": ["audience", "segment_potential", "segment_lifecycle", "segment_topic"]}),
         (
             _("Sending"),
-            {"fields": ["status", "recipients", "progress", "audience_count", "created_count", "confirmed_by"]},
+            {
+                "fields": [
+                    "scheduled_at",
+                    "status",
+                    "recipients",
+                    "progress",
+                    "audience_count",
+                    "created_count",
+                    "confirmed_by",
+                ]
+            },
         ),
     ]
-    readonly_fields = ["status", "recipients", "progress", "audience_count", "created_count", "confirmed_by"]
+    readonly_fields = [
+        "preview",
+        "status",
+        "recipients",
+        "progress",
+        "audience_count",
+        "created_count",
+        "confirmed_by",
+    ]
+
+    @admin.display(description=_("preview"))
+    def preview(self, obj: Announcement) -> SafeString | str:
+        """Both languages as they will arrive (a sample reader's name and links), and a test send."""
+        if obj.pk is None:
+            return _("Save the draft to see it rendered.")
+        frames = format_html_join(
+            "",
+            '<figure class="announcement-preview"><figcaption><strong>{}</strong>: {}</figcaption>'
+            '<iframe title="{}" sandbox srcdoc="{}" style="width:100%;height:22rem;border:1px solid #ccc"></iframe>'
+            "</figure>",
+            (
+                (label, rendered.subject, label, rendered.html)
+                for label, rendered in (
+                    (language, announcement_preview(announcement=obj, locale=code)) for code, language in Locale.choices
+                )
+            ),
+        )
+        test_url = reverse("admin:messaging_announcement_test", args=[obj.pk])
+        return format_html(
+            '<div style="display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem">{}</div>'
+            '<p><a class="button" href="{}">{}</a></p>',
+            frames,
+            test_url,
+            _("Send a test to an address…"),
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Announcement | None = None) -> list[str]:
         if obj is not None and obj.status != Announcement.Status.DRAFT:
@@ -46,7 +100,44 @@ class AnnouncementAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.confirm_view)
-        return [path("<int:object_id>/confirm/", view, name="messaging_announcement_confirm"), *super().get_urls()]
+        test = self.admin_site.admin_view(self.test_send_view)
+        return [
+            path("<int:object_id>/confirm/", view, name="messaging_announcement_confirm"),
+            path("<int:object_id>/test/", test, name="messaging_announcement_test"),
+            *super().get_urls(),
+        ]
+
+    def test_send_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Send the announcement to one chosen address, in one or both languages (no delivery is recorded)."""
+        announcement = get_object_or_404(Announcement, pk=object_id)
+        if not self.has_change_permission(request, announcement):
+            raise PermissionDenied
+        change_url = reverse("admin:messaging_announcement_change", args=[announcement.pk])
+        form = AnnouncementTestForm(request.POST or None, initial={"address": getattr(request.user, "email", "")})
+        if request.method == "POST" and form.is_valid():
+            locales = Locale.values if form.cleaned_data["language"] == "both" else [form.cleaned_data["language"]]
+            for locale in locales:
+                announcement_send_test(announcement=announcement, address=form.cleaned_data["address"], locale=locale)
+            self.message_user(
+                request,
+                ngettext(
+                    "Test sent to %(address)s (%(n)d message).",
+                    "Test sent to %(address)s (%(n)d messages).",
+                    len(locales),
+                )
+                % {"address": form.cleaned_data["address"], "n": len(locales)},
+                messages.SUCCESS,
+            )
+            return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Send a test of this announcement"),
+            "announcement": announcement,
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/messaging/announcement/test_send.html", context)
 
     @admin.display(description=_("will receive it"))
     def recipients(self, obj: Announcement) -> str:
@@ -103,11 +194,14 @@ class AnnouncementAdmin(admin.ModelAdmin):
             )
             if confirmed:
                 announcement.refresh_from_db()
-                self.message_user(
-                    request,
-                    _("Confirmed: sending to %(n)s recipients.") % {"n": announcement.audience_count},
-                    messages.SUCCESS,
-                )
+                if announcement.scheduled_at and announcement.scheduled_at > timezone.now():
+                    message = _("Confirmed: sending to %(n)s recipients starts at %(at)s.") % {
+                        "n": announcement.audience_count,
+                        "at": date_format(timezone.localtime(announcement.scheduled_at), "DATETIME_FORMAT"),
+                    }
+                else:
+                    message = _("Confirmed: sending to %(n)s recipients.") % {"n": announcement.audience_count}
+                self.message_user(request, message, messages.SUCCESS)
             return redirect(change_url)
         context = {
             **self.admin_site.each_context(request),
@@ -115,6 +209,21 @@ class AnnouncementAdmin(admin.ModelAdmin):
             "title": _("Send this announcement?"),
             "announcement": announcement,
             "count": announcement_audience(announcement).count(),
+            "breakdown": _breakdown_rows(announcement_audience_breakdown(announcement)),
             "change_url": change_url,
         }
         return TemplateResponse(request, "admin/messaging/announcement/confirm.html", context)
+
+
+def _breakdown_rows(counts: dict[str, int]) -> list[tuple[str, int, int, int]]:
+    """Return (language, with marketing consent, service only, total) rows for the confirmation page."""
+    rows = []
+    for code, language in Locale.choices:
+        marketing, service = counts[f"{code}_marketing"], counts[f"{code}_service"]
+        rows.append((language, marketing, service, marketing + service))
+    return rows
+
+
+class AnnouncementTestForm(forms.Form):
+    address = forms.EmailField(label=_("Send to"))
+    language = forms.ChoiceField(label=_("Language"), choices=[("both", _("both")), *Locale.choices], initial="both")

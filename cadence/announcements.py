@@ -7,15 +7,23 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from cadence.keys import announcement_key, announcement_prefix
+from cadence.keys import announcement_key, announcement_prefix, announcement_send_key
 from cadence.sending import deliveries_enqueue
+from messaging.brake import send_is_braked
 from messaging.models import Announcement, Delivery
-from preferences.models import Contact
+from messaging.rendering import RenderedMessage, render_message
+from messaging.services import person_context
+from preferences.frequencies import get_frequency
+from preferences.models import Contact, Locale
 from preferences.selectors import customers_q, marketing_allowed_q, reachable_q
+from preferences.services import normalize_email
 
 EXPAND_BATCH_SIZE = 1000
 PENDING_STATUSES = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
@@ -52,7 +60,8 @@ def announcement_audience(announcement: Announcement, *, now: datetime | None = 
 def announcement_confirm(
     *, announcement: Announcement, confirmed_by: str, enqueue: Callable[[int], None] | None = None
 ) -> bool:
-    """Confirm a draft: record the exact audience count and start the expansion after commit.
+    """Confirm a draft: record the exact audience count and start the expansion after commit, or at its
+    `scheduled_at` when that is still ahead (`announcements_start_due`).
 
     Return False when the announcement was not a draft any more (confirmed twice, or by two people).
     """
@@ -66,10 +75,44 @@ def announcement_confirm(
             confirmed_at=now,
             updated_at=now,
         )
-        if confirmed and enqueue is not None:
+        starts_later = announcement.scheduled_at is not None and announcement.scheduled_at > now
+        if confirmed and enqueue is not None and not starts_later:
             announcement_id = announcement.pk
             transaction.on_commit(lambda: enqueue(announcement_id))
     return bool(confirmed)
+
+
+def announcement_audience_breakdown(announcement: Announcement, *, now: datetime | None = None) -> dict[str, int]:
+    """Return the audience counted by language and consent: `<locale>_marketing` (confirmed marketing consent
+    now) and `<locale>_service` (reached as customers, without marketing consent), in one query."""
+    now = now or timezone.now()
+    consent = marketing_allowed_q(now)
+    return announcement_audience(announcement, now=now).aggregate(
+        **{
+            f"{locale}_{channel}": Count(
+                "pk", filter=Q(locale=locale) & (consent if channel == "marketing" else ~consent)
+            )
+            for locale in Locale.values
+            for channel in ("marketing", "service")
+        }
+    )
+
+
+def announcements_start_due(*, enqueue: Callable[[int], None], now: datetime | None = None) -> int:
+    """Start the expansion of confirmed announcements whose time has come (beat runs this every minute).
+
+    Starting twice is harmless: the expansion resumes at its cursor and each delivery has its key.
+    Return how many were started.
+    """
+    now = now or timezone.now()
+    due = list(
+        Announcement.objects.filter(
+            status=Announcement.Status.CONFIRMED, scheduled_at__lte=now, expanded_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    for announcement_id in due:
+        enqueue(announcement_id)
+    return len(due)
 
 
 def enqueue_sends(delivery_ids: Sequence[str]) -> None:
@@ -99,6 +142,8 @@ def announcement_expand(
                 Announcement.Status.SENDING,
             ):
                 return True
+            if send_is_braked(announcement_send_key(announcement.pk)):
+                return True  # held by the bounce and complaint brake; resuming the send expands it again
             now = timezone.now()
             contacts = announcement_audience(announcement, now=now).order_by("id")
             if announcement.expanded_through is not None:
@@ -121,6 +166,7 @@ def announcement_expand(
                         marketing=announcement.is_marketing,
                         queue=Delivery.Queue.BULK,
                         context=context,
+                        send_key=announcement_send_key(announcement.pk),
                     )
                     for contact_id, key in zip(contact_ids, keys, strict=True)
                 ],
@@ -191,3 +237,34 @@ def announcement_resume(
         enqueue_sends(ids)
         enqueued += len(ids)
         last_id = ids[-1]
+
+
+def announcement_preview(*, announcement: Announcement, locale: str, contact: Contact | None = None) -> RenderedMessage:
+    """Return the announcement rendered in `locale`: for `contact` when given, else for a sample reader."""
+    if contact is not None and contact.pk is not None:
+        context = person_context(contact, marketing=announcement.is_marketing)
+    else:
+        with translation.override(locale):
+            context = {
+                "first_name": gettext("Sam"),
+                "topics": [],
+                "frequency_label": get_frequency(settings.CADENCE_DEFAULT_FREQUENCY).label,
+                "site_url": settings.SITE_URL,
+                "preferences_url": f"{settings.SITE_URL}/preferences/…/",
+                "unsubscribe_url": f"{settings.SITE_URL}/unsubscribe/…/",
+                "is_marketing": announcement.is_marketing,
+            }
+    context.update(subject=announcement.subject(locale), body=announcement.body(locale))
+    return render_message("announcement", context, locale)
+
+
+def announcement_send_test(*, announcement: Announcement, address: str, locale: str) -> RenderedMessage:
+    """Send the announcement in `locale` to `address` as a test (subject marked, no delivery recorded)."""
+    contact = Contact.objects.filter(email=normalize_email(address)).first()
+    rendered = announcement_preview(announcement=announcement, locale=locale, contact=contact)
+    with translation.override(locale):
+        subject = gettext("[Test] %(subject)s") % {"subject": rendered.subject}
+    message = EmailMultiAlternatives(subject=subject, body=rendered.text, to=[address])
+    message.attach_alternative(rendered.html, "text/html")
+    message.send()
+    return rendered

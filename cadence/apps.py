@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CadenceConfig(AppConfig):
     name = "cadence"
-    verbose_name = "Cadence"
+    verbose_name = _("Cadence and content")
 
     def ready(self) -> None:
         from cadence import health_receivers, receivers  # noqa: F401

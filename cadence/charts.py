@@ -1,68 +1,102 @@
-"""Server-side SVG charts for the admin dashboard (no scripts, no CDN)."""
+"""Server-side SVG charts of the admin (pygal): axes with values, one scale per chart, no scripts, no CDN.
+
+Each chart is a responsive SVG (a viewBox, no fixed size) drawn for a phone's width, so its labels stay
+readable when the browser scales it down; the page caps its width on a large screen.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+import pygal
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
+from pygal.style import Style
 
-BAR = "#79aec8"
-LINE = "#ba2121"
+WIDTH, HEIGHT = 520, 300
+COLOURS = ("#417690", "#ba2121", "#79aec8", "#e0a526", "#5b8c5a", "#8a6fb0")
+STYLE = Style(
+    background="transparent",
+    plot_background="transparent",
+    foreground="#333",
+    foreground_strong="#222",
+    foreground_subtle="#ccc",
+    font_family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+    label_font_size=13,
+    major_label_font_size=13,
+    value_font_size=12,
+    value_label_font_size=12,
+    tooltip_font_size=13,
+    legend_font_size=13,
+    title_font_size=15,
+    colors=COLOURS,
+)
+# pygal writes a configuration script for its optional JavaScript (not loaded here) and credits in comments.
+_UNUSED = re.compile(r"<script[^>]*>.*?</script>|<!--.*?-->", re.S)
 
 
-def bar_line_chart(
+def _config(*, percent: bool) -> dict:
+    return {
+        "style": STYLE,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "explicit_size": False,
+        "disable_xml_declaration": True,
+        "js": [],
+        "title": None,
+        "print_values": False,
+        "show_y_guides": True,
+        "show_x_guides": False,
+        "truncate_label": 24,
+        "truncate_legend": 30,
+        "legend_at_bottom": True,
+        "legend_at_bottom_columns": 2,
+        "margin": 8,
+        "min_scale": 3,
+        "max_scale": 6,
+        "value_formatter": (lambda v: f"{v:.1f}%") if percent else (lambda v: f"{v:,.0f}"),
+        "no_data_text": gettext("No data in this range"),
+    }
+
+
+def _svg(chart: pygal.graph.graph.Graph, title: str) -> SafeString:
+    svg = _UNUSED.sub("", chart.render(is_unicode=True))
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{escape(title)}" ', 1)
+    return mark_safe(f'<figure class="chart"><figcaption>{escape(title)}</figcaption>{svg}</figure>')
+
+
+def bar_chart(
     labels: Sequence[str],
-    bars: Sequence[float],
-    line: Sequence[float] | None = None,
+    series: Sequence[tuple[str, Sequence[float]]],
     *,
     title: str,
-    bar_label: str,
-    line_label: str = "",
-    width: int = 720,
-    height: int = 240,
     percent: bool = False,
+    horizontal: bool = False,
+    label_every: int = 1,
 ) -> SafeString:
-    """Return an SVG with one bar per label and, when given, a line over the bars (own scale)."""
-    left, right, top, bottom = 40, 40, 24, 44
-    plot_w, plot_h = width - left - right, height - top - bottom
-    n = max(len(labels), 1)
-    slot = plot_w / n
-    bar_max = max([*bars, 0]) or 1
-    line_max = max([*(line or []), 0]) or 1
-    fmt = (lambda v: f"{v:.1f}%") if percent else (lambda v: f"{v:,.0f}")
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
-        f'width="100%" style="max-width:{width}px" aria-label="{escape(title)}">',
-        f"<title>{escape(title)}</title>",
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#888"/>',
-        f'<text x="{left}" y="14" font-size="11" fill="{BAR}">■ {escape(bar_label)} (max {fmt(bar_max)})</text>',
-    ]
-    if line is not None:
-        parts.append(
-            f'<text x="{left + plot_w / 2}" y="14" font-size="11" fill="{LINE}">'
-            f"● {escape(line_label)} (max {line_max:,.0f})</text>"
-        )
-    for i, (label, value) in enumerate(zip(labels, bars, strict=False)):
-        h = plot_h * value / bar_max
-        x = left + i * slot + slot * 0.15
-        parts.append(
-            f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{BAR}">'
-            f"<title>{escape(label)}: {fmt(value)}</title></rect>"
-        )
-        parts.append(
-            f'<text x="{left + i * slot + slot / 2:.1f}" y="{top + plot_h + 14}" font-size="10" '
-            f'text-anchor="middle">{escape(label[:12])}</text>'
-        )
-    if line:
-        points = " ".join(
-            f"{left + i * slot + slot / 2:.1f},{top + plot_h - plot_h * v / line_max:.1f}" for i, v in enumerate(line)
-        )
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{LINE}" stroke-width="2"/>')
-        for i, v in enumerate(line):
-            parts.append(
-                f'<circle cx="{left + i * slot + slot / 2:.1f}" cy="{top + plot_h - plot_h * v / line_max:.1f}" r="3" '
-                f'fill="{LINE}"><title>{escape(labels[i])}: {v:,.0f}</title></circle>'
-            )
-    parts.append("</svg>")
-    return mark_safe("".join(parts))
+    """Return a bar chart, one group per label and one bar per series, all on one value axis.
+
+    `label_every` writes every n-th label on the category axis (months of a year fit on a phone at 3).
+    """
+    kind = pygal.HorizontalBar if horizontal else pygal.Bar
+    chart = kind(**_config(percent=percent), show_legend=len(series) > 1)
+    chart.x_labels = list(labels)
+    if label_every > 1 and not horizontal:
+        chart.x_labels_major = list(labels)[::label_every]
+        chart.show_minor_x_labels = False
+    for name, values in series:
+        chart.add(name, list(values))
+    return _svg(chart, title)
+
+
+def rare_into_other(
+    rows: Sequence[tuple[str, int, int]], *, min_sample: int, other_label: str
+) -> list[tuple[str, int, int]]:
+    """Return (label, contacts, conversions) rows with rows under `min_sample` contacts summed as one "other" row."""
+    kept = [row for row in rows if row[1] >= min_sample]
+    rare = [row for row in rows if row[1] < min_sample]
+    if rare:
+        kept.append((other_label, sum(r[1] for r in rare), sum(r[2] for r in rare)))
+    return kept

@@ -17,8 +17,14 @@ REMINDER = "reminder:{product}:{rule}:{date}"
 ANNOUNCEMENT = "announcement:{announcement}:{contact}"
 CONFIRMATION = "{kind}:{contact}:{event}"
 LINK_REQUEST = "link_request:{contact}:{request}"
+INVITATION = "invitation:{contact}:{event}"
 WELCOME_RESEND = "welcome:{contact}:resend:{stamp}"
 LATE = "{key}:late"
+
+# Send keys: which send a delivery belongs to, for the bounce and complaint brake (messaging/brake.py).
+ANNOUNCEMENT_SEND = "announcement:{announcement}"
+NURTURE_SEND = "nurture:{day}"
+IMPORT_SEND = "import:{job}"
 
 _FIELD = re.compile(r"\{(\w+)\}")
 
@@ -76,6 +82,11 @@ def link_request_key(contact_id: Any, request_id: str) -> str:
     return key(LINK_REQUEST, contact=contact_id, request=request_id)
 
 
+def invitation_key(contact_id: Any, event_id: Any) -> str:
+    """One invitation to confirm per ledger entry of kind 'invited'."""
+    return key(INVITATION, contact=contact_id, event=event_id)
+
+
 def welcome_resend_key(contact_id: Any, stamp: str) -> str:
     return key(WELCOME_RESEND, contact=contact_id, stamp=stamp)
 
@@ -83,3 +94,18 @@ def welcome_resend_key(contact_id: Any, stamp: str) -> str:
 def late_key(original: str) -> str:
     """The key of a lost delivery sent again, late."""
     return key(LATE, key=original)
+
+
+def announcement_send_key(announcement_id: Any) -> str:
+    """The send of one announcement."""
+    return key(ANNOUNCEMENT_SEND, announcement=announcement_id)
+
+
+def nurture_send_key(day: date) -> str:
+    """The nurture round of one day (the claim day, UTC)."""
+    return key(NURTURE_SEND, day=day.isoformat())
+
+
+def import_send_key(job_id: Any) -> str:
+    """The mail to one import's contacts."""
+    return key(IMPORT_SEND, job=job_id)

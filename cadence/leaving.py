@@ -51,7 +51,9 @@ def leaving_stats(*, since: datetime, months: list[str]) -> dict[str, Any]:
         .annotate(n=Count("pk"))
         .order_by()
     )
-    by_month = {m: {"outcomes": dict.fromkeys(OUTCOMES, 0), "reasons": dict.fromkeys(REASONS, 0)} for m in months}
+    by_month: dict[str, dict[str, dict[str, int]]] = {
+        m: {"outcomes": dict.fromkeys(OUTCOMES, 0), "reasons": dict.fromkeys(REASONS, 0)} for m in months
+    }
     by_source: dict[str, dict[str, dict[str, int]]] = {}
     for row in rows:
         month = row["month"].strftime("%Y-%m")

@@ -9,7 +9,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from cadence import ops
-from messaging.models import Delivery
+from messaging.models import Delivery, SendBrake
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,16 @@ class OpsCollector(Collector):
             for kind in Delivery.Kind.values:
                 deliveries.add_metric([status, kind], counts.get((status, kind), 0))
         yield deliveries
+        held = GaugeMetricFamily(
+            "cadence_sends_braked",
+            "Mails held per send stopped by the bounce and complaint brake (until resumed or cancelled).",
+            labels=["send_key"],
+        )
+        for send_key, held_count in SendBrake.objects.filter(status=SendBrake.Status.HELD).values_list(
+            "send_key", "held_count"
+        ):
+            held.add_metric([send_key], held_count)
+        yield held
         # A gauge, not a counter: a retry from the ops page takes a failure away.
         errors = GaugeMetricFamily(
             "cadence_esp_errors",

@@ -13,15 +13,17 @@ from preferences.models import Contact, Locale, Topic
 class Schedule(models.Model):
     """When a confirmed contact is next due for a marketing mail."""
 
-    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, primary_key=True, related_name="schedule")
-    is_active = models.BooleanField(default=True)
+    contact = models.OneToOneField(
+        Contact, on_delete=models.CASCADE, primary_key=True, related_name="schedule", verbose_name=_("contact")
+    )
+    is_active = models.BooleanField(default=True, verbose_name=_("active"))
     next_due_at = models.DateTimeField(_("next due at"))
     last_sent_at = models.DateTimeField(_("last marketing mail at"), null=True, blank=True)
     welcome_step = models.PositiveSmallIntegerField(_("welcome series step"), default=0)
     # Counts the claims; with the contact and kind it makes the unique key of each mail.
     slot = models.PositiveIntegerField(_("slot"), default=0)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("schedule")
@@ -31,7 +33,7 @@ class Schedule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.contact_id} due {self.next_due_at:%Y-%m-%d %H:%M}"
+        return f"{self.contact} due {self.next_due_at:%Y-%m-%d %H:%M}"
 
 
 class ReminderRule(models.Model):
@@ -50,8 +52,8 @@ class ReminderRule(models.Model):
     days_before = models.PositiveSmallIntegerField(_("days before"))
     template = models.CharField(_("template"), max_length=100, choices=Template.choices, blank=True)
     active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("reminder rule")
@@ -84,7 +86,9 @@ class ContactHealth(models.Model):
         AT_RISK = "at_risk", _("at risk")
         LOST = "lost", _("lost")
 
-    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, primary_key=True, related_name="health")
+    contact = models.OneToOneField(
+        Contact, on_delete=models.CASCADE, primary_key=True, related_name="health", verbose_name=_("contact")
+    )
     state = models.CharField(_("health"), max_length=8, choices=State.choices, default=State.HEALTHY)
     reasons = models.JSONField(_("reasons"), default=list, blank=True)
     state_since = models.DateTimeField(_("in this state since"), default=timezone.now)
@@ -105,7 +109,7 @@ class ContactHealth(models.Model):
         indexes = [models.Index(fields=["state", "contact"], name="health_state_contact")]
 
     def __str__(self) -> str:
-        return f"{self.contact_id} {self.state}"
+        return f"{self.contact} {self.get_state_display()}"
 
 
 class WelcomeStep(models.Model):
@@ -130,7 +134,7 @@ class WelcomeStep(models.Model):
 class ContentItem(models.Model):
     """A piece of nurture content for one topic in one language."""
 
-    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="content_items")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="content_items", verbose_name=_("topic"))
     language = models.CharField(_("language"), max_length=2, choices=Locale.choices)
     title = models.CharField(_("title"), max_length=200)
     summary = models.TextField(_("summary"), blank=True)
@@ -154,9 +158,13 @@ class ContentItem(models.Model):
 class ContentReceipt(models.Model):
     """That a contact received a content item in a nurture mail, so it is not sent again."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="content_receipts")
-    item = models.ForeignKey(ContentItem, on_delete=models.CASCADE, related_name="receipts")
-    received_at = models.DateTimeField(default=timezone.now)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="content_receipts", verbose_name=_("contact")
+    )
+    item = models.ForeignKey(
+        ContentItem, on_delete=models.CASCADE, related_name="receipts", verbose_name=_("content item")
+    )
+    received_at = models.DateTimeField(default=timezone.now, verbose_name=_("received at"))
 
     class Meta:
         verbose_name = _("content receipt")
@@ -164,4 +172,4 @@ class ContentReceipt(models.Model):
         constraints = [models.UniqueConstraint(fields=["contact", "item"], name="receipt_contact_item")]
 
     def __str__(self) -> str:
-        return f"{self.contact_id} received {self.item_id}"
+        return f"{self.contact} received {self.item}"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+from django.db import transaction
 from django.dispatch import receiver
 
-from cadence.keys import confirmation_key, link_request_key
+from cadence.keys import confirmation_key, invitation_key, link_request_key
 from cadence.models import ContactHealth, Schedule
-from cadence.sending import delivery_enqueue
+from cadence.sending import deliveries_enqueue, delivery_enqueue
 from cadence.services import schedule_reschedule, schedule_start, schedule_stop
 from messaging.models import Delivery
 from messaging.services import delivery_create
@@ -29,6 +31,26 @@ def send_confirmation(sender: Any, contact: Contact, event_id: int, already_conf
         queue=Delivery.Queue.WELCOME,
         enqueue=delivery_enqueue,
     )
+
+
+@receiver(signals.invitations_requested)
+def send_invitations(sender: Any, invitations: list[tuple[Contact, int]], **kwargs: Any) -> None:
+    """Queue one invitation per imported contact: a confirmation-kind (service) mail asking to confirm, on `bulk`."""
+    created = [
+        delivery_create(
+            contact=contact,
+            kind=Delivery.Kind.CONFIRMATION,
+            template="invitation",
+            idempotency_key=invitation_key(contact.id, event_id),
+            marketing=False,
+            queue=Delivery.Queue.BULK,
+        )
+        for contact, event_id in invitations
+    ]
+    ids = [delivery.id for delivery in created if delivery is not None]
+    # Thousands of invitations must not hold up the confirmations people are waiting for on `welcome`.
+    if ids:
+        transaction.on_commit(partial(deliveries_enqueue, ids, queue=Delivery.Queue.BULK))
 
 
 @receiver(signals.link_requested)

@@ -42,6 +42,15 @@ def deliveries_enqueue(delivery_ids: Sequence[UUID | str], *, queue: str, batch_
         send_batch.apply_async((ids[start : start + size],), queue=queue)
 
 
+def deliveries_enqueue_on_their_queues(delivery_ids: Sequence[UUID | str]) -> None:
+    """Put deliveries of mixed queues (a resumed send) each on its own queue."""
+    by_queue: dict[str, list[str]] = {}
+    for delivery_id, queue in Delivery.objects.filter(id__in=list(delivery_ids)).values_list("id", "queue"):
+        by_queue.setdefault(queue, []).append(str(delivery_id))
+    for queue, ids in by_queue.items():
+        deliveries_enqueue(ids, queue=queue)
+
+
 def delivery_enqueue(delivery: Delivery) -> None:
     """Put one delivery on its own queue (a batch of one)."""
     deliveries_enqueue([delivery.id], queue=delivery.queue)
@@ -96,13 +105,21 @@ class BatchContext:
         """Record what the sent deliveries mean for cadence: schedules moved, digest receipts written."""
         sent = [d for d in deliveries if d.status == Delivery.Status.SENT and d.sent_at is not None]
         schedules_record_sends(deliveries=[d for d in sent if d.marketing])
-        receipts = [
-            ContentReceipt(contact_id=d.contact_id, item_id=item.pk, received_at=d.sent_at or timezone.now())
-            for d in sent
-            for item in self.digests.get(str(d.id), [])
-        ]
+        receipts = [(d.contact_id, item.pk, d.sent_at) for d in sent for item in self.digests.get(str(d.id), [])]
         if receipts:
-            ContentReceipt.objects.bulk_create(receipts, ignore_conflicts=True)
+            receipts_record(rows=receipts)
+
+
+def receipts_record(*, rows: list[tuple[Any, int, datetime | None]]) -> None:
+    """Write digest receipts (contact id, item id, received at) in one INSERT; ones already there stay."""
+    cte, params = values_cte(ContentReceipt, ["contact_id", "item_id", "received_at"], rows)
+    table = connection.ops.quote_name(ContentReceipt._meta.db_table)
+    sql = (
+        f"{cte} INSERT INTO {table} (contact_id, item_id, received_at) "
+        "SELECT contact_id, item_id, received_at FROM v WHERE true ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def schedules_record_sends(*, deliveries: list[Delivery]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import Any
 
@@ -17,6 +17,7 @@ from django.utils import timezone
 from cadence import keys, rules
 from cadence.models import Schedule, WelcomeStep
 from cadence.sending import deliveries_enqueue, delivery_enqueue, schedules_record_sends
+from messaging.brake import send_is_braked
 from messaging.models import Delivery, DeliveryEvent
 from messaging.services import delivery_create
 from preferences.frequencies import frequencies
@@ -181,12 +182,18 @@ def schedules_claim_due(
         portable = connection.vendor != "postgresql"
     claim = _claim_batch_portable if portable else _claim_batch_postgres
     steps = welcome_series()
+    # The day's nurture round is one send for the bounce and complaint brake; while it is braked the
+    # tick claims welcome steps only, and nurture schedules stay due until a marketer resumes it.
+    round_key = keys.nurture_send_key(now.astimezone(UTC).date())
+    nurture_braked = send_is_braked(round_key)
     started = time.monotonic()
     result = TickResult()
     while result.batches < max_batches and time.monotonic() - started < max_seconds:
         limit = min(claim_size, (max_batches - result.batches) * batch_size)
         with transaction.atomic():
-            ids, claimed = claim(now=now, limit=limit, steps=steps)
+            ids, claimed = claim(
+                now=now, limit=limit, steps=steps, nurture_send_key=round_key, nurture_braked=nurture_braked
+            )
             batches = [ids[start : start + batch_size] for start in range(0, len(ids), batch_size)]
             for batch in batches:
                 transaction.on_commit(partial(deliveries_enqueue, batch, queue=Delivery.Queue.BULK))
@@ -215,7 +222,9 @@ def _frequency_days_sql(params: list[Any]) -> str:
     return f"(CASE {' '.join(whens)} ELSE %s END)"
 
 
-def _claim_batch_postgres(*, now: datetime, limit: int, steps: list[WelcomeStep]) -> tuple[list[str], int]:
+def _claim_batch_postgres(
+    *, now: datetime, limit: int, steps: list[WelcomeStep], nurture_send_key: str, nurture_braked: bool
+) -> tuple[list[str], int]:
     """Claim, move and create deliveries in one statement. Return the new delivery ids and the claim count."""
     n = len(steps)
     templates = [step.template for step in steps]
@@ -228,7 +237,7 @@ def _claim_batch_postgres(*, now: datetime, limit: int, steps: list[WelcomeStep]
     WITH due AS (
         SELECT s.ctid AS row_id, s.contact_id, s.welcome_step AS old_step, c.frequency, c.potential, COALESCE(c.confirmed_at, s.created_at) AS since
         FROM cadence_schedule s JOIN preferences_contact c ON c.id = s.contact_id
-        WHERE s.is_active AND s.next_due_at <= %s
+        WHERE s.is_active AND s.next_due_at <= %s AND (NOT %s OR s.welcome_step < %s)
         ORDER BY s.next_due_at
         LIMIT %s
         FOR UPDATE OF s SKIP LOCKED
@@ -245,19 +254,21 @@ def _claim_batch_postgres(*, now: datetime, limit: int, steps: list[WelcomeStep]
         WHERE s.ctid = due.row_id
         RETURNING s.contact_id, s.slot, due.old_step
     ), created AS (
-        INSERT INTO messaging_delivery ({", ".join(columns)}, contact_id, kind, template, idempotency_key)
+        INSERT INTO messaging_delivery ({", ".join(columns)}, contact_id, kind, template, idempotency_key, send_key)
         SELECT {", ".join(expressions)}, m.contact_id,
             CASE WHEN m.old_step < %s THEN 'welcome' ELSE 'nurture' END,
             CASE WHEN m.old_step < %s THEN (%s::text[])[m.old_step + 1] ELSE 'nurture' END,
             CASE WHEN m.old_step < %s THEN {keys.key_sql(keys.WELCOME, contact="m.contact_id", step="m.old_step")}
-                 ELSE {keys.key_sql(keys.NURTURE, contact="m.contact_id", slot="m.slot")} END
+                 ELSE {keys.key_sql(keys.NURTURE, contact="m.contact_id", slot="m.slot")} END,
+            CASE WHEN m.old_step < %s THEN '' ELSE %s END
         FROM moved m
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING id
     )
     SELECT NULL::uuid, (SELECT count(*) FROM moved) UNION ALL SELECT id, NULL FROM created
     """
-    params: list[Any] = [now, limit, n, delays, now, now, *frequency_params, n, now, *values, n, n, templates, n]
+    params: list[Any] = [now, nurture_braked, n, limit, n, delays, now, now, *frequency_params, n, now, *values]
+    params += [n, n, templates, n, n, nurture_send_key]
     with connection.cursor() as cursor:
         # Losing the last claims in a database crash is harmless: the claim, the moved schedules and the
         # deliveries vanish together, and a task for a delivery that does not exist sends nothing.
@@ -276,7 +287,10 @@ def _delivery_columns(now: datetime) -> tuple[list[str], list[str], list[Any]]:
     expressions: list[str] = []
     values: list[Any] = []
     for model_field in Delivery._meta.concrete_fields:
-        if model_field.attname in {"contact_id", "kind", "template", "idempotency_key"} or model_field.column is None:
+        if (
+            model_field.attname in {"contact_id", "kind", "template", "idempotency_key", "send_key"}
+            or model_field.column is None
+        ):
             continue
         columns.append(connection.ops.quote_name(model_field.column))
         if model_field.primary_key:
@@ -296,14 +310,14 @@ def _delivery_columns(now: datetime) -> tuple[list[str], list[str], list[Any]]:
     return columns, expressions, values
 
 
-def _claim_batch_portable(*, now: datetime, limit: int, steps: list[WelcomeStep]) -> tuple[list[str], int]:
+def _claim_batch_portable(
+    *, now: datetime, limit: int, steps: list[WelcomeStep], nurture_send_key: str, nurture_braked: bool
+) -> tuple[list[str], int]:
     """The same claim through the ORM, for SQLite (which serialises writers anyway)."""
-    schedules = list(
-        Schedule.objects.select_for_update(skip_locked=True)
-        .select_related("contact")
-        .filter(is_active=True, next_due_at__lte=now)
-        .order_by("next_due_at")[:limit]
-    )
+    due = Schedule.objects.select_for_update(skip_locked=True).filter(is_active=True, next_due_at__lte=now)
+    if nurture_braked:
+        due = due.filter(welcome_step__lt=len(steps))
+    schedules = list(due.select_related("contact").order_by("next_due_at")[:limit])
     ids = []
     policies = cadence_policies()
     for schedule in schedules:
@@ -316,9 +330,11 @@ def _claim_batch_portable(*, now: datetime, limit: int, steps: list[WelcomeStep]
                 steps[old_step].template,
                 keys.welcome_key(contact.id, old_step),
             )
+            send_key = ""
             schedule.welcome_step = old_step + 1
         else:
             kind, template, key = Delivery.Kind.NURTURE, "nurture", keys.nurture_key(contact.id, schedule.slot)
+            send_key = nurture_send_key
         if schedule.welcome_step < len(steps):
             schedule.next_due_at = max(
                 now, (contact.confirmed_at or schedule.created_at) + steps[schedule.welcome_step].delay
@@ -332,6 +348,7 @@ def _claim_batch_portable(*, now: datetime, limit: int, steps: list[WelcomeStep]
             idempotency_key=key,
             marketing=True,
             queue=Delivery.Queue.BULK,
+            send_key=send_key,
         )
         if delivery is not None:
             ids.append(str(delivery.id))
@@ -400,6 +417,7 @@ def _replace_lost(delivery: Delivery, *, now: datetime) -> bool:
             marketing=delivery.marketing,
             queue=delivery.queue,
             context=delivery.context,
+            send_key=delivery.send_key,
             enqueue=delivery_enqueue,
         )
     return True

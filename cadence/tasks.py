@@ -71,3 +71,20 @@ def expand_announcement(announcement_id: int) -> None:
 
     if not announcement_expand(announcement_id=announcement_id):
         expand_announcement.delay(announcement_id)
+
+
+@shared_task(name="cadence.tasks.deliveries_prune")
+def deliveries_prune() -> dict[str, Any]:
+    """Prune deliveries past DELIVERY_RETENTION_DAYS (beat, nightly; bounded per run)."""
+    from messaging.retention import deliveries_prune as prune
+
+    result = prune()
+    return {"deliveries": result.deliveries, "events": result.events, "done": result.done}
+
+
+@shared_task(name="cadence.tasks.start_scheduled_announcements", ignore_result=True)
+def start_scheduled_announcements() -> int:
+    """Start the announcements whose chosen time has come (beat, every minute)."""
+    from cadence.announcements import announcements_start_due
+
+    return announcements_start_due(enqueue=expand_announcement.delay)

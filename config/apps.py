@@ -1,6 +1,11 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
+
+
+class CadenceAdminConfig(AdminConfig):
+    default_site = "config.admin.CadenceAdminSite"
 
 
 class SiteConfig(AppConfig):

@@ -22,6 +22,13 @@ def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, check=True)
 
 
+def metrics_token(var_dir: Path = VAR_DIR) -> str:
+    """Return the METRICS_TOKEN of this machine's embedded run: the environment's, else one kept in var/."""
+    if os.environ.get("METRICS_TOKEN"):
+        return os.environ["METRICS_TOKEN"]
+    return local_secret(var_dir / "metrics-token", lambda: secrets.token_urlsafe(32))
+
+
 def local_secret(path: Path, make: Callable[[], str]) -> str:
     """Return the secret kept in `path`, creating it (readable by its owner only) the first time."""
     if path.exists():
@@ -53,11 +60,14 @@ def main() -> None:
     os.environ.setdefault("DEBUG", "true")
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # a key set there wins over var/
     webhook_secret = ensure_local_secrets()["ANYMAIL_WEBHOOK_SECRET"]
+    os.environ["METRICS_TOKEN"] = metrics_token()
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     manage("migrate", "--no-input", "-v", "0")
     if shutil.which("msgfmt"):
         manage("compilemessages", "--ignore", ".venv", "-v", "0")
     manage("demo")
+    site = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+    print(f"  Metrics:             curl -H 'Authorization: Bearer {os.environ['METRICS_TOKEN']}' {site}/metrics")
     print(
         f"ESP webhook secret (kept in var/webhook_secret): {webhook_secret}\n"
         f"  e.g. http://{webhook_secret}@127.0.0.1:8000/anymail/postmark/tracking/",

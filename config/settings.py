@@ -28,7 +28,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.CadenceAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -185,7 +185,6 @@ BRAND_PRIVACY_URL = env.str("BRAND_PRIVACY_URL", default="")
 BRAND_SECURITY_NOTE = env.str("BRAND_SECURITY_NOTE", default="")
 BRAND_SENDER_ADDRESS = env.str("BRAND_SENDER_ADDRESS", default="hello@example.com")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f'"{BRAND_NAME}" <{BRAND_SENDER_ADDRESS}>')
-UNSUBSCRIBE_MAILTO = env.str("UNSUBSCRIBE_MAILTO", default="unsubscribe@example.com")
 ANYMAIL = {
     # ESP keys come as ANYMAIL_<ESP>_API_KEY etc.; anymail reads them from the environment too.
     "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="") or None,
@@ -220,6 +219,11 @@ SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=60)
 ESP_SEND_CONCURRENCY = env.int("ESP_SEND_CONCURRENCY", default=8)
 if ESP_SEND_CONCURRENCY < 1:
     raise ImproperlyConfigured("ESP_SEND_CONCURRENCY must be at least 1.")
+# Distinct messages per call to Postmark's /email/batch (at most 500); each lane sends whole calls.
+# 0 sends one message per call (POST /email).
+ESP_POSTMARK_BATCH_SIZE = env.int("ESP_POSTMARK_BATCH_SIZE", default=500)
+if not 0 <= ESP_POSTMARK_BATCH_SIZE <= 500:
+    raise ImproperlyConfigured("ESP_POSTMARK_BATCH_SIZE must be between 0 and 500.")
 # Batch sending through anymail's merge_data: recipients per ESP call and the ESP's merge-field
 # syntax ("{name}" is the variable). Only ESPs that merge per-recipient values into inline content
 # AND take merge_headers (each person's List-Unsubscribe) through anymail are listed; the others go
@@ -317,6 +321,10 @@ HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", def
 ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10000)
 CRM_SYNC_GROUP = env.str("CRM_SYNC_GROUP", default="crm-sync")
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
+# A cell that starts with "=" is a formula to Excel and LibreOffice; a contact's name must not run
+# as one (CSV injection). The library strips the "="; ContactResource also quotes + - @ tab and CR.
+# https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-escape-formulae-on-export
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
 CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "cadence.health_tasks"]
 CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
@@ -346,9 +354,28 @@ if CADENCE_STUCK_SENDING_MINUTES * 60 <= CELERY_TASK_TIME_LIMIT:
         "CADENCE_STUCK_SENDING_MINUTES must exceed CELERY_TASK_TIME_LIMIT (a slow send is not lost)."
     )
 CELERY_BEAT_SCHEDULE["cadence-tick"] = {"task": "cadence.tasks.tick", "schedule": 60.0}
+# Announcements confirmed for a later time start within a minute of it.
+CELERY_BEAT_SCHEDULE["announcements-start"] = {
+    "task": "cadence.tasks.start_scheduled_announcements",
+    "schedule": 60.0,
+}
 CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {
     "task": "cadence.tasks.silence_guard",
     "schedule": crontab(minute="*/5"),
+}
+# BOUNCE AND COMPLAINT BRAKE: a send past these rates (over its mails sent within the window, once at
+# least BRAKE_MIN_SENDS went out) holds the rest of itself. Gmail and Yahoo refuse senders above 0.3%.
+BRAKE_BOUNCE_RATE = env.float("BRAKE_BOUNCE_RATE", default=0.05)
+BRAKE_COMPLAINT_RATE = env.float("BRAKE_COMPLAINT_RATE", default=0.003)
+BRAKE_MIN_SENDS = env.int("BRAKE_MIN_SENDS", default=300)
+BRAKE_WINDOW_HOURS = env.int("BRAKE_WINDOW_HOURS", default=24)
+# RETENTION: deliveries and their ESP events older than this are pruned (counts kept per month)
+DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=400)
+DELIVERY_RETENTION_BATCH_SIZE = env.int("DELIVERY_RETENTION_BATCH_SIZE", default=5000)
+DELIVERY_RETENTION_MAX_SECONDS = env.float("DELIVERY_RETENTION_MAX_SECONDS", default=120.0)
+CELERY_BEAT_SCHEDULE["delivery-retention"] = {
+    "task": "cadence.tasks.deliveries_prune",
+    "schedule": crontab(minute=15, hour="1-5"),
 }
 
 # REST FRAMEWORK

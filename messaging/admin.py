@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import contextlib
+import uuid
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -14,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from messaging.models import Delivery, DeliveryEvent
 from messaging.preview import PREVIEW_TEMPLATES, find_contact, preview_message
-from preferences.admin import ContactAdmin, TopicAdmin
+from preferences.admin import ContactAdmin, ContactSearchMixin, TopicAdmin
 from preferences.models import Contact, Topic
 
 TIMELINE_LENGTH = 200
@@ -33,21 +37,31 @@ class DeliveryEventInline(admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "kind", "status", "feedback", "esp_name", "sent_at", "attempts"]
+    list_display = ["created_at", "contact", "kind", "status", "feedback", "esp_name", "sent_at", "attempts"]
     list_filter = ["status", "kind", "esp_name", "feedback"]
-    search_fields = ["=id", "=esp_message_id", "=contact__email"]
+    list_select_related = ["contact"]
+    search_fields = ["=id", "=esp_message_id", "contact__email"]
+    search_help_text = _("The start of an email address, or an exact delivery id or ESP message id.")
     raw_id_fields = ["contact"]
     show_full_result_count = False
     readonly_fields = [f.name for f in Delivery._meta.fields]
     inlines = [DeliveryEventInline]
 
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        matches = Q(contact__email__startswith=term.lower()) | Q(esp_message_id=term)
+        with contextlib.suppress(ValueError):
+            matches |= Q(pk=uuid.UUID(term))
+        return queryset.filter(matches), False
+
 
 @admin.register(DeliveryEvent)
-class DeliveryEventAdmin(admin.ModelAdmin):
+class DeliveryEventAdmin(ContactSearchMixin, admin.ModelAdmin):
     list_display = ["occurred_at", "type", "esp_name", "contact", "delivery"]
     list_filter = ["type", "esp_name"]
     list_select_related = ["contact", "delivery"]
-    search_fields = ["=contact__email", "=delivery__id"]
     raw_id_fields = ["contact", "delivery"]
     show_full_result_count = False
     readonly_fields = [f.name for f in DeliveryEvent._meta.fields]
@@ -129,6 +143,9 @@ class TopicPreviewAdmin(TopicAdmin):
         ]
 
     def preview_view(self, request: HttpRequest, topic_id: int) -> HttpResponse:
+        # The preview shows a contact's name and choices: it needs the right to view contacts.
+        if not request.user.has_perm("preferences.view_contact"):
+            raise PermissionDenied
         topic = get_object_or_404(Topic, pk=topic_id)
         form = PreviewForm(request.GET or None)
         rendered = None

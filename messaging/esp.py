@@ -6,7 +6,9 @@ for a bank's own relay, the file or test backends):
 - `send_messages`: one message per recipient, sent by a bounded pool of lanes inside the worker
   (`ESP_SEND_CONCURRENCY`; 1 sends one after the other in the calling thread). Each lane opens one
   connection for the chunk and reuses it: one SMTP connection, or one requests Session for anymail's
-  HTTP backends. The work is waiting on the network, so threads are enough.
+  HTTP backends. The work is waiting on the network, so threads are enough. Where the ESP has an
+  endpoint that takes many distinct messages in one call (a `MessageBatchApi`: Postmark's
+  `/email/batch`), each lane sends whole groups of messages per call instead of one.
 - `send_merged`: one anymail batch call (`merge_data`, `merge_metadata`, `merge_headers`) for an ESP
   that takes many personalised messages at once (`ESP_BATCH_SENDING`).
 
@@ -17,7 +19,9 @@ one failing message never fails the others.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import re
 import smtplib
 import threading
 import time
@@ -27,16 +31,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import make_msgid, parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import urljoin
 
+import requests
 from anymail.backends.base import AnymailBaseBackend
-from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
-from anymail.message import AnymailMessage
+from anymail.backends.base_requests import AnymailRequestsBackend, RequestsPayload
+from anymail.backends.postmark import EmailBackend as PostmarkBackend
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
+from anymail.message import AnymailMessage, AnymailRecipientStatus, AnymailStatus
 from anymail.utils import parse_address_list
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.utils import DNS_NAME
 from django.db import connections
+
+logger = logging.getLogger(__name__)
 
 Status = Literal["sent", "transient", "failed"]
 
@@ -92,26 +102,29 @@ def send_stream(
     """Send like `send_messages`, yielding `(index, outcome)` pairs as the lanes finish them.
 
     Asking for the next step tells the lanes that what was yielded is recorded. While
-    `unrecorded_limit` messages (default: as many as there are lanes; None: no limit) are handed over
+    `unrecorded_limit` units (default: as many as there are lanes; None: no limit) are handed over
     but not yet recorded, no lane takes another one: a worker killed at any moment leaves at most that
-    many mails the ESP may have taken without a record of it, as one at a time on each lane would.
+    many units the ESP may have taken without a record of it, as one at a time on each lane would. A
+    unit is one message, or, with a batch API, one batch call of up to its batch size messages: the
+    window is then lanes x batch size messages, the price of batch calls.
     Every message gets an outcome; those nobody could send come last, transient.
     """
     if not messages:
         return
-    lanes = max(1, min(concurrency or settings.ESP_SEND_CONCURRENCY, len(messages)))
+    batch_api = _batch_api_for(get_connection())
+    batch_size = batch_api.batch_size() if batch_api is not None else 1
+    calls = math.ceil(len(messages) / batch_size)
+    lanes = max(1, min(concurrency or settings.ESP_SEND_CONCURRENCY, calls))
     limit = lanes if unrecorded_limit == 0 else unrecorded_limit
-    chunk = _Chunk(messages, unrecorded_limit=limit)
+    chunk = _Chunk(messages, batch_api=batch_api, batch_size=batch_size, unrecorded_limit=limit)
     if lanes == 1:
-        lane = _Lane()  # in the calling thread, one message at a time: nothing to wait for
+        lane = _lane_for(chunk)  # in the calling thread, one unit at a time: nothing to wait for
         try:
             while True:
                 chunk.acknowledge()  # the caller asked for more: what it was given is recorded
-                index = chunk.take()
-                if index is None:
-                    break
-                going_on = lane.send(chunk, index)
-                yield chunk.collect()
+                going_on = lane.step(chunk)
+                if done := chunk.collect():
+                    yield done
                 if not going_on:
                     break
         finally:
@@ -138,7 +151,7 @@ def send_merged(message: AnymailMessage) -> dict[str, SendOutcome]:
     Per-recipient results come from anymail's `anymail_status.recipients`; an error for the whole
     call is every recipient's outcome.
     """
-    addresses = [address.addr_spec for address in parse_address_list(message.to)]
+    addresses = _addr_specs(message.to)
     connection = get_connection()
     try:
         connection.send_messages([message])
@@ -214,14 +227,24 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
 
 
 class _Chunk:
-    """The messages of one call, handed out to lanes one at a time, and their outcomes.
+    """The messages of one call, handed out to lanes a unit at a time, and their outcomes.
 
     `taken` counts messages handed to a lane, `recorded` those the caller has recorded; a lane waits
-    while their difference is `unrecorded_limit`.
+    while their difference leaves no room for a whole unit (one message, or `batch_size` with a batch
+    API) within `unrecorded_limit` units.
     """
 
-    def __init__(self, messages: Sequence[EmailMessage], *, unrecorded_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        messages: Sequence[EmailMessage],
+        *,
+        batch_api: MessageBatchApi | None = None,
+        batch_size: int = 1,
+        unrecorded_limit: int | None = None,
+    ) -> None:
         self.messages = messages
+        self.batch_api = batch_api
+        self.batch_size = batch_size
         self.outcomes: list[SendOutcome | None] = [None] * len(messages)
         self.unrecorded_limit = unrecorded_limit
         self.lanes_running = 0
@@ -236,19 +259,24 @@ class _Chunk:
         self.last_connection_error: SendOutcome | None = None
 
     def take(self) -> int | None:
+        taken = self.take_many(1)
+        return taken[0] if taken else None
+
+    def take_many(self, count: int) -> list[int]:
+        """Hand a lane up to `count` messages, once they fit within the unrecorded limit."""
         with self._changed:
+            count = min(count, len(self.messages) - self._taken)
             while (
                 self.unrecorded_limit is not None
-                and self._taken - self._recorded >= self.unrecorded_limit
+                and self._taken - self._recorded + count > self.unrecorded_limit * self.batch_size
                 and not self._stopped
             ):
                 self._changed.wait()
             if self.halted is not None or self._stopped:
-                return None
-            index = next(self._next, None)
-            if index is not None:
-                self._taken += 1
-            return index
+                return []
+            indices = [index for _, index in zip(range(count), self._next, strict=False)]
+            self._taken += len(indices)
+            return indices
 
     def record(self, index: int, outcome: SendOutcome) -> None:
         with self._changed:
@@ -323,13 +351,16 @@ def _run_lane_in_thread(chunk: _Chunk) -> None:
 
 def _run_lane(chunk: _Chunk) -> None:
     """Send messages from the chunk over one connection until the chunk is empty or the lane gives up."""
-    lane = _Lane()
+    lane = _lane_for(chunk)
     try:
-        while (index := chunk.take()) is not None:
-            if not lane.send(chunk, index):
-                return
+        while lane.step(chunk):
+            pass
     finally:
         lane.close()
+
+
+def _lane_for(chunk: _Chunk) -> _Lane | _BatchLane:
+    return _Lane() if chunk.batch_api is None else _BatchLane(chunk.batch_api)
 
 
 class _Lane:
@@ -338,6 +369,11 @@ class _Lane:
     def __init__(self) -> None:
         self.connection: BaseEmailBackend | None = None
         self.connection_errors = 0
+
+    def step(self, chunk: _Chunk) -> bool:
+        """Take one message and send it; False when the chunk is empty or this lane should give up."""
+        index = chunk.take()
+        return index is not None and self.send(chunk, index)
 
     def send(self, chunk: _Chunk, index: int) -> bool:
         """Send one message of the chunk and record its outcome; False when this lane should give up."""
@@ -360,6 +396,245 @@ class _Lane:
         if self.connection is not None:
             _close_quietly(self.connection)
             self.connection = None
+
+
+class _BatchLane:
+    """One requests Session to the ESP, sending a group of messages per batch call; reopened after a break."""
+
+    def __init__(self, api: MessageBatchApi) -> None:
+        self.api = api
+        self.backend: BaseEmailBackend | None = None
+        self.failed_calls = 0
+
+    def step(self, chunk: _Chunk) -> bool:
+        """Take one group and send it; False when the chunk is empty or this lane should give up."""
+        indices = chunk.take_many(chunk.batch_size)
+        if not indices:
+            return False
+        if self.backend is None:
+            try:
+                self.backend = _open_connection()
+            except Exception as exc:
+                for index in indices:
+                    chunk.record(index, outcome_for_error(exc))
+                return False  # this lane cannot connect; the others take the rest
+        assert isinstance(self.backend, AnymailRequestsBackend)
+        if _send_group(chunk, self.api, self.backend, indices):
+            self.close()
+            self.failed_calls += 1
+            return self.failed_calls < LANE_CONNECTION_ERRORS_LIMIT
+        self.failed_calls = 0
+        return True
+
+    def close(self) -> None:
+        if self.backend is not None:
+            _close_quietly(self.backend)
+            self.backend = None
+
+
+def _send_group(chunk: _Chunk, api: MessageBatchApi, backend: AnymailRequestsBackend, indices: list[int]) -> bool:
+    """Send these messages in as few batch calls as they allow; return whether the connection broke."""
+    calls: dict[tuple[str, ...], list[tuple[int, BatchEntry]]] = {}
+    for index in indices:
+        message = chunk.messages[index]
+        try:
+            prepared = api.prepare(backend, message)
+        except Exception as exc:
+            prepared = outcome_for_error(exc)
+        if isinstance(prepared, SendOutcome):  # cancelled, refused before the call, or sent alone
+            chunk.record(index, prepared)
+        else:
+            calls.setdefault(prepared.key, []).append((index, prepared))
+    broken = False
+    for entries in calls.values():
+        if api.available(backend):
+            try:
+                outcomes = api.post(backend, [entry for _, entry in entries])
+            except BatchEndpointMissing as missing:
+                api.mark_missing(backend, missing.status)
+            else:
+                for (index, _), outcome in zip(entries, outcomes, strict=True):
+                    chunk.record(index, outcome)
+                broken = outcomes[0].is_connection_error
+                continue
+        # No batch endpoint there: the messages built for it go one per call.
+        for index, entry in entries:
+            outcome = _send_built(backend, entry.payload, entry.message)
+            chunk.record(index, outcome)
+            broken = outcome.is_connection_error
+    return broken
+
+
+def _send_built(backend: AnymailBaseBackend, payload: Any, message: EmailMessage) -> SendOutcome:
+    """Send a message whose anymail payload is built (pre_send has run) in a call of its own, as anymail does."""
+    status: AnymailStatus = message.anymail_status  # type: ignore[attr-defined]
+    try:
+        response = backend.post_to_esp(payload, message)  # type: ignore[attr-defined]
+        status.esp_response = response
+        status.set_recipient_status(backend.parse_recipient_status(response, payload, message))
+        backend.run_post_send(message)
+        backend.raise_for_recipient_status(status, response, payload, message)
+    except Exception as exc:
+        return outcome_for_error(exc)
+    return _outcome_for_sent(message)
+
+
+class BatchEndpointMissing(Exception):
+    """The ESP answered its batch endpoint with 404 or 405: a compatible server that has none."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One message built for a batch call: its part of the body, and what the call must share."""
+
+    message: EmailMessage
+    payload: RequestsPayload
+    json: str  # this message's JSON object, as anymail serialised it
+    key: tuple[str, ...]  # messages share a call only when their keys are equal (e.g. the server token)
+
+
+class MessageBatchApi:
+    """An ESP endpoint that takes many distinct messages in one call and answers for each.
+
+    A subclass names the anymail backend it serves and its size setting, builds each message's part
+    with that backend's own payload code (`prepare`), and maps the answer back to one `SendOutcome`
+    per message (`post`). A server that answers the endpoint with 404/405 is sent one message per
+    call from then on, for the rest of the process.
+    """
+
+    backend_class: type[AnymailRequestsBackend]
+    endpoint: str  # joined to the backend's API URL
+    size_setting: str  # settings name: messages per call, 0 turns batching off
+    max_size: int  # the most the ESP takes in one call
+
+    def __init__(self) -> None:
+        self._missing: set[str] = set()  # endpoint URLs that answered 404/405
+        self._lock = threading.Lock()
+
+    def batch_size(self) -> int:
+        return max(0, min(int(getattr(settings, self.size_setting, self.max_size)), self.max_size))
+
+    def url(self, backend: AnymailRequestsBackend) -> str:
+        return urljoin(backend.api_url, self.endpoint)
+
+    def serves(self, backend: BaseEmailBackend) -> bool:
+        return isinstance(backend, self.backend_class) and self.batch_size() > 0 and self.available(backend)
+
+    def available(self, backend: AnymailRequestsBackend) -> bool:
+        return self.url(backend) not in self._missing
+
+    def mark_missing(self, backend: AnymailRequestsBackend, status: int) -> None:
+        url = self.url(backend)
+        with self._lock:
+            if url in self._missing:
+                return
+            self._missing.add(url)
+        logger.warning(
+            "the ESP has no batch endpoint; sending one message per call from now on",
+            extra={"url": url, "http_status": status},
+        )
+
+    def prepare(self, backend: AnymailRequestsBackend, message: EmailMessage) -> BatchEntry | SendOutcome:
+        """Build the message's part of a call, or send it on its own and return its outcome."""
+        raise NotImplementedError
+
+    def post(self, backend: AnymailRequestsBackend, entries: list[BatchEntry]) -> list[SendOutcome]:
+        """Make one call with these entries and return their outcomes in order."""
+        raise NotImplementedError
+
+
+class PostmarkBatchApi(MessageBatchApi):
+    """Postmark's `POST /email/batch`: up to 500 distinct messages, one result per message.
+
+    https://postmarkapp.com/developer/api/email-api#send-batch-emails
+    """
+
+    backend_class = PostmarkBackend
+    endpoint = "email/batch"
+    size_setting = "ESP_POSTMARK_BATCH_SIZE"
+    max_size = 500
+
+    def prepare(self, backend: AnymailRequestsBackend, message: EmailMessage) -> BatchEntry | SendOutcome:
+        # The first steps of anymail's own send (AnymailBaseBackend._send), then PostmarkPayload.
+        message.anymail_status = AnymailStatus()  # type: ignore[attr-defined]
+        if not backend.run_pre_send(message) or not message.recipients():
+            return _outcome_for_sent(message)  # cancelled by a pre_send receiver, or nobody to send to
+        payload = backend.build_message_payload(message, backend.send_defaults)
+        if payload.get_api_endpoint() != "email":  # a stored template, merge_data, the bulk API
+            return _send_built(backend, payload, message)
+        return BatchEntry(message=message, payload=payload, json=payload.serialize_data(), key=(payload.server_token,))
+
+    def post(self, backend: AnymailRequestsBackend, entries: list[BatchEntry]) -> list[SendOutcome]:
+        first = entries[0].payload
+        headers = {**first.headers, "X-Postmark-Server-Token": first.server_token}  # type: ignore[attr-defined]
+        body = ("[" + ",".join(entry.json for entry in entries) + "]").encode()
+        assert backend.session is not None
+        try:
+            response = backend.session.post(self.url(backend), data=body, headers=headers, timeout=backend.timeout)
+        except requests.RequestException as exc:
+            return [SendOutcome("transient", error=f"connection: {type(exc).__name__}: {exc}"[:1000])] * len(entries)
+        if response.status_code in (404, 405):
+            raise BatchEndpointMissing(response.status_code)
+        if not 200 <= response.status_code < 300:  # the whole call: 429 and 5xx transient, 422 failed
+            error = AnymailRequestsAPIError(response=response, backend=backend)
+            return [outcome_for_error(error)] * len(entries)
+        try:
+            answers = response.json()
+        except ValueError:
+            answers = None
+        if (
+            not isinstance(answers, list)
+            or len(answers) != len(entries)
+            or not all(isinstance(a, dict) for a in answers)
+        ):
+            error_text = f"{response.status_code}: not one answer per message from Postmark's batch call"
+            return [SendOutcome("failed", error=error_text)] * len(entries)
+        return [self._outcome(backend, entry, answer, response) for entry, answer in zip(entries, answers, strict=True)]
+
+    def _outcome(
+        self, backend: AnymailRequestsBackend, entry: BatchEntry, answer: dict[str, Any], response: requests.Response
+    ) -> SendOutcome:
+        """One message's outcome from its element of the answer, read as anymail reads a single answer."""
+        code = answer.get("ErrorCode", 0)
+        text = str(answer.get("Message", ""))
+        if code == 0 and answer.get("MessageID"):
+            message_id = str(answer["MessageID"])
+            state = "queued" if "delivery may be delayed" in text else "sent"
+            inactive = set(PostmarkBackend._addr_specs_from_error_msg(text, POSTMARK_INACTIVE_PATTERN))
+            recipients = {
+                address.addr_spec: (
+                    AnymailRecipientStatus(message_id=None, status="rejected")
+                    if address.addr_spec.lower() in inactive
+                    else AnymailRecipientStatus(message_id=message_id, status=state)
+                )
+                for address in entry.payload.to_emails + entry.payload.cc_and_bcc_emails  # type: ignore[attr-defined]
+            }
+            status: AnymailStatus = entry.message.anymail_status  # type: ignore[attr-defined]
+            status.esp_response = response
+            status.set_recipient_status(recipients)
+            try:
+                backend.run_post_send(entry.message)
+            except Exception:  # the message is out; a failing receiver must not make it look unsent
+                logger.exception("a post_send receiver failed")
+            return _outcome_for_sent(entry.message)
+        if code == 406 or (code == 300 and POSTMARK_RECIPIENT_ERROR.match(text)):
+            return SendOutcome("failed", error=f"recipient refused: {code} {text.strip()}"[:1000])
+        return SendOutcome("failed", error=f"Postmark error {code}: {text.strip()}"[:1000])
+
+
+# Postmark's texts about recipients, as anymail's Postmark backend reads them.
+POSTMARK_INACTIVE_PATTERN = r"inactive addresses:\s*(.*)\.\s*Inactive recipients"
+POSTMARK_RECIPIENT_ERROR = re.compile(r"^(Invalid|Error\s+parsing)\s+'(To|Cc|Bcc)'", re.IGNORECASE)
+# The ESP endpoints that take many distinct messages per call, tried in order.
+MESSAGE_BATCH_APIS: tuple[MessageBatchApi, ...] = (PostmarkBatchApi(),)
+
+
+def _batch_api_for(backend: BaseEmailBackend) -> MessageBatchApi | None:
+    return next((api for api in MESSAGE_BATCH_APIS if api.serves(backend)), None)
 
 
 def _open_connection() -> BaseEmailBackend:
@@ -419,6 +694,13 @@ def _no_queries() -> Iterator[None]:
         yield
 
 
+def _addr_specs(recipients: Sequence[str]) -> list[str]:
+    """Return the bare addresses of `recipients`: parsed only when some carry a display name or a list."""
+    if any(("<" in value or "," in value or '"' in value) for value in recipients):
+        return [address.addr_spec for address in parse_address_list(recipients)]
+    return [value.strip() for value in recipients]
+
+
 def _recipient_statuses(message: AnymailMessage) -> dict[str, Any]:
     status = getattr(message, "anymail_status", None)
     recipients = getattr(status, "recipients", None) or {}
@@ -442,4 +724,14 @@ def _describe(exc: BaseException) -> str:
     return text[:1000]
 
 
-__all__ = ["SendOutcome", "outcome_for_error", "retry_after_seconds", "send_merged", "send_messages", "send_stream"]
+__all__ = [
+    "MESSAGE_BATCH_APIS",
+    "MessageBatchApi",
+    "PostmarkBatchApi",
+    "SendOutcome",
+    "outcome_for_error",
+    "retry_after_seconds",
+    "send_merged",
+    "send_messages",
+    "send_stream",
+]

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from messaging import signals
+from messaging.brake import send_brake_check
 from messaging.models import Delivery, DeliveryEvent
 from preferences.models import SuppressionEntry
 from preferences.services import Evidence, contact_suppress, contact_unsubscribe, normalize_email
@@ -188,6 +189,12 @@ def delivery_event_record(*, esp_name: str, event: AnymailTrackingEvent) -> Deli
 
 
 def _act_on(recorded: DeliveryEvent, event: AnymailTrackingEvent, delivery: Delivery) -> None:
+    _act_on_contact(recorded, event, delivery)
+    if recorded.type in (Type.BOUNCED, Type.COMPLAINED, Type.REJECTED):
+        send_brake_check(send_key=delivery.send_key)
+
+
+def _act_on_contact(recorded: DeliveryEvent, event: AnymailTrackingEvent, delivery: Delivery) -> None:
     contact = delivery.contact
     evidence = Evidence(
         source=f"esp:{recorded.esp_name}"[:100],

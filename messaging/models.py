@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +29,8 @@ class Delivery(models.Model):
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
         CANCELLED = "cancelled", _("cancelled")
+        # Held by the bounce and complaint brake: the pipe claims only queued rows, so it waits.
+        HELD = "held", _("held (send braked)")
 
     class Queue(models.TextChoices):
         WELCOME = "welcome", _("welcome (latency-sensitive)")
@@ -37,30 +40,33 @@ class Delivery(models.Model):
     # Kinds of the cadence engine that need marketing consent (the producer sets `marketing`).
     MARKETING_KINDS = frozenset({Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT})
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deliveries")
-    kind = models.CharField(max_length=24, choices=Kind.choices)
-    template = models.CharField(max_length=100)
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name=_("id"))
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("contact"))
+    kind = models.CharField(max_length=24, choices=Kind.choices, verbose_name=_("kind"))
+    template = models.CharField(max_length=100, verbose_name=_("template"))
+    idempotency_key = models.CharField(max_length=200, unique=True, verbose_name=_("idempotency key"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, verbose_name=_("status"))
     # Set by the producer: marketing mail needs marketing consent at send time and carries List-Unsubscribe.
     marketing = models.BooleanField(_("marketing"), default=False)
     # The Celery queue the send task runs on.
     queue = models.CharField(_("queue"), max_length=16, choices=Queue.choices, default=Queue.BULK)
-    context = models.JSONField(default=dict, blank=True)
-    esp_name = models.CharField(max_length=50, blank=True)
-    esp_message_id = models.CharField(max_length=255, blank=True, db_index=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True, verbose_name=_("context"))
+    esp_name = models.CharField(max_length=50, blank=True, verbose_name=_("ESP"))
+    esp_message_id = models.CharField(max_length=255, blank=True, db_index=True, verbose_name=_("ESP message id"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
     # Which batch claimed the row (a conditional update sets it; the claimer reads its rows back).
-    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False, verbose_name=_("claim token"))
+    # The send this mail belongs to, set by its producer ("announcement:<id>", "nurture:<date>",
+    # "import:<id>"): the bounce and complaint brake holds the rest of a send that goes bad.
+    send_key = models.CharField(_("send"), max_length=100, blank=True, default="")
     # What the ESP reported last about the mail (webhooks), the most telling event wins.
     feedback = models.CharField(_("feedback"), max_length=16, blank=True, db_index=True)
     feedback_at = models.DateTimeField(_("feedback at"), null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("created at"))
+    claimed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("claimed at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("delivery")
@@ -68,10 +74,11 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["contact", "created_at"], name="delivery_contact_created"),
             models.Index(fields=["status", "kind"], name="delivery_status_kind"),
+            models.Index(fields=["send_key", "status"], name="delivery_send_status", condition=~Q(send_key="")),
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.id}"
+        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
 
     @property
     def is_marketing(self) -> bool:
@@ -97,19 +104,21 @@ class DeliveryEvent(models.Model):
         UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
         OTHER = "other", _("other")
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events", verbose_name=_("delivery"))
     # Denormalised from the delivery: a contact's timeline is one indexed query.
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="delivery_events")
-    esp_name = models.CharField(max_length=50)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="delivery_events", verbose_name=_("contact")
+    )
+    esp_name = models.CharField(max_length=50, verbose_name=_("ESP"))
     # The ESP's event id, or a hash of the raw event where the ESP gives none.
-    event_id = models.CharField(max_length=255)
+    event_id = models.CharField(max_length=255, verbose_name=_("ESP event id"))
     type = models.CharField(_("event"), max_length=16, choices=Type.choices)
     esp_type = models.CharField(_("ESP event"), max_length=64, blank=True)
     occurred_at = models.DateTimeField(_("occurred at"), db_index=True)
-    received_at = models.DateTimeField(default=timezone.now)
-    description = models.TextField(blank=True)
-    click_url = models.URLField(max_length=2000, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, verbose_name=_("received at"))
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    click_url = models.URLField(max_length=2000, blank=True, verbose_name=_("clicked link"))
+    detail = models.JSONField(default=dict, blank=True, verbose_name=_("details"))
 
     class Meta:
         verbose_name = _("delivery event")
@@ -159,16 +168,21 @@ class Announcement(models.Model):
         "preferences.Topic", verbose_name=_("segment: topic"), on_delete=models.PROTECT, null=True, blank=True
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    scheduled_at = models.DateTimeField(
+        _("send at"), null=True, blank=True, help_text=_("Empty: sending starts as soon as it is confirmed.")
+    )
     audience_count = models.PositiveIntegerField(_("recipients counted at confirmation"), null=True, blank=True)
     created_count = models.PositiveIntegerField(_("deliveries created"), default=0)
     # Keyset cursor: the last contact id expanded, so an interrupted expansion resumes where it stopped.
-    expanded_through = models.UUIDField(null=True, blank=True, editable=False)
+    expanded_through = models.UUIDField(
+        null=True, blank=True, editable=False, verbose_name=_("expanded through (contact id)")
+    )
     confirmed_by = models.CharField(_("confirmed by"), max_length=150, blank=True)
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     expanded_at = models.DateTimeField(_("audience expanded at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("announcement")
@@ -187,3 +201,49 @@ class Announcement(models.Model):
 
     def body(self, locale: str) -> str:
         return self.body_nl if locale == "nl" else self.body_en
+
+
+class DeliveryMonthlyCount(models.Model):
+    """Deliveries per month, kind and status that the retention prune removed, so totals stay right."""
+
+    month = models.DateField(_("month"))
+    kind = models.CharField(max_length=24, choices=Delivery.Kind.choices)
+    status = models.CharField(max_length=16, choices=Delivery.Status.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("pruned deliveries per month")
+        verbose_name_plural = _("pruned deliveries per month")
+        constraints = [
+            models.UniqueConstraint(fields=["month", "kind", "status"], name="delivery_monthly_count_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.kind} {self.status}: {self.count}"
+
+
+class SendBrake(models.Model):
+    """A send whose hard-bounce or complaint rate passed its threshold: the rest of it is held."""
+
+    class Status(models.TextChoices):
+        HELD = "held", _("held")
+        RESUMED = "resumed", _("resumed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    send_key = models.CharField(_("send"), max_length=100, unique=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.HELD)
+    sent = models.PositiveIntegerField(_("sent in the window"), default=0)
+    bounced = models.PositiveIntegerField(_("hard bounces"), default=0)
+    complained = models.PositiveIntegerField(_("complaints"), default=0)
+    held_count = models.PositiveIntegerField(_("mails held"), default=0)
+    held_at = models.DateTimeField(_("held at"), default=timezone.now)
+    decided_by = models.CharField(_("decided by"), max_length=150, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("braked send")
+        verbose_name_plural = _("braked sends")
+        ordering = ["-held_at"]
+
+    def __str__(self) -> str:
+        return self.send_key

@@ -1,10 +1,11 @@
-"""Render a message for a chosen contact without sending or storing anything (admin preview)."""
+"""Render a message for a chosen contact without storing anything (admin preview and test sends)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.utils import translation
 
 from messaging.rendering import RenderedMessage, render_message
@@ -14,6 +15,7 @@ from preferences.services import normalize_email
 
 # Messages that can be previewed (marketing mails about a topic).
 PREVIEW_TEMPLATES = ["welcome", "reengagement"]
+SAMPLE_TOKEN = "sample-link-in-a-preview"
 
 
 def find_contact(term: str) -> Contact | None:
@@ -30,6 +32,10 @@ def find_contact(term: str) -> Contact | None:
 def preview_message(*, contact: Contact, template: str, topic: Topic | None = None) -> RenderedMessage:
     """Return `template` rendered for `contact` in its language; with `topic`, about that topic only."""
     context: dict[str, Any] = person_context(contact, marketing=True)
+    # Sample links that open nothing: a preview must not hand staff the contact's live tokens.
+    for name in ("preferences_url", "unsubscribe_url", "confirm_url"):
+        if name in context:
+            context[name] = f"{settings.SITE_URL}/{name.removesuffix('_url')}/{SAMPLE_TOKEN}/"
     if topic is not None:
         context["topics"] = [topic.name(contact.locale)]
         context["topic"] = topic

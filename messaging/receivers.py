@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.dispatch import receiver
 
 from messaging.feedback import delivery_event_record
-from messaging.models import Delivery
+from messaging.models import Delivery, DeliveryEvent
 from messaging.services import deliveries_cancel
 from preferences import signals
 from preferences.models import Contact
@@ -33,6 +34,14 @@ def export_deliveries(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str
     return "deliveries", [{**row, "id": str(row["id"])} for row in rows]
 
 
+@receiver(signals.data_export_collect)
+def export_delivery_events(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, list[dict[str, Any]]]:
+    """Every ESP event about the contact's mails, with what the ESP reported (opens, clicks, IPs, user agents)."""
+    fields = ["delivery_id", "esp_name", "type", "esp_type", "occurred_at", "description", "click_url", "detail"]
+    rows = DeliveryEvent.objects.filter(contact=contact).order_by("occurred_at", "id").values(*fields)
+    return "delivery_events", [{**row, "delivery_id": str(row["delivery_id"])} for row in rows]
+
+
 @receiver(signals.contact_erasing)
 def anonymise_deliveries(sender: Any, contact: Contact, **kwargs: Any) -> None:
     """Keep each delivery's kind, status and dates (anonymous counts); drop what could name the person."""
@@ -40,6 +49,13 @@ def anonymise_deliveries(sender: Any, contact: Contact, **kwargs: Any) -> None:
         status=Delivery.Status.CANCELLED
     )
     Delivery.objects.filter(contact=contact).update(context={}, esp_message_id="", error="")
+    # An ESP's event id often embeds the recipient; a hash keeps it unique without naming anyone.
+    events = list(DeliveryEvent.objects.filter(contact=contact).only("id", "event_id"))
+    for event in events:
+        if not event.event_id.startswith("sha256:"):
+            event.event_id = "sha256:" + hashlib.sha256(event.event_id.encode()).hexdigest()
+    DeliveryEvent.objects.bulk_update(events, ["event_id"], batch_size=500)
+    DeliveryEvent.objects.filter(contact=contact).update(description="", click_url="", detail={})
 
 
 @receiver(signals.contact_converted)

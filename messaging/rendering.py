@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import css_inline
@@ -132,3 +133,16 @@ def render_message(name: str, context: dict[str, Any], locale: str) -> RenderedM
 def _render_plain(template_name: str, context: dict[str, Any]) -> str:
     """Return a plain-text template rendered without HTML escaping ("O'Brien", not "O&#x27;Brien")."""
     return get_template(template_name).template.render(Context(context, autoescape=False))  # type: ignore[attr-defined]
+
+
+EMAIL_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "messaging" / "email"
+
+
+def message_names(prefix: str = "") -> list[str]:
+    """Return the messages that exist (all three templates), sorted; only those starting with `prefix`."""
+    names = []
+    for subject in EMAIL_TEMPLATE_DIR.glob(f"{prefix}*_subject.txt"):
+        name = subject.name.removesuffix("_subject.txt")
+        if not name.startswith("_") and all((EMAIL_TEMPLATE_DIR / f"{name}{s}").exists() for s in (".txt", ".html")):
+            names.append(name)
+    return sorted(names)

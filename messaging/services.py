@@ -30,7 +30,7 @@ from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group, split_context
 from preferences.models import Contact, SuppressionEntry, address_hash
 from preferences.policy import Policies, effective_frequency, load_policies
-from preferences.tokens import Purpose, contact_url
+from preferences.tokens import Purpose, contact_url, token_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ def delivery_create(
     marketing: bool,
     queue: str,
     context: dict[str, Any] | None = None,
+    send_key: str = "",
     enqueue: Callable[[Delivery], None] | None = None,
 ) -> Delivery | None:
     """Create a queued Delivery, or return None when one with this key exists already.
@@ -78,6 +79,7 @@ def delivery_create(
                 marketing=marketing,
                 queue=queue,
                 context=context or {},
+                send_key=send_key,
             )
     except IntegrityError:
         return None
@@ -93,28 +95,33 @@ def deliveries_cancel(*, contact: Contact) -> int:
     )
 
 
-def person_context(contact: Contact, *, marketing: bool, policies: Policies | None = None) -> dict[str, Any]:
-    """Return what every message may say about its person: name, choices and links."""
+def person_context(
+    contact: Contact, *, marketing: bool, policies: Policies | None = None, timestamp: str | None = None
+) -> dict[str, Any]:
+    """Return what every message may say about its person: name, choices and links.
+
+    `timestamp` (preferences.tokens.token_timestamp) signs a whole batch's links at one time.
+    """
     return {
         "first_name": contact.first_name,
         "topics": [topic.name(contact.locale) for topic in contact.topics.all()],
         "frequency_label": effective_frequency(contact, policies).label,
         "site_url": settings.SITE_URL,
-        "preferences_url": contact_url(contact, Purpose.PREFERENCES),
-        "unsubscribe_url": contact_url(contact, Purpose.UNSUBSCRIBE),
+        "preferences_url": contact_url(contact, Purpose.PREFERENCES, timestamp=timestamp),
+        "unsubscribe_url": contact_url(contact, Purpose.UNSUBSCRIBE, timestamp=timestamp),
         "is_marketing": marketing,
     }
 
 
 def unsubscribe_headers(contact: Contact, unsubscribe_url: str | None = None) -> dict[str, str]:
-    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries (from the mail's own link, if given)."""
+    """Return the RFC 2369 / RFC 8058 headers every marketing mail carries (from the mail's own link, if given).
+
+    Only the https one-click link: nothing reads a mailbox, so no mailto address is advertised.
+    """
     if unsubscribe_url is None:
         unsubscribe_url = contact_url(contact, Purpose.UNSUBSCRIBE)
-    token = unsubscribe_url.rstrip("/").rsplit("/", 1)[-1]
     return {
-        "List-Unsubscribe": (
-            f"<{unsubscribe_url}>, <mailto:{settings.UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
-        ),
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
 
@@ -227,12 +234,10 @@ class _Recorder:
                 )
             if self.on_recorded is not None:
                 self.on_recorded(self.pending)
+        # Sent mail is logged once per batch, with counts (deliveries_send); what did not go, per delivery.
         for delivery in self.pending:
             self.result.add(delivery)
-            ids = {"delivery_id": str(delivery.id), "contact_id": str(delivery.contact_id)}
-            if delivery.status == Delivery.Status.SENT:
-                logger.info("delivery sent", extra={**ids, "kind": delivery.kind})
-            else:
+            if delivery.status != Delivery.Status.SENT:
                 logger.warning(
                     "delivery %s",
                     delivery.status,
@@ -324,7 +329,13 @@ def deliveries_send(
     recorder.flush()
     logger.info(
         "batch sent",
-        extra={"sent": len(result.sent), "failed": len(result.failed), "requeued": len(result.requeued)},
+        extra={
+            "sent": len(result.sent),
+            "failed": len(result.failed),
+            "cancelled": len(result.cancelled),
+            "requeued": len(result.requeued),
+            "esp": recorder.esp_name,
+        },
     )
     if result.requeued:
         raise TransientSendError(f"{len(result.requeued)} queued again for a retry", retry_after=result.retry_after)
@@ -336,10 +347,11 @@ def _render_groups(
 ) -> list[tuple[RenderedGroup, list[_Mail]]]:
     """Render each group of equal mails once. A group whose mail cannot be rendered fails, with the reason."""
     policies = load_policies()
+    timestamp = token_timestamp()
     groups: dict[str, tuple[str, str, dict[str, Any], list[_Mail]]] = {}
     for delivery in deliveries:
         contact = delivery.contact
-        context = person_context(contact, marketing=delivery.marketing, policies=policies)
+        context = person_context(contact, marketing=delivery.marketing, policies=policies, timestamp=timestamp)
         context.update(delivery.context)
         context.update(prepared.contexts.get(str(delivery.id), {}))
         shared, values = split_context(context)

@@ -1,7 +1,8 @@
 """The marketers' admin for contacts, topics, the consent ledger, conversions and the cadence policy.
 
 The contact list is built for a million rows: the count is capped, every filter is served by an
-index in the list's order (-created_at), and search looks up one exact email, CRM id or id.
+index in the list's order (-created_at), and search matches the start of an address (the unique
+column's pattern index) or of a first name (an index on its lower case), or one exact CRM id or id.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -28,6 +30,9 @@ from import_export.admin import ExportActionMixin, ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from preferences import services
+
+if TYPE_CHECKING:
+    pass
 from preferences.data_rights import contact_erase, contact_export
 from preferences.frequencies import frequencies, frequency_choices
 from preferences.importing import import_job_create
@@ -63,11 +68,25 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         cap = settings.ADMIN_COUNT_CAP
-        return cast(QuerySet, self.object_list)[: cap + 1].count()
+        # Only the primary key: the columns annotated for display are not computed for the count.
+        return cast(QuerySet, self.object_list).values("pk")[: cap + 1].count()
 
     @property
     def is_capped(self) -> bool:
         return self.count > settings.ADMIN_COUNT_CAP
+
+
+class ContactSearchMixin(admin.ModelAdmin):
+    """Search a list of rows about contacts by the start of the address (served by its pattern index)."""
+
+    search_fields = ["contact__email"]
+    search_help_text = _("The start of an email address.")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(contact__email__startswith=services.normalize_email(term)), False
 
 
 class LifecycleFilter(admin.SimpleListFilter):
@@ -103,15 +122,32 @@ class ContactImportForm(ImportForm):
         required=False,
         help_text=_("Import the good rows and list the bad ones. Without it, one bad row stops the whole file."),
     )
+    invite = forms.BooleanField(
+        label=_("Invite the new and pending contacts (double opt-in)"),
+        required=False,
+        help_text=_(
+            "Each gets one mail asking to confirm, recorded in the consent ledger as an invitation, not as consent. "
+            "Nobody is invited twice."
+        ),
+    )
 
 
 class ContactConfirmImportForm(ConfirmImportForm):
     skip_bad_rows = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    invite = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class LargeImportForm(forms.Form):
     import_file = forms.FileField(label=_("CSV file (UTF-8, with a header line)"))
     skip_bad_rows = ContactImportForm.base_fields["skip_bad_rows"]
+
+
+class ContactAdminForm(forms.ModelForm):
+    frequency = forms.ChoiceField(label=_("frequency"), choices=frequency_choices)
+
+    class Meta:
+        model = Contact
+        exclude: list[str] = []  # the admin's fieldsets choose the fields
 
 
 class ProductInline(admin.TabularInline):
@@ -124,6 +160,7 @@ class ProductInline(admin.TabularInline):
 class ProductAdmin(admin.ModelAdmin):
     list_display = ["name", "product_type", "contact", "started_on", "renews_on", "ends_on"]
     list_filter = ["product_type"]
+    list_select_related = ["contact"]
     search_fields = ["=external_id", "=contact__email"]
     raw_id_fields = ["contact"]
     date_hierarchy = "renews_on"
@@ -132,10 +169,11 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
+    form = ContactAdminForm
     list_display = ["email", "status", "lifecycle", "share_of_customer", "potential", "frequency", "created_at"]
     list_filter = ["status", LifecycleFilter, "potential", FrequencyFilter, "locale"]
     search_fields = ["email"]
-    search_help_text = _("An exact email address, CRM id or contact id.")
+    search_help_text = _("The start of an email address or a first name, or an exact CRM id or contact id.")
     ordering = ["-created_at"]
     sortable_by = ["created_at"]
     list_per_page = 50
@@ -163,6 +201,7 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
         "set_potential_low",
         "set_potential_none",
         "pause",
+        "invite",
         "export_data",
         "erase_data",
     ]
@@ -223,16 +262,20 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/preferences/contact/import_status.html", context)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        """Match the start of an address or a first name (both indexed), an exact CRM id or contact id."""
         term = search_term.strip()
         if not term:
             return queryset, False
-        if "@" in term:
-            return queryset.filter(email=services.normalize_email(term)), False
         try:
-            contact_id = uuid.UUID(term)
+            return queryset.filter(pk=uuid.UUID(term)), False
         except ValueError:
-            return queryset.filter(external_id=term), False
-        return queryset.filter(pk=contact_id), False
+            pass
+        prefix = services.normalize_email(term)
+        matches = Q(email__startswith=prefix) | Q(external_id=term)
+        if "@" not in term:
+            queryset = queryset.alias(first_name_lower=Lower("first_name"))
+            matches |= Q(first_name_lower__startswith=term.lower())
+        return queryset.filter(matches), False
 
     def get_export_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_export_queryset(request).order_by()
@@ -248,6 +291,7 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
         initial = super().get_confirm_form_initial(request, import_form)
         if import_form is not None:
             initial["skip_bad_rows"] = bool(import_form.cleaned_data.get("skip_bad_rows"))
+            initial["invite"] = bool(import_form.cleaned_data.get("invite"))
         return initial
 
     def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
@@ -256,10 +300,39 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             self.message_user(
                 request, _("Line %(line)d skipped: %(errors)s") % {"line": line, "errors": details}, messages.WARNING
             )
+        invitable = getattr(result, "invitable", {})
+        if request.POST.get("invite") in ("True", "true", "on", "1") and invitable:
+            invited = services.contacts_invite(
+                contact_ids=Contact.objects.filter(email__in=list(invitable)).values_list("pk", flat=True),
+                evidence=services.Evidence(source="import", extra={"user": str(request.user)}),
+                consent_sources=invitable,
+            )
+            self._report_invited(request, invited)
         return super().process_result(result, request)
+
+    def _report_invited(self, request: HttpRequest, invited: int) -> None:
+        self.message_user(
+            request,
+            ngettext(
+                "%(n)d contact invited to confirm (double opt-in).",
+                "%(n)d contacts invited to confirm (double opt-in).",
+                invited,
+            )
+            % {"n": invited},
+        )
+
+    @admin.action(description=_("Invite the selected pending contacts to confirm (double opt-in)"))
+    def invite(self, request: HttpRequest, queryset: QuerySet) -> None:
+        invited = services.contacts_invite(
+            contact_ids=queryset.values_list("pk", flat=True)[:10_000],
+            evidence=services.Evidence(source="admin", extra={"user": str(request.user)}),
+        )
+        self._report_invited(request, invited)
 
     def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
         """Save the contact; a changed share of customer goes through the service (conversions)."""
+        # The ledger entry for consent fields is written in save_related, once the topics are saved too.
+        request._ledger_before = Contact.objects.get(pk=obj.pk).choices_snapshot() if change else None  # type: ignore[attr-defined]
         if change and "share_of_customer" in form.changed_data:
             share = obj.share_of_customer
             obj.share_of_customer = form.initial["share_of_customer"]
@@ -268,6 +341,17 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             obj.refresh_from_db()
         else:
             super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Save topics and inlines; a change of status, topics, frequency or pause writes a ledger entry."""
+        super().save_related(request, form, formsets, change)
+        before = getattr(request, "_ledger_before", None)
+        if before is None:
+            return
+        contact = Contact.objects.get(pk=form.instance.pk)
+        after = contact.choices_snapshot()
+        if after != before:
+            services.contact_record_admin_change(contact=contact, user=str(request.user), before=before, after=after)
 
     def _set_potential(self, request: HttpRequest, queryset: QuerySet, potential: str) -> None:
         changed = services.contacts_set_potential(
@@ -279,23 +363,23 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             % {"n": changed},
         )
 
-    @admin.action(description=_("Set potential: high"))
+    @admin.action(description=_("Set potential: high"), permissions=["change"])
     def set_potential_high(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_potential(request, queryset, Contact.Potential.HIGH)
 
-    @admin.action(description=_("Set potential: medium"))
+    @admin.action(description=_("Set potential: medium"), permissions=["change"])
     def set_potential_medium(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_potential(request, queryset, Contact.Potential.MEDIUM)
 
-    @admin.action(description=_("Set potential: low"))
+    @admin.action(description=_("Set potential: low"), permissions=["change"])
     def set_potential_low(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_potential(request, queryset, Contact.Potential.LOW)
 
-    @admin.action(description=_("Set potential: none"))
+    @admin.action(description=_("Set potential: none"), permissions=["change"])
     def set_potential_none(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_potential(request, queryset, Contact.Potential.NONE)
 
-    @admin.action(description=_("Pause marketing mail for 3 months"))
+    @admin.action(description=_("Pause marketing mail for 3 months"), permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet) -> None:
         evidence = services.Evidence(source="admin", extra={"user": str(request.user)})
         paused = 0
@@ -334,13 +418,16 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(admin.ModelAdmin):
+class ConsentEventAdmin(ContactSearchMixin, admin.ModelAdmin):
     list_display = ["occurred_at", "contact", "kind", "source", "wording_version"]
     list_filter = ["kind"]
     list_select_related = ["contact"]
     show_full_result_count = False
     paginator = CappedCountPaginator
     raw_id_fields = ["contact"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # entries come from what people and staff do, never typed in by hand
 
     def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
         return False
@@ -370,7 +457,7 @@ class SuppressionEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Conversion)
-class ConversionAdmin(admin.ModelAdmin):
+class ConversionAdmin(ContactSearchMixin, admin.ModelAdmin):
     list_display = ["converted_at", "contact", "contact_source", "potential", "days_as_prospect", "mails_before"]
     list_filter = ["potential"]
     list_select_related = ["contact"]

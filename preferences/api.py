@@ -60,7 +60,10 @@ class SubscribeView(APIView):
         locale = serializers.ChoiceField(choices=Locale.choices, default=Locale.NL)
         topics = TopicSlugsField()
         frequency = serializers.CharField(required=False, help_text="One of the configured frequencies, e.g. monthly.")
-        source = serializers.CharField(max_length=100, required=False, allow_blank=True, default="api")
+        # DRF pops declared fields off the class; the stubs see them as overriding Field.source.
+        source = serializers.CharField(  # type: ignore[assignment]
+            max_length=100, required=False, allow_blank=True, default="api"
+        )
 
         def validate_frequency(self, value: str) -> str:
             keys = [key for key, _label in allowed_choices()]

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PreferencesConfig(AppConfig):
     name = "preferences"
-    verbose_name = "Preferences"
+    verbose_name = _("Contacts and preferences")

@@ -3,11 +3,17 @@
 Used by the admin import, `manage.py import_contacts` and the CRM sync API, so all three accept and
 refuse the same rows. These paths manage the profile (name, language, share of customer, potential,
 source, CRM id), never consent: a contact created here is `pending` and gets no mail until it
-subscribes and confirms itself.
+confirms itself (after a double opt-in invitation, `preferences.services.contacts_invite`).
+
+Files may also carry `topics` (slugs separated by ";" or ","), `frequency` (a configured key) and
+`consent_source` (where the permission to ask came from, recorded with the invitation). Topics and
+frequency are what the invitation proposes: they are set on new and pending contacts only; a
+confirmed contact's own choices are left alone.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,11 +23,24 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from preferences.models import Contact, Locale
+from preferences.frequencies import frequency_choices
+from preferences.models import Contact, Locale, Topic
 from preferences.services import contact_set_share, normalize_email
 
-FIELDS = ["external_id", "email", "first_name", "locale", "share_of_customer", "potential", "source"]
+FIELDS = [
+    "external_id",
+    "email",
+    "first_name",
+    "locale",
+    "share_of_customer",
+    "potential",
+    "source",
+    "topics",
+    "frequency",
+    "consent_source",
+]
 PROFILE_FIELDS = ["first_name", "locale", "potential", "source", "external_id"]
+TOPIC_SEPARATORS = re.compile(r"[;,|\s]+")
 
 
 class ContactRowForm(forms.Form):
@@ -32,6 +51,13 @@ class ContactRowForm(forms.Form):
     share_of_customer = forms.IntegerField(min_value=0, max_value=100, required=False)
     potential = forms.ChoiceField(choices=[("", ""), *Contact.Potential.choices], required=False)
     source = forms.CharField(max_length=100, required=False)
+    topics = forms.CharField(required=False)
+    frequency = forms.ChoiceField(choices=lambda: [("", ""), *frequency_choices()], required=False)
+    consent_source = forms.CharField(max_length=200, required=False)
+
+    def clean_topics(self) -> list[str]:
+        """Return the topic slugs of the cell (their existence is checked per batch by `contacts_upsert`)."""
+        return sorted({slug.lower() for slug in TOPIC_SEPARATORS.split(self.cleaned_data["topics"]) if slug})
 
 
 def clean_row(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
@@ -43,7 +69,7 @@ def clean_row(row: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, 
     form = ContactRowForm(data)
     if not form.is_valid():
         return None, {key: [str(m) for m in messages] for key, messages in form.errors.items()}
-    cleaned = {key: value for key, value in form.cleaned_data.items() if value not in ("", None)}
+    cleaned = {key: value for key, value in form.cleaned_data.items() if value not in ("", None, [])}
     cleaned["email"] = normalize_email(cleaned["email"])
     return cleaned, {}
 
@@ -90,8 +116,12 @@ def contacts_upsert(*, rows: Sequence[Mapping[str, Any]], source: str, dry_run: 
     by_external_id = {
         c.external_id: c
         for c in Contact.objects.filter(external_id__in=[r["external_id"] for r in rows if r.get("external_id")])
+        if c.external_id is not None
     }
     by_email = {c.email: c for c in Contact.objects.filter(email__in=[r["email"] for r in rows])}
+    wanted_slugs = {slug for row in rows for slug in row.get("topics", [])}
+    topics_by_slug = {t.slug: t for t in Topic.objects.filter(slug__in=wanted_slugs)} if wanted_slugs else {}
+    topic_choices: list[tuple[Contact, list[Topic]]] = []
     results: list[RowResult] = []
     to_create: list[Contact] = []
     to_update: list[Contact] = []
@@ -106,6 +136,14 @@ def contacts_upsert(*, rows: Sequence[Mapping[str, Any]], source: str, dry_run: 
             )
             continue
         seen.update(dict.fromkeys(row_keys(row), index))
+        unknown = [slug for slug in row.get("topics", []) if slug not in topics_by_slug]
+        if unknown:
+            message = _("Unknown topic: %(unknown)s. Topics that exist: %(known)s.") % {
+                "unknown": ", ".join(unknown),
+                "known": ", ".join(Topic.objects.order_by("slug").values_list("slug", flat=True)),
+            }
+            results.append(RowResult("error", errors={"topics": [message]}))
+            continue
         contact, errors = match_contact(row, by_external_id, by_email)
         if errors:
             results.append(RowResult("error", errors=errors))
@@ -119,9 +157,12 @@ def contacts_upsert(*, rows: Sequence[Mapping[str, Any]], source: str, dry_run: 
                 share_of_customer=row.get("share_of_customer", 0),
                 potential=row.get("potential", Contact.Potential.MEDIUM),
                 source=row.get("source", source)[:100],
+                frequency=row.get("frequency", Contact._meta.get_field("frequency").get_default()),
                 created_at=now,
             )
             to_create.append(contact)
+            if row.get("topics"):
+                topic_choices.append((contact, [topics_by_slug[slug] for slug in row["topics"]]))
             by_email[contact.email] = contact
             if contact.external_id:
                 by_external_id[contact.external_id] = contact
@@ -135,10 +176,17 @@ def contacts_upsert(*, rows: Sequence[Mapping[str, Any]], source: str, dry_run: 
             if name in row and getattr(contact, name) != row[name]:
                 setattr(contact, name, row[name])
                 changed = True
+        if contact.status == Contact.Status.PENDING:
+            if "frequency" in row and contact.frequency != row["frequency"]:
+                contact.frequency = row["frequency"]
+                changed = True
+            if row.get("topics"):
+                topic_choices.append((contact, [topics_by_slug[slug] for slug in row["topics"]]))
         share = row.get("share_of_customer")
-        share_changed = share is not None and share != contact.share_of_customer
-        if share_changed:
+        share_changed = False
+        if share is not None and share != contact.share_of_customer:
             share_changes.append((contact, share))
+            share_changed = True
         if changed:
             contact.updated_at = now
             to_update.append(contact)
@@ -148,7 +196,16 @@ def contacts_upsert(*, rows: Sequence[Mapping[str, Any]], source: str, dry_run: 
     with transaction.atomic():
         Contact.objects.bulk_create(to_create, batch_size=1000)
         if to_update:
-            Contact.objects.bulk_update(to_update, ["email", *PROFILE_FIELDS, "updated_at"], batch_size=1000)
+            Contact.objects.bulk_update(
+                to_update, ["email", *PROFILE_FIELDS, "frequency", "updated_at"], batch_size=1000
+            )
+        if topic_choices:
+            through = Contact.topics.through
+            through.objects.filter(contact__in=[contact for contact, _topics in topic_choices]).delete()
+            through.objects.bulk_create(
+                [through(contact=contact, topic=topic) for contact, topics in topic_choices for topic in topics],
+                batch_size=1000,
+            )
         for contact, share in share_changes:
             contact_set_share(contact=contact, share=share, source=source)
             contact.share_of_customer = share

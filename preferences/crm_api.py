@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -44,7 +45,8 @@ class ContactInputSerializer(serializers.Serializer):
     locale = serializers.ChoiceField(choices=Locale.choices, required=False)
     share_of_customer = serializers.IntegerField(min_value=0, max_value=100, required=False)
     potential = serializers.ChoiceField(choices=Contact.Potential.choices, required=False)
-    source = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    # DRF pops declared fields off the class; the stubs see them as overriding Field.source.
+    source = serializers.CharField(max_length=100, required=False, allow_blank=True)  # type: ignore[assignment]
 
 
 class ContactOutputSerializer(serializers.ModelSerializer):
@@ -75,13 +77,15 @@ class RowResultSerializer(serializers.Serializer):
     external_id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "error"])
     id = serializers.UUIDField(allow_null=True)
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # DRF pops declared fields off the class; the stubs see this one as overriding Serializer.errors.
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
 
 
 def _external_id(data: Any) -> str | None:
-    """Return a row's CRM id when it is a non-empty string (a list or an object is a row error, found later)."""
+    """Return a row's CRM id when it is a non-empty string that can be looked up (a list, an object or a NUL
+    character is a row error, which the serializer reports as a field error)."""
     value = data.get("external_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and value and "\x00" not in value else None
 
 
 def _validate(
@@ -101,6 +105,13 @@ def _validate(
     if "email" not in serializer.validated_data:
         return None, {"email": [_("This field is required for a new contact.")]}
     return clean_row(serializer.validated_data)
+
+
+def _contact_or_404(external_id: str) -> Contact:
+    """The contact with this CRM id; no CRM id holds a NUL character (which the database cannot compare)."""
+    if "\x00" in external_id:
+        raise Http404
+    return get_object_or_404(Contact, external_id=external_id)
 
 
 class CrmView(APIView):
@@ -133,12 +144,12 @@ class ContactListView(CrmView):
 class ContactDetailView(CrmView):
     @extend_schema(responses=ContactOutputSerializer, summary="Read one contact by CRM id")
     def get(self, request: Request, external_id: str) -> Response:
-        contact = get_object_or_404(Contact, external_id=external_id)
+        contact = _contact_or_404(external_id)
         return Response(ContactOutputSerializer(contact).data)
 
     @extend_schema(request=ContactInputSerializer, responses=ContactOutputSerializer, summary="Update by CRM id")
     def patch(self, request: Request, external_id: str) -> Response:
-        contact = get_object_or_404(Contact, external_id=external_id)
+        contact = _contact_or_404(external_id)
         cleaned, errors = _validate(request.data, external_id=external_id, existing=contact)
         if cleaned is None:
             return Response(errors, status=status.HTTP_400_BAD_REQUEST)
@@ -184,10 +195,10 @@ class ContactBulkUpsertView(CrmView):
             else:
                 results.append(None)
                 valid.append((index, cleaned))
-        for (index, _row), result in zip(
+        for (index, _row), upserted in zip(
             valid, contacts_upsert(rows=[r for _i, r in valid], source="crm-api"), strict=True
         ):
-            results[index] = result
+            results[index] = upserted
         body: dict[str, Any] = {"results": [], "created": 0, "updated": 0, "unchanged": 0, "errors": 0}
         for index, result in enumerate(results):
             assert result is not None

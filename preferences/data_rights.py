@@ -18,6 +18,7 @@ from preferences.models import (
     ConsentEvent,
     Contact,
     Conversion,
+    ImportJob,
     Locale,
     Product,
     SuppressionEntry,
@@ -77,6 +78,10 @@ PRODUCT_FIELDS = [
 ]
 
 
+# Keys of a suppression entry's evidence that say what happened without naming the person.
+SUPPRESSION_EVIDENCE_KEPT = frozenset({"esp", "event", "delivery_id", "occurred_at", "soft_bounces"})
+
+
 def _row(obj: Any, fields: list[str]) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in fields}
 
@@ -85,6 +90,15 @@ def _log(contact: Contact, kind: str, source: str) -> None:
     # The entry says what happened and when, and nothing about the person.
     ConsentEvent.objects.create(contact=contact, kind=kind, source=source[:100])
     logger.info("data rights: %s", kind, extra={"contact_id": str(contact.pk), "source": source})
+
+
+def _erase_from_import_reports(contact: Contact) -> None:
+    """Drop the lines of import reports (bad rows) that mention the contact's address or CRM id."""
+    needles = [value.lower() for value in (contact.email, contact.external_id) if value]
+    for job in ImportJob.objects.filter(bad_count__gt=0).only("pk", "bad_rows").iterator():
+        kept = [row for row in job.bad_rows if not any(n in str(row).lower() for n in needles)]
+        if len(kept) != len(job.bad_rows):
+            ImportJob.objects.filter(pk=job.pk).update(bad_rows=kept)
 
 
 def contact_export(*, contact: Contact, source: str) -> dict[str, Any]:
@@ -133,9 +147,14 @@ def contact_erase(*, contact: Contact, source: str) -> Contact:
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.email.endswith("@" + ERASED_DOMAIN):
         return contact
-    SuppressionEntry.objects.get_or_create(
+    entry, created = SuppressionEntry.objects.get_or_create(
         address_hash=address_hash(contact.email), defaults={"reason": SuppressionEntry.Reason.ERASED}
     )
+    if not created:
+        # The entry's evidence (a bounce report) names the recipient; keep only what names nobody.
+        entry.evidence = {key: value for key, value in entry.evidence.items() if key in SUPPRESSION_EVIDENCE_KEPT}
+        entry.save(update_fields=["evidence"])
+    _erase_from_import_reports(contact)
     signals.contact_erasing.send(sender=Contact, contact=contact)
     # The ledger is append-only for people; erasure is the one legal reason to rewrite it.
     contact.consent_events.update(ip_address=None, user_agent="", source="", before={}, after={}, evidence={})

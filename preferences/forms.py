@@ -102,13 +102,14 @@ class PreferencesForm(MarkedErrorsMixin, TopicLabelsMixin, forms.Form):
         months = [
             (str(m), ngettext("Pause for %(n)d month", "Pause for %(n)d months", m) % {"n": m}) for m in PAUSE_MONTHS
         ]
-        self.fields["pause"].choices = [(KEEP, keep), *months] + (
-            [(RESUME, _("End the pause now"))] if paused_until else []
-        )
-        self.fields["pause"].initial = KEEP
+        pause = self.fields["pause"]
+        assert isinstance(pause, forms.ChoiceField)
+        pause.choices = [(KEEP, keep), *months] + ([(RESUME, _("End the pause now"))] if paused_until else [])
+        pause.initial = KEEP
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean() returns cleaned_data
         topics, general = data.get("topics"), data.get("general_updates")
         if "topics" in data and not topics and not general:
             self.add_error("topics", _("Choose at least one topic, or choose general updates if no topic fits you."))

@@ -23,13 +23,13 @@ class Locale(models.TextChoices):
 
 
 class Topic(models.Model):
-    slug = models.SlugField(unique=True)
+    slug = models.SlugField(unique=True, verbose_name=_("short name (in links)"))
     name_en = models.CharField(_("name (English)"), max_length=100)
     name_nl = models.CharField(_("name (Dutch)"), max_length=100)
     description_en = models.TextField(_("description (English)"), blank=True)
     description_nl = models.TextField(_("description (Dutch)"), blank=True)
     is_active = models.BooleanField(_("offered on the preference centre"), default=True)
-    position = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
 
     class Meta:
         ordering = ["position", "slug"]
@@ -75,13 +75,13 @@ class Contact(models.Model):
         LOW = "low", _("low")
         NONE = "none", _("none")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name=_("contact id"))
     email = models.EmailField(_("email address"), max_length=254, unique=True)
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     locale = models.CharField(_("language"), max_length=2, choices=Locale.choices, default=Locale.NL)
     time_zone = models.CharField(_("time zone"), max_length=64, default=settings.DEFAULT_CONTACT_TIMEZONE)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    topics = models.ManyToManyField(Topic, blank=True, related_name="contacts")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status"))
+    topics = models.ManyToManyField(Topic, blank=True, related_name="contacts", verbose_name=_("topics"))
     # No topics means nothing unless the person chose "general updates" in so many words.
     general_updates = models.BooleanField(_("general updates"), default=False)
     frequency = models.CharField(_("frequency"), max_length=32, default=settings.CADENCE_DEFAULT_FREQUENCY)
@@ -95,11 +95,13 @@ class Contact(models.Model):
     # Service messages (renewal and end-date reminders) are not marketing, but may be declined.
     service_reminders = models.BooleanField(_("service reminders"), default=True)
     # Rotating the secret invalidates every link ever sent to this contact.
-    token_secret = models.CharField(max_length=64, default=new_token_secret, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    token_secret = models.CharField(
+        max_length=64, default=new_token_secret, editable=False, verbose_name=_("link secret")
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    confirmed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("confirmed at"))
+    unsubscribed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("unsubscribed at"))
     # Set when the share of customer drops from above 0 back to 0 (products ended); cleared on a new purchase.
     former_customer_at = models.DateTimeField(_("former customer since"), null=True, blank=True)
 
@@ -129,7 +131,7 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
-        return str(self.id)
+        return self.email
 
     @property
     def is_prospect(self) -> bool:
@@ -183,17 +185,20 @@ class ConsentEvent(models.Model):
         ERASED = "erased", _("personal data erased")
         SUNSET = "sunset", _("sunset (no engagement)")
         POLICY = "policy", _("cadence policy applied")
+        INVITED = "invited", _("invited to subscribe (not consent)")
 
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=500, blank=True)
-    source = models.CharField(max_length=100, blank=True)
-    wording_version = models.CharField(max_length=32, blank=True)
-    before = models.JSONField(default=dict, blank=True)
-    after = models.JSONField(default=dict, blank=True)
-    evidence = models.JSONField(default=dict, blank=True)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="consent_events", verbose_name=_("contact")
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("occurred at"))
+    ip_address = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("IP address"))
+    user_agent = models.CharField(max_length=500, blank=True, verbose_name=_("browser (user agent)"))
+    source = models.CharField(max_length=100, blank=True, verbose_name=_("source"))
+    wording_version = models.CharField(max_length=32, blank=True, verbose_name=_("wording version"))
+    before = models.JSONField(default=dict, blank=True, verbose_name=_("before"))
+    after = models.JSONField(default=dict, blank=True, verbose_name=_("after"))
+    evidence = models.JSONField(default=dict, blank=True, verbose_name=_("evidence"))
 
     class Meta:
         ordering = ["occurred_at", "id"]
@@ -227,10 +232,10 @@ class SuppressionEntry(models.Model):
         MANUAL = "manual", _("suppressed by hand")
         ERASED = "erased", _("erased on request")
 
-    address_hash = models.CharField(max_length=64, unique=True)
-    reason = models.CharField(max_length=32, choices=Reason.choices)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    evidence = models.JSONField(default=dict, blank=True)
+    address_hash = models.CharField(max_length=64, unique=True, verbose_name=_("address hash (SHA-256)"))
+    reason = models.CharField(max_length=32, choices=Reason.choices, verbose_name=_("reason"))
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    evidence = models.JSONField(default=dict, blank=True, verbose_name=_("evidence"))
 
     class Meta:
         verbose_name = _("suppressed address")
@@ -243,15 +248,15 @@ class SuppressionEntry(models.Model):
 class Product(models.Model):
     """A product a contact holds (from the CRM), with the dates that reminders are about."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="products")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="products", verbose_name=_("contact"))
     external_id = models.CharField(_("CRM id"), max_length=100, null=True, blank=True, unique=True)
     name = models.CharField(_("name"), max_length=200)
     product_type = models.SlugField(_("product type"), max_length=50)
     started_on = models.DateField(_("started on"), null=True, blank=True)
     renews_on = models.DateField(_("renews on"), null=True, blank=True)
     ends_on = models.DateField(_("ends on"), null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("product")
@@ -279,7 +284,9 @@ def address_hash(email: str) -> str:
 class Conversion(models.Model):
     """A prospect became a customer: recorded once per contact, when the share first goes above 0."""
 
-    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="conversion")
+    contact = models.OneToOneField(
+        Contact, on_delete=models.CASCADE, related_name="conversion", verbose_name=_("contact")
+    )
     converted_at = models.DateTimeField(_("converted at"), default=timezone.now, db_index=True)
     source = models.CharField(_("source of the change"), max_length=100, blank=True)
     contact_source = models.CharField(_("signup source"), max_length=100, blank=True)
@@ -293,7 +300,7 @@ class Conversion(models.Model):
         verbose_name_plural = _("conversions")
 
     def __str__(self) -> str:
-        return f"{self.contact_id} {self.converted_at:%Y-%m-%d}"
+        return f"{self.contact} {self.converted_at:%Y-%m-%d}"
 
 
 class CadencePolicy(models.Model):
@@ -311,7 +318,7 @@ class CadencePolicy(models.Model):
         default=False,
         help_text=_("After the welcome series only the least frequent cadence, so nobody is left silent."),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("cadence policy")
@@ -333,21 +340,21 @@ class ImportJob(models.Model):
         REFUSED = "refused", _("refused: bad rows")
         FAILED = "failed", _("failed")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    file_path = models.CharField(max_length=500)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name=_("id"))
+    file_path = models.CharField(max_length=500, verbose_name=_("stored file"))
     original_name = models.CharField(_("file"), max_length=255)
     skip_bad_rows = models.BooleanField(_("skip bad rows"), default=False)
     requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
-    bytes_total = models.PositiveBigIntegerField(default=0)
-    bytes_done = models.PositiveBigIntegerField(default=0)
+    bytes_total = models.PositiveBigIntegerField(default=0, verbose_name=_("size (bytes)"))
+    bytes_done = models.PositiveBigIntegerField(default=0, verbose_name=_("bytes read"))
     rows_seen = models.PositiveIntegerField(_("rows"), default=0)
-    counts = models.JSONField(default=dict, blank=True)
-    bad_rows = models.JSONField(default=list, blank=True)
+    counts = models.JSONField(default=dict, blank=True, verbose_name=_("counts"))
+    bad_rows = models.JSONField(default=list, blank=True, verbose_name=_("bad rows (details)"))
     bad_count = models.PositiveIntegerField(_("bad rows"), default=0)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
         verbose_name = _("import")
@@ -385,7 +392,9 @@ class LeaveFeedback(models.Model):
         FEWER_TOPICS = "fewer_topics", _("fewer topics")
         LEFT = "left", _("left")
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="leave_feedback")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="leave_feedback", verbose_name=_("contact")
+    )
     occurred_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     outcome = models.CharField(_("chose"), max_length=16, choices=Outcome.choices)
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices, blank=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from preferences import signals
@@ -103,6 +104,54 @@ def contact_subscribe(
         sender=Contact, contact=contact, event_id=event.pk, already_confirmed=already_confirmed
     )
     return contact
+
+
+@transaction.atomic
+def contacts_invite(
+    *, contact_ids: Iterable[Any], evidence: Evidence, consent_sources: dict[str, str] | None = None
+) -> int:
+    """Invite pending contacts to subscribe (double opt-in); return how many were invited.
+
+    Each gets one ledger entry of kind INVITED (never consent: the contact stays pending until it
+    confirms) and one invitation mail, once in its life: a contact invited before, suppressed, or
+    whose address is on the suppression list is skipped. `consent_sources` (by address) says where the
+    permission to ask came from; it is stored with the entry.
+    """
+    invited_before = ConsentEvent.objects.filter(contact=OuterRef("pk"), kind=ConsentEvent.Kind.INVITED)
+    contacts = list(
+        Contact.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=list(contact_ids), status=Contact.Status.PENDING, suppressed_at__isnull=True)
+        .exclude(Exists(invited_before))
+        .order_by("pk")
+    )
+    suppressed = set(
+        SuppressionEntry.objects.filter(address_hash__in=[address_hash(c.email) for c in contacts]).values_list(
+            "address_hash", flat=True
+        )
+    )
+    contacts = [c for c in contacts if address_hash(c.email) not in suppressed]
+    sources = consent_sources or {}
+    events = ConsentEvent.objects.bulk_create(
+        [
+            ConsentEvent(
+                contact=contact,
+                kind=ConsentEvent.Kind.INVITED,
+                ip_address=evidence.ip_address,
+                user_agent=evidence.user_agent[:500],
+                source=evidence.source[:100],
+                wording_version=evidence.wording_version,
+                before=contact.choices_snapshot(),
+                after=contact.choices_snapshot(),
+                evidence={**evidence.extra, "consent_source": sources.get(contact.email, contact.source)},
+            )
+            for contact in contacts
+        ]
+    )
+    if contacts:
+        signals.invitations_requested.send(
+            sender=Contact, invitations=[(contact, event.pk) for contact, event in zip(contacts, events, strict=True)]
+        )
+    return len(contacts)
 
 
 @transaction.atomic
@@ -233,6 +282,17 @@ def contact_suppress(*, contact: Contact, reason: str, evidence: Evidence) -> bo
     _record(contact, ConsentEvent.Kind.SUPPRESSED, evidence, before, after)
     signals.contact_suppressed.send(sender=Contact, contact=contact, reason=reason)
     return True
+
+
+def contact_record_admin_change(*, contact: Contact, user: str, before: dict, after: dict) -> ConsentEvent:
+    """Write the ledger entry for a change of consent fields made by staff in the admin, naming them."""
+    evidence = Evidence(source=f"admin:{user}"[:100], extra={"staff_user": user})
+    event = _record(contact, ConsentEvent.Kind.PREFERENCES, evidence, before, after)
+    changes = [key for key in after if after[key] != before.get(key)]
+    signals.preferences_changed.send(sender=Contact, contact=contact, changes=changes)
+    if "status" in changes and contact.status == Contact.Status.UNSUBSCRIBED:
+        signals.contact_unsubscribed.send(sender=Contact, contact=contact)
+    return event
 
 
 @transaction.atomic

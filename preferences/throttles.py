@@ -11,9 +11,13 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
 
 from preferences.client import client_ip
 from preferences.services import normalize_email
+
+# The form views are plain Django views; these throttles never read the view they are given.
+FORM_VIEW = APIView()
 
 
 class SignupIPThrottle(SimpleRateThrottle):
@@ -46,7 +50,7 @@ class SignupAddressThrottle(SimpleRateThrottle):
 
 def signup_allowed(request: Any) -> bool:
     """Return False when this client or this address has signed up too often (for the form view)."""
-    return all(throttle().allow_request(request, None) for throttle in (SignupIPThrottle, SignupAddressThrottle))
+    return all(throttle().allow_request(request, FORM_VIEW) for throttle in (SignupIPThrottle, SignupAddressThrottle))
 
 
 class LinkRequestIPThrottle(SignupIPThrottle):
@@ -60,5 +64,5 @@ class LinkRequestAddressThrottle(SignupAddressThrottle):
 def link_request_allowed(request: Any) -> bool:
     """Return False when this client or this address has asked for a link too often."""
     return all(
-        throttle().allow_request(request, None) for throttle in (LinkRequestIPThrottle, LinkRequestAddressThrottle)
+        throttle().allow_request(request, FORM_VIEW) for throttle in (LinkRequestIPThrottle, LinkRequestAddressThrottle)
     )

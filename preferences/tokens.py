@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import time
 import uuid
 from enum import StrEnum
 
@@ -48,9 +51,27 @@ def _decode_id(value: str) -> uuid.UUID:
         raise InvalidToken from exc
 
 
-def make_token(contact: Contact, purpose: Purpose) -> str:
-    """Return a link token for `contact` that is valid only for `purpose`."""
-    return _signer(contact.token_secret, purpose).sign(_encode_id(contact.id))
+# What Django's TimestampSigner feeds salted_hmac for each purpose ("<salt>signer").
+_KEY_SALTS = {purpose: f"preferences.tokens.{purpose}signer".encode() for purpose in Purpose}
+
+
+def make_token(contact: Contact, purpose: Purpose, *, timestamp: str | None = None) -> str:
+    """Return a link token for `contact` that is valid only for `purpose`.
+
+    The same token `_signer(...).sign()` makes (verified by it in `read_token`), built straight from
+    hashlib: a batch signs two links per mail, and the signer objects cost more than the HMAC.
+    `timestamp` is the signer's base62 time, for many tokens signed in one go (`token_timestamp`).
+    """
+    value = f"{_encode_id(contact.id)}.{timestamp or token_timestamp()}"
+    secret = (settings.SECRET_KEY + contact.token_secret).encode()
+    key = hashlib.sha256(_KEY_SALTS[purpose] + secret).digest()
+    signature = base64.urlsafe_b64encode(hmac.digest(key, value.encode(), "sha256")).rstrip(b"=").decode()
+    return f"{value}.{signature}"
+
+
+def token_timestamp() -> str:
+    """Return the time a token is signed at, as TimestampSigner writes it."""
+    return signing.b62_encode(int(time.time()))
 
 
 def read_token(token: str, purpose: Purpose, *, max_age: int | None = None) -> Contact:
@@ -68,6 +89,6 @@ def read_token(token: str, purpose: Purpose, *, max_age: int | None = None) -> C
     return contact
 
 
-def contact_url(contact: Contact, purpose: Purpose) -> str:
+def contact_url(contact: Contact, purpose: Purpose, *, timestamp: str | None = None) -> str:
     """Return the absolute URL of the page for `purpose`."""
-    return f"{settings.SITE_URL}/{purpose.value}/{make_token(contact, purpose)}/"
+    return f"{settings.SITE_URL}/{purpose.value}/{make_token(contact, purpose, timestamp=timestamp)}/"

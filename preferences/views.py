@@ -162,7 +162,9 @@ def _preferences_form(contact: Contact, locale: str, data: Any = None) -> Prefer
         },
         paused_until=long_date(contact.paused_until) if contact.is_paused() else "",
     )
-    form.fields["frequency"].choices = allowed_choices(contact)
+    frequency = form.fields["frequency"]
+    assert isinstance(frequency, forms.ChoiceField)
+    frequency.choices = allowed_choices(contact)
     form.set_topic_labels(locale)
     return form
 

@@ -49,6 +49,23 @@ def test_a_single_upsert_with_a_list_or_object_as_crm_id_gets_400(crm, bad_id):
     assert not Contact.objects.exists()
 
 
+@pytest.mark.parametrize("field", ["external_id", "first_name", "source"])
+def test_a_nul_character_in_a_crm_text_field_gets_a_400_field_error(crm, field):
+    row = {"external_id": "c-1", "email": "nul@example.com", field: "a\x00b"}
+
+    single = crm.post("/api/v1/contacts/", row, format="json")
+    bulk = crm.post("/api/v1/contacts/bulk/", {"contacts": [row]}, format="json")
+
+    assert single.status_code == 400 and field in single.json()
+    assert bulk.status_code == 200 and field in bulk.json()["results"][0]["errors"]
+    assert not Contact.objects.exists()
+
+
+def test_a_crm_id_with_a_nul_character_in_the_path_is_not_found(crm):
+    assert crm.get("/api/v1/contacts/c%001/").status_code == 404
+    assert crm.patch("/api/v1/contacts/c%001/", {"first_name": "X"}, format="json").status_code == 404
+
+
 @pytest.mark.django_db
 def test_a_one_click_post_without_the_trailing_slash_unsubscribes_without_a_redirect(client):
     contact = ContactFactory()

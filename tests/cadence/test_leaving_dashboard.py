@@ -33,7 +33,7 @@ def way_out(db) -> None:
         (datetime(2025, 1, 2, tzinfo=UTC), "website", "left", "other"),  # older than the dashboard's year
     ]
     for occurred_at, source, outcome, reason in rows:
-        contact = ContactFactory(source=source)
+        contact = ContactFactory.create(source=source)
         LeaveFeedback.objects.create(
             contact=contact, occurred_at=occurred_at, outcome=outcome, reason=reason, contact_source=source
         )

@@ -19,6 +19,7 @@ def postmark(settings) -> Iterator[PostmarkServer]:
     with PostmarkServer(latency=0.2) as server:
         settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
         settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": "server-token", "POSTMARK_API_URL": server.url}
+        settings.ESP_POSTMARK_BATCH_SIZE = 0  # the pool of single sends; test_esp_postmark_batch has the batch calls
         yield server
 
 

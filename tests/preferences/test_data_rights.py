@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 from datetime import date
 
@@ -10,12 +11,13 @@ from django.db import models
 
 from cadence.models import Schedule
 from cadence.sending import batch_send
-from messaging.models import Delivery
+from messaging.models import Delivery, DeliveryEvent
 from preferences.data_rights import contact_erase
-from preferences.models import ConsentEvent, Contact, SuppressionEntry, address_hash
+from preferences.models import ConsentEvent, Contact, ImportJob, SuppressionEntry, address_hash
 from preferences.services import Evidence, contact_confirm, contact_subscribe
 from preferences.tokens import Purpose, make_token
 from tests.factories import ContactFactory, ProductFactory
+from tests.messaging import esp_payloads
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +162,81 @@ def test_erasing_twice_is_harmless(person):
     second = contact_erase(contact=first, source="test")
     assert first.email == second.email
     assert ConsentEvent.objects.filter(contact=person, kind=ConsentEvent.Kind.ERASED).count() == 1
+
+
+WEBHOOK_SECRET = "hook:s3cret-pass"
+WEBHOOK_AUTH = "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()
+EVENT_IP = "198.51.100.23"
+EVENT_BROWSER = "Mozilla/5.0 (Wilhelmina's phone) Gecko/20100101"
+
+
+def _post_event(client, esp: str, event: str, delivery: Delivery, n: int) -> None:
+    request = esp_payloads.BUILDERS[esp](event, delivery, n)
+    request["data"] = request["data"].replace("255.255.255.255", EVENT_IP).replace("Mozilla/4.0", EVENT_BROWSER)
+    response = client.post(f"/anymail/{esp}/tracking/", HTTP_AUTHORIZATION=WEBHOOK_AUTH, **request)
+    assert response.status_code == 200
+
+
+@pytest.fixture
+def history(person, client, settings) -> Contact:
+    """The person with mail sent, opened and clicked (IP, user agent), a hard bounce and an import report."""
+    settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET}
+    welcome = Delivery.objects.get(contact=person, kind=Delivery.Kind.WELCOME)
+    Delivery.objects.filter(pk=welcome.pk).update(
+        status=Delivery.Status.SENT, esp_name="sendgrid", context={"first_name": NAME, "email": EMAIL}
+    )
+    welcome.refresh_from_db()
+    _post_event(client, "sendgrid", "opened", welcome, 1)
+    _post_event(client, "sendgrid", "clicked", welcome, 2)
+    _post_event(client, "postmark", "hard_bounce", welcome, 3)
+    ImportJob.objects.create(
+        file_path="/tmp/gone.csv",
+        original_name="crm.csv",
+        bad_rows=[[2, f"email: duplicate of line 1 ({EMAIL})"], [3, "locale: not a language"]],
+        bad_count=2,
+    )
+    return Contact.objects.get(pk=person.pk)
+
+
+def every_text_value() -> list[tuple[str, str]]:
+    """(model, value) for every text, char, IP and JSON column of every row of every installed model."""
+    found = []
+    for model in apps.get_models():
+        for row in model._default_manager.all():
+            found += [(model.__name__, value) for value in _text_values(row)]
+    return found
+
+
+def test_after_erasure_no_column_of_any_table_holds_the_address_name_ip_or_user_agent(history):
+    values = every_text_value()
+    personal = [EMAIL, NAME, IP, BROWSER, EVENT_IP, EVENT_BROWSER]
+    for secret in personal:  # the scan can find each of them before
+        assert any(secret.lower() in value.lower() for _model, value in values), secret
+    assert DeliveryEvent.objects.filter(contact=history).count() == 3
+
+    contact_erase(contact=history, source="test")
+
+    leaks = [
+        (model, secret, value)
+        for model, value in every_text_value()
+        for secret in personal
+        if secret.lower() in value.lower()
+    ]
+    assert leaks == []
+    # The events stay, anonymous, so counts of opens, clicks and bounces stay right.
+    kinds = sorted(DeliveryEvent.objects.filter(contact=history).values_list("type", flat=True))
+    assert kinds == ["bounced", "clicked", "opened"]
+    entry = SuppressionEntry.objects.get(address_hash=address_hash(EMAIL))
+    assert entry.reason == SuppressionEntry.Reason.HARD_BOUNCE and entry.evidence["esp"] == "Postmark"
+    assert ImportJob.objects.get().bad_rows == [[3, "locale: not a language"]]
+
+
+def test_the_export_holds_the_delivery_events_with_their_ip_and_user_agent(history, client):
+    response = client.post(preferences_url(history), {"action": "export"})
+
+    events = json.loads(response.content)["delivery_events"]
+    assert [e["type"] for e in events] == ["opened", "clicked", "bounced"]
+    opened, clicked, _bounced = events
+    assert opened["detail"]["ip"] == EVENT_IP and opened["detail"]["useragent"] == EVENT_BROWSER
+    assert clicked["click_url"] == esp_payloads.CLICKED_URL and clicked["esp_name"] == "SendGrid"
+    assert opened["delivery_id"] == str(Delivery.objects.get(contact=history, kind="welcome").id)

@@ -1,0 +1,94 @@
+"""The bounce and complaint brake: a send whose hard-bounce or complaint rate passes its threshold holds
+the rest of itself until a marketer resumes or cancels it.
+
+A send is every delivery with the same `send_key` (an announcement, a day's nurture round, one
+import's contacts). Rates are counted over the send's mails sent within BRAKE_WINDOW_HOURS, once at
+least BRAKE_MIN_SENDS went out. Held deliveries keep their row and key: nothing is lost while paused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from messaging.models import Delivery, DeliveryEvent, SendBrake
+
+
+def send_is_braked(send_key: str) -> bool:
+    """Return whether producers must stop adding to this send."""
+    return bool(send_key) and SendBrake.objects.filter(send_key=send_key, status=SendBrake.Status.HELD).exists()
+
+
+def send_brake_check(*, send_key: str, now: datetime | None = None) -> SendBrake | None:
+    """Hold the send's queued deliveries when its bounce or complaint rate is past the threshold.
+
+    Return the new SendBrake, or None (no key, too few sends, rates fine, or decided before).
+    """
+    if not send_key or SendBrake.objects.filter(send_key=send_key).exists():
+        return None
+    now = now or timezone.now()
+    since = now - timedelta(hours=settings.BRAKE_WINDOW_HOURS)
+    figures = Delivery.objects.filter(send_key=send_key, status=Delivery.Status.SENT, sent_at__gte=since).aggregate(
+        sent=Count("id"),
+        bounced=Count("id", filter=Q(feedback=DeliveryEvent.Type.BOUNCED)),
+        complained=Count("id", filter=Q(feedback=DeliveryEvent.Type.COMPLAINED)),
+    )
+    sent = figures["sent"]
+    if sent < settings.BRAKE_MIN_SENDS:
+        return None
+    if (
+        figures["bounced"] / sent <= settings.BRAKE_BOUNCE_RATE
+        and figures["complained"] / sent <= settings.BRAKE_COMPLAINT_RATE
+    ):
+        return None
+    with transaction.atomic():
+        brake, created = SendBrake.objects.get_or_create(
+            send_key=send_key,
+            defaults={"sent": sent, "bounced": figures["bounced"], "complained": figures["complained"]},
+        )
+        if not created:
+            return None
+        brake.held_count = Delivery.objects.filter(send_key=send_key, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.HELD
+        )
+        brake.save(update_fields=["held_count"])
+    return brake
+
+
+def send_resume(
+    *, brake: SendBrake, user: str, enqueue_batch: Callable[[Sequence[str]], None], batch_size: int = 200
+) -> int:
+    """Queue the held deliveries of a braked send again and enqueue them. Return how many."""
+    with transaction.atomic():
+        brake = SendBrake.objects.select_for_update().get(pk=brake.pk)
+        if brake.status != SendBrake.Status.HELD:
+            return 0
+        held = Delivery.objects.filter(send_key=brake.send_key, status=Delivery.Status.HELD)
+        ids = [str(pk) for pk in held.values_list("id", flat=True)]
+        Delivery.objects.filter(id__in=ids, status=Delivery.Status.HELD).update(status=Delivery.Status.QUEUED)
+        brake.status, brake.decided_by, brake.decided_at = SendBrake.Status.RESUMED, user[:150], timezone.now()
+        brake.save(update_fields=["status", "decided_by", "decided_at"])
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start : start + batch_size]
+            transaction.on_commit(partial(enqueue_batch, chunk))
+    return len(ids)
+
+
+def send_cancel(*, brake: SendBrake, user: str) -> int:
+    """Cancel the held deliveries of a braked send for good. Return how many."""
+    with transaction.atomic():
+        brake = SendBrake.objects.select_for_update().get(pk=brake.pk)
+        if brake.status != SendBrake.Status.HELD:
+            return 0
+        cancelled = Delivery.objects.filter(send_key=brake.send_key, status=Delivery.Status.HELD).update(
+            status=Delivery.Status.CANCELLED, error="cancelled: send braked"
+        )
+        brake.status, brake.decided_by, brake.decided_at = SendBrake.Status.CANCELLED, user[:150], timezone.now()
+        brake.save(update_fields=["status", "decided_by", "decided_at"])
+    return cancelled

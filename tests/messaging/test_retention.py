@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from cadence.models import Schedule
+from cadence.services import silence_count
+from messaging.models import Delivery, DeliveryEvent, DeliveryMonthlyCount
+from messaging.retention import deliveries_monthly_totals, deliveries_prune
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def make_delivery(contact, n: int, age_days: int, status: str = Delivery.Status.SENT) -> Delivery:
+    created = timezone.now() - timedelta(days=age_days)
+    delivery = Delivery.objects.create(
+        contact=contact,
+        kind=Delivery.Kind.NURTURE,
+        template="nurture",
+        idempotency_key=f"nurture:{contact.id}:{n}",
+        status=status,
+        created_at=created,
+        sent_at=created if status == Delivery.Status.SENT else None,
+    )
+    DeliveryEvent.objects.create(
+        delivery=delivery, contact=contact, esp_name="test", event_id=f"e{n}", type="delivered", occurred_at=created
+    )
+    return delivery
+
+
+@pytest.fixture
+def history(settings):
+    """Two contacts with deliveries over two years; the second was last mailed long ago (silent)."""
+    settings.DELIVERY_RETENTION_DAYS = 400
+    recent, old = ContactFactory(), ContactFactory()
+    for n, age in enumerate([10, 40, 380, 420, 450, 700]):
+        make_delivery(recent, n, age)
+    make_delivery(old, 100, 500)
+    make_delivery(old, 101, 600, status=Delivery.Status.CANCELLED)
+    make_delivery(old, 102, 650, status=Delivery.Status.QUEUED)  # stuck for ages: left for the guard
+    now = timezone.now()
+    Schedule.objects.create(contact=recent, next_due_at=now + timedelta(days=20), last_sent_at=now - timedelta(days=10))
+    Schedule.objects.create(contact=old, next_due_at=now, last_sent_at=now - timedelta(days=500))
+    return recent, old
+
+
+def test_pruning_removes_old_deliveries_and_events_in_batches_and_keeps_the_monthly_totals(history):
+    totals_before = deliveries_monthly_totals()
+    silence_before = silence_count()
+
+    result = deliveries_prune(batch_size=2)
+
+    assert result.done and result.deliveries == 5 and result.events == 5 and result.batches == 3
+    ages = sorted((timezone.now() - d.created_at).days for d in Delivery.objects.all())
+    assert ages == [10, 40, 380, 650]  # the queued one is not finished: never pruned
+    assert DeliveryEvent.objects.count() == 4
+    assert sum(DeliveryMonthlyCount.objects.values_list("count", flat=True)) == 5
+    assert deliveries_monthly_totals() == totals_before
+    assert silence_count() == silence_before and silence_before.silent == 1
+    # A second run finds nothing and changes nothing.
+    assert deliveries_prune().deliveries == 0 and deliveries_monthly_totals() == totals_before
+
+
+def test_a_run_stops_when_its_time_is_up(history):
+    result = deliveries_prune(batch_size=1, max_seconds=0)
+    assert result.deliveries == 0 and not result.done
+    assert Delivery.objects.count() == 9
+
+
+def test_the_command_prunes(history, capsys):
+    call_command("prune_deliveries", "--batch-size", "100")
+    assert "5 deliveries and 5 events pruned in 1 batches" in capsys.readouterr().out

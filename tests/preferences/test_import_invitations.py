@@ -1,0 +1,100 @@
+"""An import proposes topics and frequency and can invite people to confirm: an invitation, never consent."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from messaging.models import Delivery
+from preferences.models import ConsentEvent, Contact
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+FILE = (
+    "external_id,email,first_name,locale,share_of_customer,potential,source,topics,frequency,consent_source\n"
+    "crm-1,anna@example.com,Anna,nl,0,high,branch,saving;pension,quarterly,branch form 2026-03\n"
+    "crm-2,bram@example.com,Bram,en,0,low,website,mortgage,,newsletter box on the website\n"
+    "crm-3,chloe@example.com,Chloe,en,0,low,website,saving,biweekly,fair\n"
+)
+
+
+@pytest.fixture
+def staff(client):
+    client.force_login(User.objects.create_superuser("marketer", password="pw"))
+    return client
+
+
+def _import(staff, text: str, **options: str):
+    upload = SimpleUploadedFile("contacts.csv", text.encode(), content_type="text/csv")
+    response = staff.post("/admin/preferences/contact/import/", {"import_file": upload, "format": "0", **options})
+    confirm = response.context["confirm_form"]
+    data = {name: confirm[name].value() for name in confirm.fields}
+    data = {k: v for k, v in data.items() if v not in (None, False)}
+    return staff.post("/admin/preferences/contact/process_import/", data, follow=True)
+
+
+def test_an_import_with_invitations_records_invitations_not_consent_and_sends_them_through_the_pipe(
+    staff, topics, celery_eager, django_capture_on_commit_callbacks
+):
+    chloe = ContactFactory(email="chloe@example.com", frequency="monthly", status=Contact.Status.CONFIRMED)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _import(staff, FILE, invite="on")
+    assert "2 contacts invited to confirm (double opt-in)." in response.content.decode()
+
+    anna = Contact.objects.get(email="anna@example.com")
+    assert anna.status == Contact.Status.PENDING and anna.frequency == "quarterly"
+    assert sorted(anna.topics.values_list("slug", flat=True)) == ["pension", "saving"]
+    chloe.refresh_from_db()
+    assert chloe.frequency == "monthly" and not chloe.topics.exists()  # a confirmed person's choices stand
+
+    invitations = ConsentEvent.objects.filter(kind=ConsentEvent.Kind.INVITED).order_by("contact__email")
+    assert [(e.contact.email, e.evidence["consent_source"]) for e in invitations] == [
+        ("anna@example.com", "branch form 2026-03"),
+        ("bram@example.com", "newsletter box on the website"),
+    ]
+    assert not ConsentEvent.objects.filter(kind__in=[ConsentEvent.Kind.CONFIRMED, ConsentEvent.Kind.SIGNUP]).exists()
+
+    deliveries = Delivery.objects.filter(template="invitation")
+    assert deliveries.count() == 2
+    assert set(deliveries.values_list("kind", "status")) == {(Delivery.Kind.CONFIRMATION, Delivery.Status.SENT)}
+    assert sorted(m.to[0] for m in mail.outbox) == ["anna@example.com", "bram@example.com"]
+    dutch = next(m for m in mail.outbox if m.to == ["anna@example.com"])
+    assert "/confirm/" in dutch.body and "List-Unsubscribe" not in dutch.extra_headers
+
+
+def test_nobody_is_invited_twice_and_confirmed_or_suppressed_contacts_are_not_invited(staff, topics):
+    pending = ContactFactory(status=Contact.Status.PENDING, confirmed_at=None)
+    confirmed = ContactFactory()
+    suppressed = ContactFactory(status=Contact.Status.PENDING, confirmed_at=None, suppressed_at="2026-01-01T00:00Z")
+    ids = [str(c.pk) for c in (pending, confirmed, suppressed)]
+    for _ in range(2):
+        staff.post("/admin/preferences/contact/", {"action": "invite", "_selected_action": ids})
+    assert list(ConsentEvent.objects.filter(kind=ConsentEvent.Kind.INVITED).values_list("contact", flat=True)) == [
+        pending.pk
+    ]
+    assert Delivery.objects.filter(template="invitation").count() == 1
+
+
+def test_an_unknown_topic_in_a_file_is_refused_with_the_topics_that_exist(staff, topics):
+    text = FILE.splitlines()[0] + "\ncrm-9,dirk@example.com,Dirk,nl,0,high,branch,savings,,\n"
+    upload = SimpleUploadedFile("contacts.csv", text.encode(), content_type="text/csv")
+    body = staff.post("/admin/preferences/contact/import/", {"import_file": upload, "format": "0"}).content.decode()
+    assert "Unknown topic: savings. Topics that exist: mortgage, pension, saving." in body
+    assert not Contact.objects.exists()
+
+
+def test_a_large_file_import_sets_topics_and_frequency_of_new_contacts(topics, tmp_path):
+    from preferences.importing import contacts_import_file
+
+    path = tmp_path / "contacts.csv"
+    path.write_text(FILE)
+    report = contacts_import_file(path=path)
+    assert report.applied and report.counts["created"] == 3
+    anna = Contact.objects.get(email="anna@example.com")
+    assert anna.frequency == "quarterly" and sorted(anna.topics.values_list("slug", flat=True)) == ["pension", "saving"]
+    path.write_text(FILE.splitlines()[0] + "\n,erik@example.com,,,,,,savings,,\n")
+    refused = contacts_import_file(path=path)
+    assert not refused.applied and "Topics that exist: mortgage, pension, saving." in refused.bad_lines()[0][1]
