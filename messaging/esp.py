@@ -24,7 +24,8 @@ import math
 import re
 import smtplib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,6 +60,9 @@ UNKNOWN_STATUS_NOTE = "the ESP took the call but gave no status for this recipie
 # After this many connection errors in a row a lane stops taking messages; the other lanes go on,
 # and what nobody could send is transient. A dead relay then costs a few timeouts, not one per mail.
 LANE_CONNECTION_ERRORS_LIMIT = 2
+# How long the caller waits, once one send is done, for the other lanes' sends in flight, so that it
+# records them together: short next to an ESP's answer, long next to a send that needs no network.
+COLLECT_WAIT_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
@@ -85,20 +89,60 @@ def send_messages(messages: Sequence[EmailMessage], *, concurrency: int | None =
     Messages without a Message-ID get one when the backend is not anymail (SMTP, files), and it is
     their `esp_message_id`.
     """
+    outcomes: list[SendOutcome | None] = [None] * len(messages)
+    for done in send_stream(messages, concurrency=concurrency, unrecorded_limit=None):
+        for index, outcome in done:
+            outcomes[index] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def send_stream(
+    messages: Sequence[EmailMessage], *, concurrency: int | None = None, unrecorded_limit: int | None = 0
+) -> Generator[list[tuple[int, SendOutcome]], None, None]:
+    """Send like `send_messages`, yielding `(index, outcome)` pairs as the lanes finish them.
+
+    Asking for the next step tells the lanes that what was yielded is recorded. While
+    `unrecorded_limit` units (default: as many as there are lanes; None: no limit) are handed over
+    but not yet recorded, no lane takes another one: a worker killed at any moment leaves at most that
+    many units the ESP may have taken without a record of it, as one at a time on each lane would. A
+    unit is one message, or, with a batch API, one batch call of up to its batch size messages: the
+    window is then lanes x batch size messages, the price of batch calls.
+    Every message gets an outcome; those nobody could send come last, transient.
+    """
     if not messages:
-        return []
+        return
     batch_api = _batch_api_for(get_connection())
     batch_size = batch_api.batch_size() if batch_api is not None else 1
     calls = math.ceil(len(messages) / batch_size)
     lanes = max(1, min(concurrency or settings.ESP_SEND_CONCURRENCY, calls))
-    chunk = _Chunk(messages, batch_api=batch_api, batch_size=batch_size)
+    limit = lanes if unrecorded_limit == 0 else unrecorded_limit
+    chunk = _Chunk(messages, batch_api=batch_api, batch_size=batch_size, unrecorded_limit=limit)
     if lanes == 1:
-        _run_lane(chunk)
+        lane = _lane_for(chunk)  # in the calling thread, one unit at a time: nothing to wait for
+        try:
+            while True:
+                chunk.acknowledge()  # the caller asked for more: what it was given is recorded
+                going_on = lane.step(chunk)
+                if done := chunk.collect():
+                    yield done
+                if not going_on:
+                    break
+        finally:
+            lane.close()
     else:
+        chunk.lanes_running = lanes
         with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="esp-lane") as pool:
-            for future in [pool.submit(_run_lane_in_thread, chunk) for _ in range(lanes)]:
-                future.result()
-    return chunk.results()
+            futures = [pool.submit(_run_lane_in_thread, chunk) for _ in range(lanes)]
+            try:
+                while done := chunk.collect(wait=True):
+                    yield done
+            finally:
+                chunk.stop()  # the caller gave up (or all is done): lanes take nothing more
+                for future in futures:
+                    future.result()
+    untried = chunk.untried()
+    if untried:
+        yield untried
 
 
 def send_merged(message: AnymailMessage) -> dict[str, SendOutcome]:
@@ -183,52 +227,116 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
 
 
 class _Chunk:
-    """The messages of one call, handed out to lanes one at a time, and their outcomes."""
+    """The messages of one call, handed out to lanes a unit at a time, and their outcomes.
+
+    `taken` counts messages handed to a lane, `recorded` those the caller has recorded; a lane waits
+    while their difference leaves no room for a whole unit (one message, or `batch_size` with a batch
+    API) within `unrecorded_limit` units.
+    """
 
     def __init__(
-        self, messages: Sequence[EmailMessage], *, batch_api: MessageBatchApi | None = None, batch_size: int = 1
+        self,
+        messages: Sequence[EmailMessage],
+        *,
+        batch_api: MessageBatchApi | None = None,
+        batch_size: int = 1,
+        unrecorded_limit: int | None = None,
     ) -> None:
         self.messages = messages
         self.batch_api = batch_api
         self.batch_size = batch_size
         self.outcomes: list[SendOutcome | None] = [None] * len(messages)
+        self.unrecorded_limit = unrecorded_limit
+        self.lanes_running = 0
         self._next = iter(range(len(messages)))
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._done: list[int] = []  # finished, not yet given to the caller
+        self._taken = 0
+        self._given = 0  # given to the caller; recorded once the caller asks for more
+        self._recorded = 0
+        self._stopped = False
         self.halted: SendOutcome | None = None  # set by a 429: nothing more goes out
         self.last_connection_error: SendOutcome | None = None
 
     def take(self) -> int | None:
-        with self._lock:
-            if self.halted is not None:
-                return None
-            return next(self._next, None)
+        taken = self.take_many(1)
+        return taken[0] if taken else None
 
     def take_many(self, count: int) -> list[int]:
-        with self._lock:
-            if self.halted is not None:
+        """Hand a lane up to `count` messages, once they fit within the unrecorded limit."""
+        with self._changed:
+            count = min(count, len(self.messages) - self._taken)
+            while (
+                self.unrecorded_limit is not None
+                and self._taken - self._recorded + count > self.unrecorded_limit * self.batch_size
+                and not self._stopped
+            ):
+                self._changed.wait()
+            if self.halted is not None or self._stopped:
                 return []
-            return [index for _, index in zip(range(count), self._next, strict=False)]
+            indices = [index for _, index in zip(range(count), self._next, strict=False)]
+            self._taken += len(indices)
+            return indices
 
     def record(self, index: int, outcome: SendOutcome) -> None:
-        self.outcomes[index] = outcome
-        if outcome.error.startswith("429"):
-            with self._lock:
+        with self._changed:
+            self.outcomes[index] = outcome
+            self._done.append(index)
+            if outcome.error.startswith("429"):
                 self.halted = self.halted or outcome
-        elif outcome.is_connection_error:
-            self.last_connection_error = outcome
+            elif outcome.is_connection_error:
+                self.last_connection_error = outcome
+            self._changed.notify_all()
 
-    def results(self) -> list[SendOutcome]:
+    def lane_finished(self) -> None:
+        with self._changed:
+            self.lanes_running -= 1
+            self._changed.notify_all()
+
+    def acknowledge(self) -> None:
+        """The caller has recorded all it was given: lanes may take as many again."""
+        with self._changed:
+            self._recorded = self._given
+            self._changed.notify_all()
+
+    def collect(self, *, wait: bool = False) -> list[tuple[int, SendOutcome]]:
+        """Count what was given before as recorded, and return what finished since.
+
+        With `wait`, wait for some, then for the rest in flight (up to COLLECT_WAIT_SECONDS): one
+        record for all the lanes' sends, not one for each.
+        """
+        self.acknowledge()
+        with self._changed:
+            while wait and not self._done and self.lanes_running > 0:
+                self._changed.wait()
+            deadline = time.monotonic() + COLLECT_WAIT_SECONDS
+            while wait and self.lanes_running > 0 and self._taken - self._given - len(self._done) > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            done, self._done = self._done, []
+            self._given += len(done)
+            return [(index, self.outcomes[index]) for index in done]  # type: ignore[misc]
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def untried(self) -> list[tuple[int, SendOutcome]]:
+        """The messages no lane handed over, each with a transient outcome saying why."""
         if self.halted is not None:
-            untried = SendOutcome(
+            outcome = SendOutcome(
                 "transient",
                 error=f"not sent: the ESP asked to wait ({self.halted.error})"[:500],
                 retry_after=self.halted.retry_after,
             )
         elif self.last_connection_error is not None:
-            untried = SendOutcome("transient", error=f"not sent: {self.last_connection_error.error}"[:500])
+            outcome = SendOutcome("transient", error=f"not sent: {self.last_connection_error.error}"[:500])
         else:
-            untried = SendOutcome("transient", error="connection: not sent")
-        return [untried if outcome is None else outcome for outcome in self.outcomes]
+            outcome = SendOutcome("transient", error="connection: not sent")
+        return [(index, outcome) for index, done in enumerate(self.outcomes) if done is None]
 
 
 def _run_lane_in_thread(chunk: _Chunk) -> None:
@@ -237,65 +345,91 @@ def _run_lane_in_thread(chunk: _Chunk) -> None:
         with _no_queries():
             _run_lane(chunk)
     finally:
+        chunk.lane_finished()
         connections.close_all()  # this thread's connections only
 
 
 def _run_lane(chunk: _Chunk) -> None:
     """Send messages from the chunk over one connection until the chunk is empty or the lane gives up."""
-    if chunk.batch_api is not None:
-        _run_batch_lane(chunk, chunk.batch_api)
-        return
-    connection: BaseEmailBackend | None = None
-    connection_errors = 0
+    lane = _lane_for(chunk)
     try:
-        while (index := chunk.take()) is not None:
-            message = chunk.messages[index]
-            if connection is None:
-                try:
-                    connection = _open_connection()
-                except Exception as exc:
+        while lane.step(chunk):
+            pass
+    finally:
+        lane.close()
+
+
+def _lane_for(chunk: _Chunk) -> _Lane | _BatchLane:
+    return _Lane() if chunk.batch_api is None else _BatchLane(chunk.batch_api)
+
+
+class _Lane:
+    """One connection to the ESP, opened at the first message and reused; reopened after a break."""
+
+    def __init__(self) -> None:
+        self.connection: BaseEmailBackend | None = None
+        self.connection_errors = 0
+
+    def step(self, chunk: _Chunk) -> bool:
+        """Take one message and send it; False when the chunk is empty or this lane should give up."""
+        index = chunk.take()
+        return index is not None and self.send(chunk, index)
+
+    def send(self, chunk: _Chunk, index: int) -> bool:
+        """Send one message of the chunk and record its outcome; False when this lane should give up."""
+        if self.connection is None:
+            try:
+                self.connection = _open_connection()
+            except Exception as exc:
+                chunk.record(index, outcome_for_error(exc))
+                return False  # this lane cannot connect; the others take the rest
+        outcome = _send_one(self.connection, chunk.messages[index])
+        chunk.record(index, outcome)
+        if _connection_broken(outcome):
+            self.close()
+            self.connection_errors += 1
+            return self.connection_errors < LANE_CONNECTION_ERRORS_LIMIT
+        self.connection_errors = 0
+        return True
+
+    def close(self) -> None:
+        if self.connection is not None:
+            _close_quietly(self.connection)
+            self.connection = None
+
+
+class _BatchLane:
+    """One requests Session to the ESP, sending a group of messages per batch call; reopened after a break."""
+
+    def __init__(self, api: MessageBatchApi) -> None:
+        self.api = api
+        self.backend: BaseEmailBackend | None = None
+        self.failed_calls = 0
+
+    def step(self, chunk: _Chunk) -> bool:
+        """Take one group and send it; False when the chunk is empty or this lane should give up."""
+        indices = chunk.take_many(chunk.batch_size)
+        if not indices:
+            return False
+        if self.backend is None:
+            try:
+                self.backend = _open_connection()
+            except Exception as exc:
+                for index in indices:
                     chunk.record(index, outcome_for_error(exc))
-                    return  # this lane cannot connect; the others take the rest
-            outcome = _send_one(connection, message)
-            chunk.record(index, outcome)
-            if _connection_broken(outcome):
-                _close_quietly(connection)
-                connection = None
-                connection_errors += 1
-                if connection_errors >= LANE_CONNECTION_ERRORS_LIMIT:
-                    return
-            else:
-                connection_errors = 0
-    finally:
-        if connection is not None:
-            _close_quietly(connection)
+                return False  # this lane cannot connect; the others take the rest
+        assert isinstance(self.backend, AnymailRequestsBackend)
+        if _send_group(chunk, self.api, self.backend, indices):
+            self.close()
+            self.failed_calls += 1
+            return self.failed_calls < LANE_CONNECTION_ERRORS_LIMIT
+        self.failed_calls = 0
+        return True
 
-
-def _run_batch_lane(chunk: _Chunk, api: MessageBatchApi) -> None:
-    """Send groups of messages from the chunk, one batch call per group, over one requests Session."""
-    backend: BaseEmailBackend | None = None
-    failed_calls = 0
-    try:
-        while indices := chunk.take_many(chunk.batch_size):
-            if backend is None:
-                try:
-                    backend = _open_connection()
-                except Exception as exc:
-                    for index in indices:
-                        chunk.record(index, outcome_for_error(exc))
-                    return  # this lane cannot connect; the others take the rest
-            assert isinstance(backend, AnymailRequestsBackend)
-            if _send_group(chunk, api, backend, indices):
-                _close_quietly(backend)
-                backend = None
-                failed_calls += 1
-                if failed_calls >= LANE_CONNECTION_ERRORS_LIMIT:
-                    return
-            else:
-                failed_calls = 0
-    finally:
-        if backend is not None:
-            _close_quietly(backend)
+    def close(self) -> None:
+        if self.backend is not None:
+            _close_quietly(self.backend)
+            self.backend = None
 
 
 def _send_group(chunk: _Chunk, api: MessageBatchApi, backend: AnymailRequestsBackend, indices: list[int]) -> bool:
@@ -599,4 +733,5 @@ __all__ = [
     "retry_after_seconds",
     "send_merged",
     "send_messages",
+    "send_stream",
 ]

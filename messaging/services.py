@@ -263,8 +263,10 @@ def deliveries_send(
     checked per recipient; `prepare` then adds the producer's context or refuses some. Each group
     of equal mails is rendered once, with each person's values merged in. Mail goes to the ESP in
     chunks (one merged call per chunk where the ESP takes them, ESP_BATCH_SENDING; else one message
-    per recipient on one connection), the rate limit taken per chunk. Each chunk's results are
-    written in one UPDATE, in one transaction with `on_recorded` (the producer's own writes). One
+    per recipient on one connection), the rate limit taken per chunk. Results are written as they
+    come (a merged chunk at once; single messages a few at a time, at most ESP_SEND_CONCURRENCY of
+    them handed over unrecorded), one UPDATE per write, in one transaction with `on_recorded` (the
+    producer's own writes). One
     refused recipient fails alone. Raise TransientSendError at the end when some were queued again.
     """
     token = uuid.uuid4()
@@ -318,10 +320,12 @@ def deliveries_send(
         for start in range(0, len(messages), limit):
             part = messages[start : start + limit]
             acquire_send_slots(len(part))
-            outcomes = esp.send_messages([message for _, message in part])
-            for (mail, _), outcome in zip(part, outcomes, strict=True):
-                recorder.finish(mail.delivery, outcome)
-            recorder.flush()
+            # Recorded as the lanes finish, a few at a time: no lane takes a mail while as many as there
+            # are lanes wait for their record, so a killed worker leaves at most that many unrecorded.
+            for done in esp.send_stream([message for _, message in part]):
+                for index, outcome in done:
+                    recorder.finish(part[index][0].delivery, outcome)
+                recorder.flush()
     recorder.flush()
     logger.info(
         "batch sent",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -10,7 +11,7 @@ from django.core.mail import EmailMessage
 from django.db import connection
 
 from bench.postmark_server import PostmarkServer
-from messaging.esp import SendOutcome, retry_after_seconds, send_messages
+from messaging.esp import SendOutcome, retry_after_seconds, send_messages, send_stream
 
 
 @pytest.fixture
@@ -153,3 +154,29 @@ def test_lanes_refuse_database_queries(settings, postmark: PostmarkServer) -> No
 def test_retry_after_is_read_as_seconds_or_as_an_http_date(header: str | None, seconds: float | None) -> None:
     now = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
     assert retry_after_seconds(header, now=now) == seconds
+
+
+def test_a_stream_hands_over_no_more_than_one_unrecorded_message_per_lane(postmark: PostmarkServer) -> None:
+    postmark.latency = 0.02
+    stream = send_stream([mail(f"person{i}@example.com") for i in range(40)], concurrency=4)
+    first = next(stream)
+    time.sleep(0.3)  # the caller is still recording `first`: the lanes wait for it
+    assert 1 <= len(first) <= 4
+    assert postmark.stats.calls <= 4
+
+    later = [pair for done in stream for pair in done]
+    indexes = sorted(index for index, _ in [*first, *later])
+    assert indexes == list(range(40))
+    assert {outcome.status for _, outcome in [*first, *later]} == {"sent"}
+    assert postmark.stats.calls == 40
+    assert postmark.stats.connections <= 4  # each lane keeps its connection across the waits
+
+
+def test_a_stream_the_caller_abandons_stops_its_lanes(postmark: PostmarkServer) -> None:
+    postmark.latency = 0.02
+    stream = send_stream([mail(f"person{i}@example.com") for i in range(40)], concurrency=4)
+    next(stream)
+    stream.close()  # the caller failed to record: nothing more goes out
+
+    time.sleep(0.1)
+    assert postmark.stats.calls <= 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.core.mail import EmailMessage
 from django.db import connection
 
 from bench.postmark_server import Answer, PostmarkServer
-from messaging.esp import PostmarkBatchApi, SendOutcome, send_messages
+from messaging.esp import PostmarkBatchApi, SendOutcome, send_messages, send_stream
 
 
 @pytest.fixture
@@ -215,3 +216,21 @@ def test_plain_django_messages_batch_too(postmark: PostmarkServer) -> None:
 
     assert [o.status for o in outcomes] == ["sent"] * 5
     assert postmark.stats.by_path == {"/email/batch": 1}
+
+
+def test_a_stream_of_batch_calls_hands_over_no_more_than_one_unrecorded_call_per_lane(
+    settings, postmark: PostmarkServer
+) -> None:
+    settings.ESP_POSTMARK_BATCH_SIZE = 5
+    postmark.latency = 0.02
+    stream = send_stream([personal(i) for i in range(60)], concurrency=3)
+    first = next(stream)
+    time.sleep(0.3)  # the caller is still recording `first`: the lanes wait for it
+    assert 1 <= len(first) <= 15
+    assert postmark.stats.calls <= 3  # one call in flight per lane, then nothing new
+    assert postmark.stats.messages <= 15
+
+    later = [pair for done in stream for pair in done]
+    assert sorted(index for index, _ in [*first, *later]) == list(range(60))
+    assert {outcome.status for _, outcome in [*first, *later]} == {"sent"}
+    assert postmark.stats.by_path == {"/email/batch": 12}
