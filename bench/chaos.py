@@ -10,8 +10,16 @@ one): one `celery beat` (tick every second, guard every 5 s, see bench/chaos_app
 a worker is killed with SIGKILL `--kills` times (and restarted), and Redis is killed and
 restarted once, half-way, losing every message in it. Then the guard must bring everyone in.
 
-Mail goes to files (Django's file backend); the verdict is read from those files, not from the
-database: every contact must have received exactly one mail for the slot.
+Mail goes, by default (`--esp postmark`), through anymail's real Postmark backend to the Postmark
+stand-in (bench/postmark_server.py), which posts a Delivery webhook for each accepted message to
+the service's own web process (gunicorn, `/anymail/postmark/tracking/`, basic auth), as Postmark
+does. A worker killed between handing mail over and recording it leaves deliveries in `sending`;
+the guard records those the ESP reported on as sent and resends only the others. With `--esp file`
+(Django's file backend: no ESP, no events, like an SMTP relay) nothing can tell the guard what a
+killed worker handed over, so up to one unit per lane per kill is sent twice.
+
+The verdict is read where the mail arrived (the stand-in's count per recipient, or the files), not
+from the database: every contact must have received exactly one mail for the slot.
 Prints sent, duplicates, missing and the time to recover (last fault -> nobody missing).
 Exit status 0 only when there are no duplicates and nobody is missing.
 """
@@ -24,6 +32,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -47,7 +56,10 @@ if OWN_DATABASE:
     os.environ["DATABASE_URL"] = f"{bench_database_url()}_chaos"
 
 from bench.chaos_app import DEFAULT_CLAIM, DEFAULT_GUARD  # noqa: E402
-from bench.redisproc import RedisProcess  # noqa: E402
+from bench.postmark_counted import CountingPostmarkServer  # noqa: E402
+from bench.redisproc import RedisProcess, free_port  # noqa: E402
+
+ESPS = ("postmark", "file")
 
 # A welcome step beyond any series: the contacts are in the nurture phase.
 WELCOME_DONE = 1000
@@ -153,23 +165,50 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # so that `finally` stops the processes and the Redis server
 
 
+class CrashLoop(RuntimeError):
+    """The processes keep dying right after they start: a broken setup, not a fault of the run."""
+
+
 class Processes:
     """Beat and the workers, started with the same environment, killable one by one."""
+
+    # A process that dies this soon after its start, this many times, is a crash loop.
+    EARLY_EXIT_SECONDS = 10.0
+    EARLY_EXITS_ALLOWED = 10
 
     def __init__(self, env: dict[str, str], workdir: Path, workers: int, log: Path) -> None:
         self.env, self.workdir, self.log = env, workdir, log
         self.workers: list[subprocess.Popen[bytes] | None] = [None] * workers
         self.beat: subprocess.Popen[bytes] | None = None
+        self.web: subprocess.Popen[bytes] | None = None
+        self.started_at: dict[int, float] = {}
+        self.early_exits = 0
 
-    def _start(self, *args: str) -> subprocess.Popen[bytes]:
+    def _start(
+        self, *args: str, command: tuple[str, ...] = ("celery", "-A", "bench.chaos_app")
+    ) -> subprocess.Popen[bytes]:
         out = open(self.log, "ab")  # noqa: SIM115  (kept open for the child's lifetime)
-        return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "bench.chaos_app", *args],
+        process = subprocess.Popen(
+            [sys.executable, "-m", *command, *args],
             cwd=BASE_DIR,
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+        self.started_at[process.pid] = time.monotonic()
+        return process
+
+    def _exited_on_its_own(self, process: subprocess.Popen[bytes]) -> None:
+        """Count an early exit; raise CrashLoop with the log's tail when there are too many."""
+        lived = time.monotonic() - self.started_at.pop(process.pid, 0.0)
+        if lived < self.EARLY_EXIT_SECONDS:
+            self.early_exits += 1
+        if self.early_exits > self.EARLY_EXITS_ALLOWED:
+            tail = self.log.read_text(errors="replace").splitlines()[-40:]
+            raise CrashLoop(
+                f"{self.early_exits} processes exited within {self.EARLY_EXIT_SECONDS:.0f} s of their start; "
+                f"the end of {self.log}:\n" + "\n".join(tail)
+            )
 
     def start_worker(self, index: int) -> None:
         self.workers[index] = self._start(
@@ -198,14 +237,42 @@ class Processes:
             "beat", "-S", "celery.beat:PersistentScheduler", "-s", str(self.workdir / "beat-schedule"), "-l", "WARNING"
         )
 
+    def start_web(self, port: int) -> None:
+        """The service's web process (it takes the ESP's webhooks), as in production: gunicorn."""
+        self.web = self._start(
+            "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", command=("gunicorn",)
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.web.poll() is not None:
+                self._exited_on_its_own(self.web)
+                self.web = self._start(
+                    "config.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    command=("gunicorn",),
+                )
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise CrashLoop(f"the web process did not answer on port {port} within 60 s; see {self.log}")
+
     def supervise(self) -> int:
         """Restart every worker (and beat) that exited on its own, as systemd or Kubernetes would; return how many."""
         restarted = 0
         for index, process in enumerate(self.workers):
             if process is not None and process.poll() is not None:
+                self._exited_on_its_own(process)
                 self.start_worker(index)
                 restarted += 1
         if self.beat is not None and self.beat.poll() is not None:
+            self._exited_on_its_own(self.beat)
             self.start_beat()
             restarted += 1
         return restarted
@@ -216,13 +283,14 @@ class Processes:
         if process is not None:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
+            self.started_at.pop(process.pid, None)
         self.start_worker(index)
 
     def stop(self) -> None:
-        for process in [*self.workers, self.beat]:
+        for process in [*self.workers, self.beat, self.web]:
             if process is not None and process.poll() is None:
                 process.terminate()
-        for process in [*self.workers, self.beat]:
+        for process in [*self.workers, self.beat, self.web]:
             if process is not None:
                 try:
                     process.wait(timeout=15)
@@ -244,6 +312,7 @@ def run(
     visibility_timeout: int = 60,
     task_time_limit: int = 45,
     log: Path | None = None,
+    esp: str = "postmark",
 ) -> Result:
     """Run the chaos scenario and return its figures (see the module docstring)."""
     import django
@@ -265,14 +334,42 @@ def run(
             "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout),
             "CELERY_TASK_TIME_LIMIT": str(task_time_limit),
             "CELERY_TASK_SOFT_TIME_LIMIT": str(task_time_limit - 10),
-            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "EMAIL_FILE_PATH": str(outbox),
+            # Retry waits must stay below the visibility timeout (the settings refuse to load otherwise).
+            "SEND_RETRY_BACKOFF_MAX": str(visibility_timeout // 2),
+            "SEND_RETRY_AFTER_MAX": str(visibility_timeout // 2),
             "CHAOS_CLAIM": claim,
             "CHAOS_GUARD": guard,
             "CHAOS_GUARD_KWARGS": json.dumps(guard_kwargs or {}),
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if esp not in ESPS:
+        raise ValueError(f"esp must be one of {ESPS}, not {esp!r}")
+    standin: CountingPostmarkServer | None = None
+    web_port = free_port()
+    if esp == "postmark":
+        webhook_auth = ("chaos", uuid.uuid4().hex)
+        standin = CountingPostmarkServer(
+            latency=0.01,
+            webhook_url=f"http://127.0.0.1:{web_port}/anymail/postmark/tracking/",
+            webhook_auth=webhook_auth,
+        )
+        standin.keep_messages = False
+        env.pop("EMAIL_URL", None)
+        env.update(
+            {
+                "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+                "ANYMAIL_POSTMARK_SERVER_TOKEN": "chaos-token",
+                "ANYMAIL_POSTMARK_API_URL": standin.url,
+                "ANYMAIL_WEBHOOK_SECRET": ":".join(webhook_auth),
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            }
+        )
+    else:
+        env.pop("EMAIL_URL", None)
+        env.update(
+            {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": str(outbox)}
+        )
     processes = Processes(env, workdir, workers, log or workdir / "processes.log")
     started = time.monotonic()
     make_contacts_due(run_id, contacts)
@@ -288,6 +385,9 @@ def run(
 
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
+        if standin is not None:
+            standin.start()
+            processes.start_web(web_port)
         processes.start()
         # The faults: SIGKILL a worker every `fault_interval` seconds; restart Redis half-way.
         redis_after = max(kills // 2, 1)
@@ -311,7 +411,13 @@ def run(
         signal.signal(signal.SIGTERM, previous_sigterm)
         processes.stop()
         redis_server.cleanup()
-    counts = mails_per_recipient(outbox, run_id)
+        if standin is not None:
+            standin.stop()
+    if standin is not None:
+        marker = f"chaos-{run_id}-"
+        counts = Counter({address: n for address, n in standin.recipients.items() if marker in address})
+    else:
+        counts = mails_per_recipient(outbox, run_id)
     return Result(
         contacts=contacts,
         sent=sum(counts.values()),
@@ -342,6 +448,12 @@ def main() -> None:
     parser.add_argument("--visibility-timeout", type=int, default=60)
     parser.add_argument("--task-time-limit", type=int, default=45)
     parser.add_argument("--migrate", action="store_true", help="run migrations on DATABASE_URL first")
+    parser.add_argument(
+        "--esp",
+        choices=ESPS,
+        default="postmark",
+        help="postmark: anymail's Postmark backend, the stand-in and its Delivery webhooks; file: files, no events",
+    )
     args = parser.parse_args()
     if OWN_DATABASE:
         from bench.common import _create_database
@@ -367,6 +479,7 @@ def main() -> None:
         visibility_timeout=args.visibility_timeout,
         task_time_limit=args.task_time_limit,
         log=BASE_DIR / "var" / "chaos.log",
+        esp=args.esp,
     )
     print(json.dumps({**asdict(result), "ok": result.ok}, indent=2))
     sys.exit(0 if result.ok else 1)

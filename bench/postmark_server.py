@@ -16,14 +16,24 @@ Recipients steer the answer, so a run needs no scripting (the tag before the @):
 
 serves until interrupted and prints its counts every few seconds; `GET /stats` returns them as JSON
 and `POST /stats/reset` sets them to zero.
+
+Like Postmark, it can report each accepted message back: with `webhook_url` (and
+`webhook_auth=(user, password)`, Postmark's basic-auth webhook URL) it posts a Delivery webhook
+(https://postmarkapp.com/developer/webhooks/delivery-webhook) with the message's MessageID, Tag and
+Metadata a moment after accepting it, from a few threads, retrying a post that fails (Postmark
+retries for hours) until `stop()`.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import queue
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,8 +73,18 @@ class Stats:
 class PostmarkServer:
     """A threaded Postmark stand-in on 127.0.0.1; port 0 picks a free port."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        webhook_url: str = "",
+        webhook_auth: tuple[str, str] | None = None,
+        webhook_threads: int = 4,
+    ) -> None:
         self.latency = latency
+        self.webhooks = Webhooks(webhook_url, webhook_auth, webhook_threads) if webhook_url else None
         self.stats = Stats()
         self.received: list[dict[str, Any]] = []  # every message posted, in order of arrival
         self.keep_messages = True
@@ -82,9 +102,13 @@ class PostmarkServer:
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="postmark-standin", daemon=True)
         self._thread.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         return self
 
     def stop(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.stop()
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
@@ -129,6 +153,10 @@ class PostmarkServer:
             if whole_call is not None:
                 return whole_call
             results = [self._message_result(message) for message in messages]
+            if self.webhooks is not None:
+                for message, result in zip(messages, results, strict=True):
+                    if result["ErrorCode"] == 0:
+                        self.webhooks.delivered(message, result)
             if path == "/email/batch":
                 return Answer(200, {"_list": results})
             result = results[0]
@@ -176,6 +204,81 @@ class PostmarkServer:
             "ErrorCode": 0,
             "Message": "OK",
         }
+
+
+class Webhooks:
+    """Posts a Delivery webhook for each accepted message, as Postmark does, retrying failed posts."""
+
+    RETRY_SECONDS = 1.0
+
+    def __init__(self, url: str, auth: tuple[str, str] | None, threads: int) -> None:
+        self.url, self.threads = url, threads
+        self.headers = {"Content-Type": "application/json"}
+        if auth is not None:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            self.headers["Authorization"] = f"Basic {token}"
+        self.pending: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.posted = self.failed_posts = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    def delivered(self, message: dict[str, Any], result: dict[str, Any]) -> None:
+        """Queue the Delivery webhook of one accepted message."""
+        event: dict[str, Any] = {
+            "RecordType": "Delivery",
+            "ServerID": 1,
+            "MessageStream": message.get("MessageStream", "outbound"),
+            "MessageID": result["MessageID"],
+            "Recipient": _addresses(result["To"])[0],
+            "DeliveredAt": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "Details": "Test delivery webhook details",
+            "Metadata": message.get("Metadata") or {},
+        }
+        if message.get("Tag"):
+            event["Tag"] = message["Tag"]
+        self.pending.put(event)
+
+    def start(self) -> None:
+        for index in range(self.threads):
+            worker = threading.Thread(target=self._post_forever, name=f"postmark-webhooks-{index}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for worker in self._workers:
+            worker.join(timeout=5)
+
+    def drained(self) -> bool:
+        """True when every webhook queued so far has been posted."""
+        return self.pending.unfinished_tasks == 0
+
+    def _post_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                event = self.pending.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                while not self._stopping.is_set() and not self._post(event):
+                    with self._lock:
+                        self.failed_posts += 1
+                    self._stopping.wait(self.RETRY_SECONDS)
+            finally:
+                self.pending.task_done()
+
+    def _post(self, event: dict[str, Any]) -> bool:
+        request = urllib.request.Request(self.url, data=json.dumps(event).encode(), headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                ok = 200 <= response.status < 300
+        except (urllib.error.URLError, OSError):
+            return False
+        if ok:
+            with self._lock:
+                self.posted += 1
+        return ok
 
 
 class _Server(ThreadingHTTPServer):
