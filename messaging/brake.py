@@ -3,11 +3,13 @@ the rest of itself until a marketer resumes or cancels it.
 
 A send is every delivery with the same `send_key` (an announcement, a day's nurture round, one
 import's contacts). Rates are counted over the send's mails sent within BRAKE_WINDOW_HOURS, once at
-least BRAKE_MIN_SENDS went out. Held deliveries keep their row and key: nothing is lost while paused.
+least BRAKE_MIN_SENDS went out (after a resume: only those sent since). Held deliveries keep their
+row and key: nothing is lost while paused.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -19,6 +21,8 @@ from django.utils import timezone
 
 from messaging.models import Delivery, DeliveryEvent, SendBrake
 
+logger = logging.getLogger(__name__)
+
 
 def send_is_braked(send_key: str) -> bool:
     """Return whether producers must stop adding to this send."""
@@ -28,12 +32,20 @@ def send_is_braked(send_key: str) -> bool:
 def send_brake_check(*, send_key: str, now: datetime | None = None) -> SendBrake | None:
     """Hold the send's queued deliveries when its bounce or complaint rate is past the threshold.
 
-    Return the new SendBrake, or None (no key, too few sends, rates fine, or decided before).
+    A send a marketer resumed is judged again on the mail sent after the resume only, so that the
+    rate that stopped it does not stop it again at once, and a resumed send that keeps bouncing
+    stops again. Return the SendBrake that now holds the send, or None (no key, too few sends,
+    rates fine, held or cancelled already).
     """
-    if not send_key or SendBrake.objects.filter(send_key=send_key).exists():
+    if not send_key:
+        return None
+    earlier = SendBrake.objects.filter(send_key=send_key).first()
+    if earlier is not None and earlier.status != SendBrake.Status.RESUMED:
         return None
     now = now or timezone.now()
     since = now - timedelta(hours=settings.BRAKE_WINDOW_HOURS)
+    if earlier is not None and earlier.decided_at is not None:
+        since = max(since, earlier.decided_at)
     figures = Delivery.objects.filter(send_key=send_key, status=Delivery.Status.SENT, sent_at__gte=since).aggregate(
         sent=Count("id"),
         bounced=Count("id", filter=Q(feedback=DeliveryEvent.Type.BOUNCED)),
@@ -47,13 +59,24 @@ def send_brake_check(*, send_key: str, now: datetime | None = None) -> SendBrake
         and figures["complained"] / sent <= settings.BRAKE_COMPLAINT_RATE
     ):
         return None
+    counts = {"sent": sent, "bounced": figures["bounced"], "complained": figures["complained"]}
     with transaction.atomic():
-        brake, created = SendBrake.objects.get_or_create(
-            send_key=send_key,
-            defaults={"sent": sent, "bounced": figures["bounced"], "complained": figures["complained"]},
-        )
-        if not created:
-            return None
+        if earlier is None:
+            brake, created = SendBrake.objects.get_or_create(send_key=send_key, defaults=counts)
+            if not created:
+                return None
+        else:
+            # Held again: one row per send; the decision it replaces is in the log.
+            held_again = SendBrake.objects.filter(
+                pk=earlier.pk, status=SendBrake.Status.RESUMED, decided_at=earlier.decided_at
+            ).update(status=SendBrake.Status.HELD, held_at=now, decided_by="", decided_at=None, **counts)
+            if not held_again:
+                return None
+            logger.warning(
+                "resumed send held again",
+                extra={"send_key": send_key, "resumed_by": earlier.decided_by, **counts},
+            )
+            brake = SendBrake.objects.get(pk=earlier.pk)
         brake.held_count = Delivery.objects.filter(send_key=send_key, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.HELD
         )

@@ -136,3 +136,45 @@ def test_metrics_and_the_ops_page_show_a_braked_send(client, send, admin_client,
     metrics = client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token").content.decode()
     assert f'cadence_sends_braked{{send_key="{SEND}"}} 50.0' in metrics
     assert SEND in admin_client.get("/admin/ops/").content.decode()
+
+
+def _resume(brake: SendBrake, at) -> None:
+    SendBrake.objects.filter(pk=brake.pk).update(status=SendBrake.Status.RESUMED, decided_by="marketer", decided_at=at)
+    Delivery.objects.filter(send_key=SEND, status="held").update(status="queued")
+
+
+def test_a_resumed_send_is_judged_on_the_mail_sent_after_the_resume(client, send):
+    sent, _other = send
+    for n, delivery in enumerate(sent[:16], start=1):
+        bounce(client, delivery, n)
+    brake = SendBrake.objects.get()
+    _resume(brake, timezone.now())
+    # A late bounce of mail sent before the resume does not stop the resumed send again.
+    bounce(client, sent[16], 17)
+    assert SendBrake.objects.get().status == "resumed"
+    assert Delivery.objects.filter(send_key=SEND, status="queued").count() == 50
+
+    # 300 more go out after the resume, 16 of them bounce: it stops again, on those figures alone.
+    after = deliveries(300, Delivery.Status.SENT, start=1000)
+    deliveries(40, Delivery.Status.QUEUED, start=2000)
+    for n, delivery in enumerate(after[:15], start=100):  # 5.0%: not over
+        bounce(client, delivery, n)
+    assert SendBrake.objects.get().status == "resumed"
+    bounce(client, after[15], 200)  # 5.3%
+
+    brake = SendBrake.objects.get()
+    assert (brake.status, brake.sent, brake.bounced, brake.decided_by, brake.decided_at) == ("held", 300, 16, "", None)
+    assert brake.held_count == 90 == Delivery.objects.filter(send_key=SEND, status="held").count()
+    assert send_is_braked(SEND)
+
+
+def test_a_cancelled_send_is_not_braked_again(client, send):
+    sent, _other = send
+    for n, delivery in enumerate(sent[:16], start=1):
+        bounce(client, delivery, n)
+    SendBrake.objects.update(status=SendBrake.Status.CANCELLED, decided_at=timezone.now())
+    deliveries(5, Delivery.Status.QUEUED, start=3000)
+    bounce(client, sent[20], 30)
+    assert SendBrake.objects.get().status == "cancelled"
+    # Mail added to the send later is not held: the brake decided once, the marketer decided after it.
+    assert Delivery.objects.filter(send_key=SEND, status="queued").count() == 5
