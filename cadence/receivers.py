@@ -8,10 +8,11 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
-from cadence.keys import confirmation_key, invitation_key, link_request_key
+from cadence.keys import confirmation_key, import_send_key, invitation_key, link_request_key
 from cadence.models import ContactHealth, Schedule
 from cadence.sending import deliveries_enqueue, delivery_enqueue
 from cadence.services import schedule_reschedule, schedule_start, schedule_stop
+from messaging.brake import send_is_braked
 from messaging.models import Delivery
 from messaging.services import delivery_create
 from preferences import signals
@@ -34,8 +35,12 @@ def send_confirmation(sender: Any, contact: Contact, event_id: int, already_conf
 
 
 @receiver(signals.invitations_requested)
-def send_invitations(sender: Any, invitations: list[tuple[Contact, int]], **kwargs: Any) -> None:
-    """Queue one invitation per imported contact: a confirmation-kind (service) mail asking to confirm, on `bulk`."""
+def send_invitations(sender: Any, invitations: list[tuple[Contact, int]], import_id: str = "", **kwargs: Any) -> None:
+    """Queue one invitation per imported contact: a confirmation-kind (service) mail asking to confirm, on `bulk`.
+
+    An import's invitations are one send (`keys.import_send_key`): a bad list that bounces is held by the brake.
+    """
+    send_key = import_send_key(import_id) if import_id else ""
     created = [
         delivery_create(
             contact=contact,
@@ -44,10 +49,15 @@ def send_invitations(sender: Any, invitations: list[tuple[Contact, int]], **kwar
             idempotency_key=invitation_key(contact.id, event_id),
             marketing=False,
             queue=Delivery.Queue.BULK,
+            send_key=send_key,
         )
         for contact, event_id in invitations
     ]
     ids = [delivery.id for delivery in created if delivery is not None]
+    if ids and send_key and send_is_braked(send_key):
+        # A later part of an import the brake stopped waits with the rest of it (resume or cancel).
+        Delivery.objects.filter(id__in=ids, status=Delivery.Status.QUEUED).update(status=Delivery.Status.HELD)
+        return
     # Thousands of invitations must not hold up the confirmations people are waiting for on `welcome`.
     if ids:
         transaction.on_commit(partial(deliveries_enqueue, ids, queue=Delivery.Queue.BULK))

@@ -306,6 +306,7 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
                 contact_ids=Contact.objects.filter(email__in=list(invitable)).values_list("pk", flat=True),
                 evidence=services.Evidence(source="import", extra={"user": str(request.user)}),
                 consent_sources=invitable,
+                import_id=uuid.uuid4().hex[:12],
             )
             self._report_invited(request, invited)
         return super().process_result(result, request)

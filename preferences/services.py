@@ -108,14 +108,19 @@ def contact_subscribe(
 
 @transaction.atomic
 def contacts_invite(
-    *, contact_ids: Iterable[Any], evidence: Evidence, consent_sources: dict[str, str] | None = None
+    *,
+    contact_ids: Iterable[Any],
+    evidence: Evidence,
+    consent_sources: dict[str, str] | None = None,
+    import_id: str = "",
 ) -> int:
     """Invite pending contacts to subscribe (double opt-in); return how many were invited.
 
     Each gets one ledger entry of kind INVITED (never consent: the contact stays pending until it
     confirms) and one invitation mail, once in its life: a contact invited before, suppressed, or
     whose address is on the suppression list is skipped. `consent_sources` (by address) says where the
-    permission to ask came from; it is stored with the entry.
+    permission to ask came from; it is stored with the entry. `import_id` names the import the contacts
+    came in with: its invitations are one send, which the bounce and complaint brake can hold.
     """
     invited_before = ConsentEvent.objects.filter(contact=OuterRef("pk"), kind=ConsentEvent.Kind.INVITED)
     contacts = list(
@@ -149,7 +154,9 @@ def contacts_invite(
     )
     if contacts:
         signals.invitations_requested.send(
-            sender=Contact, invitations=[(contact, event.pk) for contact, event in zip(contacts, events, strict=True)]
+            sender=Contact,
+            invitations=[(contact, event.pk) for contact, event in zip(contacts, events, strict=True)],
+            import_id=import_id,
         )
     return len(contacts)
 

@@ -18,7 +18,9 @@ contact_suppressed = Signal()
 # A pending contact asked to be subscribed (new, or again): the confirmation mail must go out.
 confirmation_requested = Signal()
 # Marketers invited imported contacts to subscribe (double opt-in): one signal per batch, with
-# `invitations`, a list of (contact, ledger event id). The invitation mail must go out; it is not consent.
+# `invitations`, a list of (contact, ledger event id), and `import_id` ('' for none): the import the
+# contacts came in with, one send for the bounce and complaint brake. The invitation mail must go
+# out; it is not consent.
 invitations_requested = Signal()
 # Someone asked for a fresh preference-centre link for a known address; `request_id` makes it one mail.
 link_requested = Signal()

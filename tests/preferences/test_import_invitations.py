@@ -98,3 +98,28 @@ def test_a_large_file_import_sets_topics_and_frequency_of_new_contacts(topics, t
     path.write_text(FILE.splitlines()[0] + "\n,erik@example.com,,,,,,savings,,\n")
     refused = contacts_import_file(path=path)
     assert not refused.applied and "Topics that exist: mortgage, pension, saving." in refused.bad_lines()[0][1]
+
+
+def test_one_imports_invitations_are_one_send_for_the_brake(staff, topics, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        _import(staff, FILE, invite="on")
+    keys = set(Delivery.objects.filter(template="invitation").values_list("send_key", flat=True))
+    assert len(keys) == 1 and next(iter(keys)).startswith("import:")
+    with django_capture_on_commit_callbacks(execute=False):
+        _import(staff, FILE.replace("crm-", "crm-b").replace("@example.com", "@example.org"), invite="on")
+    # Another import is another send.
+    assert len(set(Delivery.objects.filter(template="invitation").values_list("send_key", flat=True))) == 2
+
+
+def test_invitations_of_an_import_the_brake_holds_wait_with_the_rest_of_it(topics):
+    from messaging.models import SendBrake
+    from preferences import services
+
+    SendBrake.objects.create(send_key="import:batch-1", sent=300, bounced=40)
+    contacts = [ContactFactory(status=Contact.Status.PENDING, confirmed_at=None) for _ in range(3)]
+    invited = services.contacts_invite(
+        contact_ids=[c.pk for c in contacts], evidence=services.Evidence(source="import"), import_id="batch-1"
+    )
+    assert invited == 3
+    held = Delivery.objects.filter(template="invitation")
+    assert sorted(held.values_list("status", "send_key")) == [("held", "import:batch-1")] * 3
