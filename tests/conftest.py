@@ -54,6 +54,8 @@ def database_url_for_subprocess() -> str:
 def subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"DATABASE_URL": database_url_for_subprocess(), "PYTHONUNBUFFERED": "1", "CONN_MAX_AGE": "0"})
+    # Workers refuse to start without their secrets (config/celery.py), as the web does.
+    env.setdefault("ANYMAIL_WEBHOOK_SECRET", "tests:worker-webhook-secret")
     env.update(extra)
     return env
 

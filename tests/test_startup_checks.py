@@ -71,6 +71,23 @@ def test_gunicorn_refuses_to_load_the_application_without_the_secrets():
     assert "ImproperlyConfigured" in result.stderr and "cadence.E002" in result.stderr
 
 
+@pytest.mark.parametrize("command", [["worker", "-P", "solo"], ["beat"]])
+def test_celery_workers_and_beat_refuse_to_start_without_the_secrets(command, tmp_path):
+    # A broker nobody listens on: the refusal comes before any connection.
+    env = clean_env(DEBUG="false", SECRET_KEY="short", CELERY_BROKER_URL="redis://127.0.0.1:1/0")
+    extra = ["-S", "celery.beat:PersistentScheduler", "-s", str(tmp_path / "sched")] if command == ["beat"] else []
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", *command, *extra],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Refusing to start" in result.stderr and "cadence.E001" in result.stderr and "cadence.E002" in result.stderr
+
+
 def test_the_documented_production_environment_passes_the_deploy_check_without_warnings():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", **production_env_from_readme())
 
