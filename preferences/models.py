@@ -344,6 +344,12 @@ class ImportJob(models.Model):
     file_path = models.CharField(max_length=500, verbose_name=_("stored file"))
     original_name = models.CharField(_("file"), max_length=255)
     skip_bad_rows = models.BooleanField(_("skip bad rows"), default=False)
+    invite = models.BooleanField(
+        _("invite those without consent"),
+        default=False,
+        help_text=_("Each new or pending contact of the file gets one invitation to confirm (double opt-in)."),
+    )
+    invited = models.PositiveIntegerField(_("invited"), default=0)
     requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     bytes_total = models.PositiveBigIntegerField(default=0, verbose_name=_("size (bytes)"))
