@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -157,6 +158,15 @@ class Contact(models.Model):
         self.token_secret = new_token_secret()
         self.save(update_fields=["token_secret", "updated_at"])
 
+    def was_invited(self) -> bool:
+        """Return whether the latest request to confirm was an invitation from us, not the person's own signup."""
+        kinds = (
+            self.consent_events.filter(kind__in=[ConsentEvent.Kind.SIGNUP, ConsentEvent.Kind.INVITED])
+            .order_by("occurred_at", "id")
+            .values_list("kind", flat=True)
+        )
+        return invited_last(kinds)
+
     def choices_snapshot(self) -> dict[str, Any]:
         """Return the person's choices as stored in the consent ledger."""
         return {
@@ -168,6 +178,15 @@ class Contact(models.Model):
             "paused_until": self.paused_until.isoformat() if self.paused_until else None,
             "service_reminders": self.service_reminders,
         }
+
+
+def invited_last(kinds: Iterable[str]) -> bool:
+    """Return whether, of the ledger kinds in order, the last signup or invitation is an invitation.
+
+    An invited person has not signed up: pages and mails must not say so until it confirms.
+    """
+    asked = [kind for kind in kinds if kind in (ConsentEvent.Kind.SIGNUP, ConsentEvent.Kind.INVITED)]
+    return bool(asked) and asked[-1] == ConsentEvent.Kind.INVITED
 
 
 class ConsentEvent(models.Model):
