@@ -6,6 +6,7 @@ readable when the browser scales it down; the page caps its width on a large scr
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -61,9 +62,45 @@ def _config(*, percent: bool) -> dict:
     }
 
 
-def _svg(chart: pygal.graph.graph.Graph, title: str) -> SafeString:
+def integer_ticks(top: float, *, most: int = 6) -> list[int]:
+    """Return whole-number ticks from 0 to at least `top`, at most `most` of them, in steps of 1, 2 or 5 x 10^n.
+
+    A count axis drawn with pygal's own ticks reads "0, 0, 1, 1, 2" once the largest value is small.
+    """
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if math.ceil(top / (step * factor)) + 1 <= most:
+                step *= factor
+                return list(range(0, step * max(1, math.ceil(top / step)) + 1, step))
+        step *= 10
+
+
+def _svg(
+    chart: pygal.graph.graph.Graph, title: str, description: str, tooltips: Sequence[str], nonce: str
+) -> SafeString:
+    """Return the chart as inline SVG in a figure, named and described for assistive technology.
+
+    Each bar gets a native tooltip (an SVG <title>): pygal's own tooltips need its JavaScript. The one
+    inline <style> carries `nonce`, so a page whose Content-Security-Policy allows no inline style
+    may still show the chart.
+    """
     svg = _UNUSED.sub("", chart.render(is_unicode=True))
-    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{escape(title)}" ', 1)
+    chart_id = re.search(r'<svg [^>]*\bid="([^"]+)"', svg)
+    ident = chart_id.group(1) if chart_id else "chart"
+    head = f'<title id="{ident}-title">{escape(title)}</title>'
+    if description:
+        head += f'<desc id="{ident}-desc">{escape(description)}</desc>'
+    # pygal names an untitled chart "Pygal".
+    svg = re.sub(r"<title>[^<]*</title>", lambda _m: head, svg, count=1)
+    described = f' aria-describedby="{ident}-desc"' if description else ""
+    svg = svg.replace("<svg ", f'<svg role="img" aria-labelledby="{ident}-title"{described} ', 1)
+    if nonce:
+        svg = svg.replace("<style ", f'<style nonce="{escape(nonce)}" ', 1)
+    # The hidden tooltip box of pygal's JavaScript: a presentation attribute, not a style attribute.
+    svg = svg.replace('style="opacity: 0"', 'opacity="0"')
+    names = iter(tooltips)
+    svg = re.sub(r'<g class="bar">', lambda _m: f'<g class="bar"><title>{escape(next(names, ""))}</title>', svg)
     return mark_safe(f'<figure class="chart"><figcaption>{escape(title)}</figcaption>{svg}</figure>')
 
 
@@ -72,23 +109,39 @@ def bar_chart(
     series: Sequence[tuple[str, Sequence[float]]],
     *,
     title: str,
+    description: str = "",
     percent: bool = False,
     horizontal: bool = False,
     label_every: int = 1,
+    tooltip_labels: Sequence[str] | None = None,
+    nonce: str = "",
 ) -> SafeString:
     """Return a bar chart, one group per label and one bar per series, all on one value axis.
 
     `label_every` writes every n-th label on the category axis (months of a year fit on a phone at 3).
+    `description` is read out after the title; `tooltip_labels` (one per label) name the bars in their
+    tooltips when the axis labels are short. Counts get whole-number ticks.
     """
     kind = pygal.HorizontalBar if horizontal else pygal.Bar
-    chart = kind(**_config(percent=percent), show_legend=len(series) > 1)
+    config = _config(percent=percent)
+    values = [v for _name, column in series for v in column]
+    if not percent:
+        ticks = integer_ticks(max(values, default=0))
+        config.update(y_labels=ticks, range=(0, ticks[-1]))
+    chart = kind(**config, show_legend=len(series) > 1)
     chart.x_labels = list(labels)
     if label_every > 1 and not horizontal:
         chart.x_labels_major = list(labels)[::label_every]
         chart.show_minor_x_labels = False
-    for name, values in series:
-        chart.add(name, list(values))
-    return _svg(chart, title)
+    names = list(tooltip_labels or labels)
+    tooltips = []
+    for name, column in series:
+        chart.add(name, list(column))
+        prefix = f"{name}, " if len(series) > 1 else ""
+        tooltips += [
+            f"{prefix}{label}: {config['value_formatter'](v)}" for label, v in zip(names, column, strict=False)
+        ]
+    return _svg(chart, title, description, tooltips, nonce)
 
 
 def rare_into_other(

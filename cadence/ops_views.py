@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import statistics
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -26,9 +26,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
 from cadence import metrics, ops, probes
+from cadence.charts import bar_chart
 from cadence.sending import delivery_enqueue
 from cadence.services import delivery_retry_refusal
 from config.celery import app as celery_app
+from config.csp import csp_nonce, strict_admin_policy
 from messaging.models import Delivery, SendBrake
 from messaging.services import delivery_retry
 
@@ -60,25 +62,34 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(generate_latest(metrics.registry()), content_type=CONTENT_TYPE_LATEST)
 
 
-def _chart(hours: list[tuple[datetime, int]], *, width: int = 720, height: int = 160) -> dict[str, Any]:
-    """Return the geometry of an SVG bar chart of sends per hour (drawn by the template)."""
-    top = max((n for _hour, n in hours), default=0) or 1
-    step = width / max(len(hours), 1)
-    bars = []
-    for i, (hour, n) in enumerate(hours):
-        bar_height = round(n / top * (height - 20), 1)
-        bars.append(
-            {
-                "x": round(i * step, 1),
-                "y": round(height - bar_height, 1),
-                "width": round(max(step - 2, 1), 1),
-                "height": bar_height,
-                "count": n,
-                "hour": hour,
-                "label": hour.hour % 6 == 0,
-            }
-        )
-    return {"bars": bars, "width": width, "height": height, "top": top, "total": sum(n for _h, n in hours)}
+def sends_chart(hours: list[tuple[datetime, int]], *, nonce: str = "") -> dict[str, Any]:
+    """Return the bar chart of mails sent per hour (UTC), its total and the hours that had any, for the ops page."""
+    total = sum(n for _hour, n in hours)
+    stamp = "%Y-%m-%d %H:00"
+    context: dict[str, Any] = {"total": total, "busy_hours": [(hour, n) for hour, n in hours if n]}
+    if not hours:
+        return {**context, "svg": ""}
+    busiest, most = max(hours, key=lambda row: row[1])
+    description = _("From %(first)s to %(last)s UTC, %(total)d mails in all.") % {
+        "first": hours[0][0].astimezone(UTC).strftime(stamp),
+        "last": hours[-1][0].astimezone(UTC).strftime(stamp),
+        "total": total,
+    }
+    if most:
+        description += " " + _("The busiest hour, %(hour)s UTC, had %(n)d.") % {
+            "hour": busiest.astimezone(UTC).strftime(stamp),
+            "n": most,
+        }
+    svg = bar_chart(
+        [hour.astimezone(UTC).strftime("%H:00") for hour, _n in hours],
+        [(_("mails sent"), [n for _hour, n in hours])],
+        title=_("Mails sent per hour, last %(n)d hours (UTC)") % {"n": len(hours)},
+        description=description,
+        label_every=6,
+        tooltip_labels=[hour.astimezone(UTC).strftime(stamp) + " UTC" for hour, _n in hours],
+        nonce=nonce,
+    )
+    return {**context, "svg": svg}
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,7 @@ def _safe(read: Any, default: Any) -> tuple[Any, bool]:
 
 
 @never_cache
+@strict_admin_policy
 def ops_page(request: HttpRequest) -> TemplateResponse:
     """Open with one verdict (does the promise hold, by which thresholds), then the figures behind it."""
     now = timezone.now()
@@ -189,6 +201,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
     context = {
         **admin.site.each_context(request),
         "title": _("Operations"),
+        "csp_nonce": csp_nonce(request),
         "verdict": all(condition.holds for condition in conditions),
         "conditions": conditions,
         "health": health,
@@ -209,7 +222,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
         "webhook_events": sorted((ops.webhook_events(now=now) or {}).items()),
         "failures": ops.recent_failures(),
         "braked_sends": list(SendBrake.objects.filter(status=SendBrake.Status.HELD)[:50]),
-        "chart": _chart(ops.sends_per_hour(now=now)),
+        "chart": sends_chart(ops.sends_per_hour(now=now), nonce=csp_nonce(request)),
         "can_retry": request.user.has_perm("messaging.change_delivery"),
     }
     return TemplateResponse(request, "cadence/admin/ops.html", context)

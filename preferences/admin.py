@@ -140,6 +140,7 @@ class ContactConfirmImportForm(ConfirmImportForm):
 class LargeImportForm(forms.Form):
     import_file = forms.FileField(label=_("CSV file (UTF-8, with a header line)"))
     skip_bad_rows = ContactImportForm.base_fields["skip_bad_rows"]
+    invite = ContactImportForm.base_fields["invite"]
 
 
 class ContactAdminForm(forms.ModelForm):
@@ -236,6 +237,7 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             job = import_job_create(
                 upload=form.cleaned_data["import_file"],
                 skip_bad_rows=form.cleaned_data["skip_bad_rows"],
+                invite=form.cleaned_data["invite"],
                 requested_by=str(request.user),
             )
             return HttpResponseRedirect(reverse("admin:preferences_contact_import_status", args=[job.pk]))

@@ -23,6 +23,7 @@ from preferences.models import (
     Product,
     SuppressionEntry,
     address_hash,
+    invited_last,
     new_token_secret,
 )
 from preferences.templatetags.dates import long_date
@@ -286,14 +287,19 @@ def readable_export(data: dict[str, Any]) -> list[dict[str, Any]]:
     profile, choices = data["profile"], data["choices"]
     locale = translation.get_language()
     topic_names = [topic["name_nl"] if locale == Locale.NL else topic["name_en"] for topic in choices["topics"]]
+    status_meaning = STATUS_MEANING.get(profile["status"], "")
+    if profile["status"] == Contact.Status.PENDING and invited_last(e["kind"] for e in data["consent_ledger"]):
+        status_meaning = _(
+            "We invited you to receive our emails and you have not said yes yet: we send you no marketing emails."
+        )
     details = [
         (_("Email address"), profile["email"], ""),
         (_("First name"), profile["first_name"] or EMPTY, ""),
-        (_("Subscription"), _choice_value("status", profile["status"]), STATUS_MEANING.get(profile["status"], "")),
-        (_("Signed up"), _when(profile["created_at"]), ""),
+        (_("Subscription"), _choice_value("status", profile["status"]), status_meaning),
+        (_("In our records since"), _when(profile["created_at"]), ""),
         (_("Confirmed"), _when(profile["confirmed_at"]), ""),
         (_("Unsubscribed"), _when(profile["unsubscribed_at"]), ""),
-        (_("Where you signed up"), profile["source"] or EMPTY, ""),
+        (_("Where we got your address"), profile["source"] or EMPTY, ""),
         (_("Time zone"), profile["time_zone"], _("We send our emails during the day in this time zone.")),
         (_("Customer number in our records"), profile["external_id"] or EMPTY, ""),
         (_("Share of customer"), f"{profile['share_of_customer']}%", SHARE_MEANING),

@@ -19,6 +19,8 @@ MAX_REPORTED = 1000
 
 # on_progress(phase, bytes done, bytes total, rows seen)
 ProgressCallback = Callable[[str, int, int, int], None]
+# invite(contact ids, {address: where the permission to ask came from}) -> how many were invited
+Inviter = Callable[[list[Any], dict[str, str]], int]
 
 
 class ImportFileError(ValueError):
@@ -34,6 +36,7 @@ class ImportReport:
     bad_count: int = 0
     applied: bool = False
     counts: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0, "error": 0})
+    invited: int = 0
 
     def bad_lines(self) -> list[tuple[int, str]]:
         """Return (line, "field: message; ...") for the reported bad rows, in file order."""
@@ -64,12 +67,19 @@ def _rows(path: Path, phase: str, on_progress: ProgressCallback | None) -> Itera
 
 
 def contacts_import_file(
-    *, path: Path, skip_bad_rows: bool = False, source: str = "import", on_progress: ProgressCallback | None = None
+    *,
+    path: Path,
+    skip_bad_rows: bool = False,
+    source: str = "import",
+    on_progress: ProgressCallback | None = None,
+    invite: Inviter | None = None,
 ) -> ImportReport:
     """Validate the whole file, then apply it in batches; return the report.
 
     Nothing is applied when a row is bad, unless `skip_bad_rows`. A repeated email or CRM id is a
     bad row (the first occurrence counts). Raise ImportFileError when the file is unreadable.
+    With `invite`, each applied batch's contacts without consent (pending) are passed to it, with the
+    row's `consent_source` (else the contact's source), as soon as the batch is written.
     """
     report = ImportReport()
     seen: dict[str, int] = {}
@@ -117,9 +127,17 @@ def contacts_import_file(
     pending: list[dict[str, Any]] = []
 
     def apply_batch() -> None:
-        for result in contacts_upsert(rows=pending, source=source):
+        invitable: dict[str, str] = {}
+        ids: list[Any] = []
+        for row, result in zip(pending, contacts_upsert(rows=pending, source=source), strict=True):
             report.counts[result.status] += 1
+            contact = result.contact
+            if contact is not None and contact.status == contact.Status.PENDING:
+                ids.append(contact.pk)
+                invitable[contact.email] = row.get("consent_source") or contact.source
         pending.clear()
+        if invite is not None and ids:
+            report.invited += invite(ids, invitable)
 
     for line, row in _rows(path, "applying", on_progress):
         if line in bad_lines:
@@ -135,7 +153,7 @@ def contacts_import_file(
     return report
 
 
-def import_job_create(*, upload: Any, skip_bad_rows: bool, requested_by: str) -> Any:
+def import_job_create(*, upload: Any, skip_bad_rows: bool, requested_by: str, invite: bool = False) -> Any:
     """Store an uploaded file under IMPORT_DIR, create its ImportJob and queue it. Return the job."""
     import uuid
 
@@ -154,6 +172,7 @@ def import_job_create(*, upload: Any, skip_bad_rows: bool, requested_by: str) ->
         file_path=str(target),
         original_name=getattr(upload, "name", "upload.csv")[:255],
         skip_bad_rows=skip_bad_rows,
+        invite=invite,
         requested_by=requested_by[:150],
         bytes_total=target.stat().st_size,
     )
@@ -180,9 +199,27 @@ def import_job_run(*, job_id: Any) -> Any:
         status = ImportJob.Status.APPLYING if phase == "applying" else ImportJob.Status.VALIDATING
         ImportJob.objects.filter(pk=job_id).update(status=status, bytes_done=done, bytes_total=total, rows_seen=rows)
 
+    def invite(contact_ids: list[Any], consent_sources: dict[str, str]) -> int:
+        from django.db.models import F
+
+        from preferences.services import Evidence, contacts_invite
+
+        invited = contacts_invite(
+            contact_ids=contact_ids,
+            evidence=Evidence(source="import", extra={"user": job.requested_by, "import": str(job.pk)}),
+            consent_sources=consent_sources,
+            import_id=str(job.pk),
+        )
+        ImportJob.objects.filter(pk=job_id).update(invited=F("invited") + invited)
+        return invited
+
     try:
         report = contacts_import_file(
-            path=Path(job.file_path), skip_bad_rows=job.skip_bad_rows, source="import", on_progress=progress
+            path=Path(job.file_path),
+            skip_bad_rows=job.skip_bad_rows,
+            source="import",
+            on_progress=progress,
+            invite=invite if job.invite else None,
         )
     except Exception as exc:
         ImportJob.objects.filter(pk=job_id).update(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -157,6 +158,15 @@ class Contact(models.Model):
         self.token_secret = new_token_secret()
         self.save(update_fields=["token_secret", "updated_at"])
 
+    def was_invited(self) -> bool:
+        """Return whether the latest request to confirm was an invitation from us, not the person's own signup."""
+        kinds = (
+            self.consent_events.filter(kind__in=[ConsentEvent.Kind.SIGNUP, ConsentEvent.Kind.INVITED])
+            .order_by("occurred_at", "id")
+            .values_list("kind", flat=True)
+        )
+        return invited_last(kinds)
+
     def choices_snapshot(self) -> dict[str, Any]:
         """Return the person's choices as stored in the consent ledger."""
         return {
@@ -168,6 +178,15 @@ class Contact(models.Model):
             "paused_until": self.paused_until.isoformat() if self.paused_until else None,
             "service_reminders": self.service_reminders,
         }
+
+
+def invited_last(kinds: Iterable[str]) -> bool:
+    """Return whether, of the ledger kinds in order, the last signup or invitation is an invitation.
+
+    An invited person has not signed up: pages and mails must not say so until it confirms.
+    """
+    asked = [kind for kind in kinds if kind in (ConsentEvent.Kind.SIGNUP, ConsentEvent.Kind.INVITED)]
+    return bool(asked) and asked[-1] == ConsentEvent.Kind.INVITED
 
 
 class ConsentEvent(models.Model):
@@ -344,6 +363,12 @@ class ImportJob(models.Model):
     file_path = models.CharField(max_length=500, verbose_name=_("stored file"))
     original_name = models.CharField(_("file"), max_length=255)
     skip_bad_rows = models.BooleanField(_("skip bad rows"), default=False)
+    invite = models.BooleanField(
+        _("invite those without consent"),
+        default=False,
+        help_text=_("Each new or pending contact of the file gets one invitation to confirm (double opt-in)."),
+    )
+    invited = models.PositiveIntegerField(_("invited"), default=0)
     requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     bytes_total = models.PositiveBigIntegerField(default=0, verbose_name=_("size (bytes)"))

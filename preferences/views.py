@@ -117,6 +117,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         {
             "contact": contact,
             "confirmed": contact.status == Contact.Status.CONFIRMED,
+            "invited": contact.status == Contact.Status.PENDING and contact.was_invited(),
             "preferences_url": f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/",
         },
     )
@@ -236,6 +237,7 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             "contact": contact,
             "form": form,
             "policy": policy_limit(contact),
+            "invited": contact.status == Contact.Status.PENDING and contact.was_invited(),
             "changes": _describe_changes(contact, changed),
             "saved": posted and status == 200 and action not in ("unsubscribe", "reason"),
             "unsubscribed_now": unsubscribed_now,

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from cadence.models import Schedule
+from messaging.models import Delivery
 from tests.browser.conftest import PHONE, serious_violations
 from tests.factories import ContactFactory
 
@@ -49,9 +50,32 @@ def test_the_dashboard_reads_on_a_phone_and_its_silent_count_opens_those_people(
 
 
 def test_the_ops_page_opens_with_its_verdict_on_a_phone(live_server, marketer_phone):
+    contact = ContactFactory()
+    now = timezone.now()
+    for i in range(3):
+        Delivery.objects.create(
+            marketing=True,
+            contact=contact,
+            kind=Delivery.Kind.NURTURE,
+            template="nurture",
+            idempotency_key=f"browser-{i}",
+            status=Delivery.Status.SENT,
+            sent_at=now,
+        )
     page = marketer_phone
-    page.goto(f"{live_server.url}/admin/ops/")
+    refused: list[str] = []
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    response = page.goto(f"{live_server.url}/admin/ops/")
+    assert "nonce-" in response.headers["content-security-policy"]
     verdict = page.locator("#ops-verdict-title")
     assert verdict.inner_text() in ("De belofte klopt nu niet.", "De belofte klopt: niemand blijft stil.")
     assert verdict.bounding_box()["y"] < 400
+    chart = page.get_by_role("img", name="Verzonden mails per uur, laatste 48 uur (UTC)")
+    assert chart.bounding_box()["width"] <= 390
+    # The chart's own stylesheet applied under the page's policy: bars in the chart's colour, not SVG's black.
+    tallest = chart.locator("g.bar rect").last
+    assert tallest.evaluate("rect => getComputedStyle(rect).fill") == "rgb(65, 118, 144)"
+    assert refused == []
     assert serious_violations(page) == []

@@ -74,7 +74,7 @@ def test_the_ops_page_shows_failures_and_a_chart_of_sends_per_hour(staff_client)
     assert f"/admin/ops/retry/{failure.pk}/" in page
     assert "permanent: 400: bad sender" in page
     assert "<svg" in page and "cdn" not in page and '<script src="http' not in page
-    assert page.count('<rect class="bar"') == 48
+    assert page.count('<g class="bar">') == 48
     assert "(4 in all)" in page  # the one sent 60 hours ago is outside the chart
     assert "Recent failed deliveries" in page
     assert "ESP webhook events, last 24 hours" in page

@@ -123,3 +123,114 @@ def test_invitations_of_an_import_the_brake_holds_wait_with_the_rest_of_it(topic
     assert invited == 3
     held = Delivery.objects.filter(template="invitation")
     assert sorted(held.values_list("status", "send_key")) == [("held", "import:batch-1")] * 3
+
+
+# The background import of large files (an ImportJob run by a worker).
+
+LARGE = "/admin/preferences/contact/import-large/"
+
+
+def _import_large(staff, text: str, capture, **options: str):
+    """Upload through the admin and run the job as the worker would; return the job and its status page."""
+    from preferences.models import ImportJob
+    from preferences.tasks import run_import_job
+
+    upload = SimpleUploadedFile("crm.csv", text.encode(), content_type="text/csv")
+    with capture(execute=False) as queued:
+        response = staff.post(LARGE, {"import_file": upload, **options})
+    assert response.status_code == 302 and len(queued) == 1
+    job = ImportJob.objects.get(pk=response["Location"].rstrip("/").rsplit("/", 1)[1])
+    with capture(execute=True):
+        run_import_job(str(job.pk))
+    job.refresh_from_db()
+    return job, staff.get(response["Location"]).content.decode()
+
+
+def test_a_background_import_invites_only_those_without_consent_and_only_when_asked(
+    staff, topics, celery_eager, django_capture_on_commit_callbacks, tmp_path, settings
+):
+    settings.IMPORT_DIR = str(tmp_path)
+    ContactFactory(email="chloe@example.com", status=Contact.Status.CONFIRMED)
+    dirk = ContactFactory(email="dirk@example.com", status=Contact.Status.PENDING, confirmed_at=None)
+    ContactFactory(email="erik@example.com", status=Contact.Status.PENDING, confirmed_at=None, source="fair")
+    with django_capture_on_commit_callbacks(execute=True):
+        staff.post("/admin/preferences/contact/", {"action": "invite", "_selected_action": [str(dirk.pk)]})
+    mail.outbox.clear()
+    text = FILE + "crm-4,dirk@example.com,Dirk,nl,0,low,website,,,\ncrm-5,erik@example.com,Erik,nl,0,low,fair,,,\n"
+
+    form = staff.get(LARGE).content.decode()
+    assert 'name="invite"' in form and 'name="invite" checked' not in form  # off unless chosen
+
+    job, page = _import_large(staff, text, django_capture_on_commit_callbacks, invite="on")
+
+    assert job.status == "done" and job.invite and job.invited == 3
+    assert "3 contacts invited to confirm (double opt-in)." in page
+    invitations = ConsentEvent.objects.filter(kind=ConsentEvent.Kind.INVITED, evidence__import=str(job.pk))
+    assert sorted((e.contact.email, e.evidence["consent_source"]) for e in invitations) == [
+        ("anna@example.com", "branch form 2026-03"),
+        ("bram@example.com", "newsletter box on the website"),
+        ("erik@example.com", "fair"),  # no consent source in the row: where the contact came from
+    ]
+    assert set(
+        Contact.objects.filter(email__in=["anna@example.com", "erik@example.com"]).values_list("status", flat=True)
+    ) == {Contact.Status.PENDING}
+    assert not ConsentEvent.objects.filter(kind__in=[ConsentEvent.Kind.CONFIRMED, ConsentEvent.Kind.SIGNUP]).exists()
+    sent = Delivery.objects.filter(template="invitation", status=Delivery.Status.SENT)
+    assert sent.count() == 4  # dirk's from before, and this import's three
+    # This import's invitations are one send for the bounce and complaint brake.
+    assert sorted(sent.values_list("send_key", flat=True)) == ["", *[f"import:{job.pk}"] * 3]
+    assert sorted(m.to[0] for m in mail.outbox) == ["anna@example.com", "bram@example.com", "erik@example.com"]
+
+    mail.outbox.clear()
+    again, page = _import_large(staff, text, django_capture_on_commit_callbacks, invite="on")
+    assert again.status == "done" and again.invited == 0
+    assert "0 contacts invited to confirm (double opt-in)." in page
+    assert mail.outbox == [] and Delivery.objects.filter(template="invitation").count() == 4
+
+    quiet, page = _import_large(
+        staff,
+        FILE.splitlines()[0] + "\n,fenna@example.com,Fenna,nl,0,low,web,,,\n,gert@example.com,Gert,en,0,low,web,,,\n",
+        django_capture_on_commit_callbacks,
+    )
+    assert quiet.status == "done" and not quiet.invite and quiet.counts["created"] == 2
+    assert "Nobody is invited by this import." in page
+    assert mail.outbox == [] and not ConsentEvent.objects.filter(evidence__import=str(quiet.pk)).exists()
+
+
+def test_a_refused_background_import_invites_nobody(
+    staff, topics, celery_eager, django_capture_on_commit_callbacks, tmp_path, settings
+):
+    settings.IMPORT_DIR = str(tmp_path)
+    job, page = _import_large(
+        staff, FILE + "crm-9,not-an-address,X,nl,0,low,website,,,\n", django_capture_on_commit_callbacks, invite="on"
+    )
+    assert job.status == "refused" and job.invited == 0
+    assert "Nobody was invited: nothing was applied." in page
+    assert not ConsentEvent.objects.exists() and mail.outbox == []
+
+
+def test_invitations_go_out_batch_by_batch_as_the_file_is_applied_and_the_page_shows_how_far(
+    staff, topics, tmp_path, monkeypatch
+):
+    from preferences import importing
+    from preferences.models import ImportJob
+
+    monkeypatch.setattr(importing, "BATCH", 2)
+    path = tmp_path / "crm.csv"
+    path.write_text(FILE)
+    calls: list[list[str]] = []
+
+    def invite(contact_ids, consent_sources):
+        calls.append(sorted(consent_sources))
+        assert set(Contact.objects.filter(pk__in=contact_ids).values_list("email", flat=True)) == set(consent_sources)
+        return len(contact_ids)
+
+    report = importing.contacts_import_file(path=path, invite=invite)
+    assert calls == [["anna@example.com", "bram@example.com"], ["chloe@example.com"]]
+    assert report.invited == 3
+
+    running = ImportJob.objects.create(
+        file_path="x.csv", original_name="crm.csv", invite=True, invited=1000, status=ImportJob.Status.APPLYING
+    )
+    page = staff.get(f"{LARGE}{running.pk}/").content.decode()
+    assert "1000 contacts invited to confirm (double opt-in) so far." in page and 'http-equiv="refresh"' in page
