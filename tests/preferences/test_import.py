@@ -115,6 +115,36 @@ def test_the_command_skips_bad_rows_when_asked_and_is_idempotent(tmp_path):
     assert Contact.objects.count() == 2
 
 
+def test_the_command_invites_those_without_consent_once_when_asked(
+    tmp_path, celery_eager, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from messaging.models import Delivery
+    from preferences.models import ConsentEvent
+
+    ContactFactory(email="anna@example.com", external_id="crm-1")  # confirmed: keeps its consent, not invited
+    path = write(tmp_path, GOOD)
+    call_command("import_contacts", path, "--no-progress", stdout=io.StringIO())
+    assert not ConsentEvent.objects.filter(kind=ConsentEvent.Kind.INVITED).exists()  # not unless asked
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("import_contacts", path, "--no-progress", "--invite", stdout=out)
+    assert "2 invited to confirm (import " in out.getvalue()
+    invited = ConsentEvent.objects.filter(kind=ConsentEvent.Kind.INVITED)
+    assert sorted(invited.values_list("contact__email", flat=True)) == ["bram@example.com", "chloe@example.com"]
+    assert not ConsentEvent.objects.filter(kind=ConsentEvent.Kind.CONFIRMED, contact__email="bram@example.com").exists()
+    assert sorted(m.to[0] for m in mail.outbox) == ["bram@example.com", "chloe@example.com"]
+    keys = set(Delivery.objects.filter(template="invitation").values_list("send_key", flat=True))
+    assert len(keys) == 1 and next(iter(keys)).startswith("import:")
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("import_contacts", path, "--no-progress", "--invite", stdout=out)
+    assert "0 invited to confirm" in out.getvalue() and len(mail.outbox) == 2
+
+
 def test_the_command_works_in_batches_and_shows_progress(tmp_path, monkeypatch):
     monkeypatch.setattr("preferences.importing.BATCH", 7)
     rows = "".join(f"crm-{i},p{i}@example.com,P,en,{i % 2 * 10},low,file\n" for i in range(50))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from preferences.importing import ImportFileError, contacts_import_file
+from preferences.services import Evidence, contacts_invite
 
 
 class ProgressBar:
@@ -48,13 +50,37 @@ class Command(BaseCommand):
         parser.add_argument("--skip-bad-rows", action="store_true", help="Apply the good rows and list the bad ones.")
         parser.add_argument("--source", default="import", help="Recorded as the source of new contacts and changes.")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--invite",
+            action="store_true",
+            help="Invite the imported contacts without consent to confirm (double opt-in), batch by batch; "
+            "each person at most once. An invitation is not consent.",
+        )
 
-    def handle(self, *args: Any, file: Path, skip_bad_rows: bool, source: str, no_progress: bool, **opts: Any) -> None:
+    def handle(
+        self, *args: Any, file: Path, skip_bad_rows: bool, source: str, no_progress: bool, invite: bool, **opts: Any
+    ) -> None:
         if not file.is_file():
             raise CommandError(f"{file} does not exist.")
         bar = None if no_progress else ProgressBar(self.stderr)
+        import_id = uuid.uuid4().hex[:12]
+
+        def inviter(contact_ids: list[Any], consent_sources: dict[str, str]) -> int:
+            return contacts_invite(
+                contact_ids=contact_ids,
+                evidence=Evidence(source=source, extra={"import": import_id, "command": "import_contacts"}),
+                consent_sources=consent_sources,
+                import_id=import_id,
+            )
+
         try:
-            report = contacts_import_file(path=file, skip_bad_rows=skip_bad_rows, source=source, on_progress=bar)
+            report = contacts_import_file(
+                path=file,
+                skip_bad_rows=skip_bad_rows,
+                source=source,
+                on_progress=bar,
+                invite=inviter if invite else None,
+            )
         except ImportFileError as exc:
             raise CommandError(str(exc)) from exc
         finally:
@@ -73,3 +99,5 @@ class Command(BaseCommand):
             f"{c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged, "
             f"{report.bad_count} bad rows skipped, {c['error']} refused while applying."
         )
+        if invite:
+            self.stdout.write(f"{report.invited} invited to confirm (import {import_id}).")
