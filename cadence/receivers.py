@@ -41,8 +41,8 @@ def send_invitations(sender: Any, invitations: list[tuple[Contact, int]], import
     An import's invitations are one send (`keys.import_send_key`): a bad list that bounces is held by the brake.
     """
     send_key = import_send_key(import_id) if import_id else ""
-    created = [
-        delivery_create(
+    deliveries = [
+        Delivery(
             contact=contact,
             kind=Delivery.Kind.CONFIRMATION,
             template="invitation",
@@ -53,7 +53,9 @@ def send_invitations(sender: Any, invitations: list[tuple[Contact, int]], import
         )
         for contact, event_id in invitations
     ]
-    ids = [delivery.id for delivery in created if delivery is not None]
+    # One INSERT per batch; a key that exists already is skipped, and only rows inserted here are sent.
+    Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
+    ids = list(Delivery.objects.filter(id__in=[d.id for d in deliveries]).values_list("id", flat=True))
     if ids and send_key and send_is_braked(send_key):
         # A later part of an import the brake stopped waits with the rest of it (resume or cancel).
         Delivery.objects.filter(id__in=ids, status=Delivery.Status.QUEUED).update(status=Delivery.Status.HELD)
