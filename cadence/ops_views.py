@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import permission_required
+from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -126,11 +127,24 @@ def welcome_latency_percentiles(*, now: datetime) -> dict[str, float] | None:
     return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "count": len(seconds)}
 
 
-def consumers_per_queue() -> dict[str, int] | None:
-    """Return how many workers consume each configured queue (a broadcast, answered within a second).
+CONSUMERS_CACHE_KEY = "ops:consumers-per-queue"
 
-    None when no worker answered in time.
+
+def consumers_per_queue() -> dict[str, int] | None:
+    """Return how many workers consume each configured queue, None when no worker answered in time.
+
+    The answer comes from a broadcast that waits up to PROBE_WORKER_TIMEOUT; it is kept for
+    OPS_CONSUMERS_CACHE_SECONDS in the cache, so a page reloaded by several people costs one broadcast.
     """
+    cached = cache.get(CONSUMERS_CACHE_KEY)
+    if cached is not None:
+        return cached.get("counts")
+    counts = _broadcast_consumers_per_queue()
+    cache.set(CONSUMERS_CACHE_KEY, {"counts": counts}, settings.OPS_CONSUMERS_CACHE_SECONDS)
+    return counts
+
+
+def _broadcast_consumers_per_queue() -> dict[str, int] | None:
     try:
         replies = celery_app.control.inspect(timeout=settings.PROBE_WORKER_TIMEOUT).active_queues() or {}
     except (OSError, KombuError, RedisError):

@@ -431,5 +431,7 @@ PROBE_CHECKS = env.list("PROBE_CHECKS", default=["database", "broker", "tick", "
 # The tick runs every minute; older than this, beat is taken for dead.
 PROBE_TICK_MAX_AGE = env.int("PROBE_TICK_MAX_AGE", default=180)
 PROBE_WORKER_TIMEOUT = env.float("PROBE_WORKER_TIMEOUT", default=1.0)
+# The ops page keeps the workers' answer to its "who consumes which queue" broadcast this long.
+OPS_CONSUMERS_CACHE_SECONDS = env.int("OPS_CONSUMERS_CACHE_SECONDS", default=15)
 # The tick is behind when a schedule has been due for longer than this (seconds); silence is the guard's.
 OPS_OVERDUE_GRACE = env.int("OPS_OVERDUE_GRACE", default=3600)

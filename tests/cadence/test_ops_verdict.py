@@ -90,3 +90,27 @@ def test_the_ops_page_lists_consumers_per_queue(staff_client):
     page = staff_client.get("/admin/ops/").content.decode()
     assert '<th class="n">consumers</th>' in page
     assert "welcome" in page and "bulk" in page
+
+
+def test_the_consumer_broadcast_is_made_once_per_period_not_per_page_load(staff_client, monkeypatch, settings):
+    from django.core.cache import cache
+
+    from cadence import ops_views
+
+    settings.OPS_CONSUMERS_CACHE_SECONDS = 60
+    cache.delete(ops_views.CONSUMERS_CACHE_KEY)
+    answers = iter([None, {"bulk": 2, "welcome": 1, "default": 1}])
+    broadcasts: list[int] = []
+
+    def broadcast():
+        broadcasts.append(1)
+        return next(answers)
+
+    monkeypatch.setattr(ops_views, "_broadcast_consumers_per_queue", broadcast)
+    for _ in range(3):
+        staff_client.get("/admin/ops/")
+    assert len(broadcasts) == 1  # "nobody answered" is kept too: three loads, one wait
+    cache.delete(ops_views.CONSUMERS_CACHE_KEY)  # the period is over
+    assert ops_views.consumers_per_queue() == {"bulk": 2, "welcome": 1, "default": 1}
+    assert ops_views.consumers_per_queue() == {"bulk": 2, "welcome": 1, "default": 1}
+    assert len(broadcasts) == 2
