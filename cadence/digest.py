@@ -35,7 +35,7 @@ def digest_items_for(
     """
     size = size or settings.CADENCE_DIGEST_SIZE
     fresh_since = now - timedelta(days=settings.CADENCE_FRESH_DAYS)
-    topics = {contact.pk: {topic.pk for topic in contact.topics.all()} for contact in contacts}
+    topics = {contact.pk: {topic.pk for topic in contact.topic_list()} for contact in contacts}
     general = {contact.pk for contact in contacts if contact.general_updates}
     all_topics = set().union(*topics.values())
     fresh = Q(published_at__gte=fresh_since) if general else Q(topic_id__in=all_topics, published_at__gte=fresh_since)
