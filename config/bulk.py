@@ -30,19 +30,15 @@ _NATIVE: dict[str, type] = {
 }
 
 
-def _native(value: Any, native: type) -> bool:
-    if value is None:
-        return True
-    if type(value) is not native:
-        return False
-    return not isinstance(value, datetime) or (value.tzinfo is not None) == settings.USE_TZ
-
-
 def _column(field: models.Field, values: list[Any]) -> list[Any]:
     """Return the column's values prepared by `field`, or as they are when each is of its native type already."""
     target = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
     native = _NATIVE.get(target.get_internal_type())
-    if native is not None and all(_native(value, native) for value in values):
+    if native is datetime:
+        aware = settings.USE_TZ  # Django makes them aware (or naive) to match; as they are when they already are
+        if all(value is None or (type(value) is datetime and (value.tzinfo is not None) == aware) for value in values):
+            return values
+    elif native is not None and all(value is None or type(value) is native for value in values):
         return values
     return [field.get_db_prep_value(value, connection) for value in values]
 

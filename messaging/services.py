@@ -97,16 +97,31 @@ def deliveries_cancel(*, contact: Contact) -> int:
 
 
 def person_context(
-    contact: Contact, *, marketing: bool, policies: Policies | None = None, timestamp: str | None = None
+    contact: Contact,
+    *,
+    marketing: bool,
+    policies: Policies | None = None,
+    timestamp: str | None = None,
+    frequency_labels: dict[tuple[str, str], str] | None = None,
 ) -> dict[str, Any]:
     """Return what every message may say about its person: name, choices and links.
 
-    `timestamp` (preferences.tokens.token_timestamp) signs a whole batch's links at one time.
+    `timestamp` (preferences.tokens.token_timestamp) signs a whole batch's links at one time;
+    `frequency_labels` keeps the label of each (frequency, potential) for a whole batch.
     """
+    if frequency_labels is None:
+        frequency_label = effective_frequency(contact, policies).label
+    else:
+        label = frequency_labels.get((contact.frequency, contact.potential))
+        if label is None:
+            label = frequency_labels[contact.frequency, contact.potential] = effective_frequency(
+                contact, policies
+            ).label
+        frequency_label = label
     return {
         "first_name": contact.first_name,
         "topics": [topic.name(contact.locale) for topic in contact.topic_list()],
-        "frequency_label": effective_frequency(contact, policies).label,
+        "frequency_label": frequency_label,
         "site_url": settings.SITE_URL,
         "preferences_url": contact_url(contact, Purpose.PREFERENCES, timestamp=timestamp),
         "unsubscribe_url": contact_url(contact, Purpose.UNSUBSCRIBE, timestamp=timestamp),
@@ -350,9 +365,12 @@ def _render_groups(
     timestamp = token_timestamp()
     groups: dict[Hashable, tuple[str, str, dict[str, Any], list[_Mail]]] = {}
     memo: dict[int, tuple[Any, str]] = {}
+    labels: dict[tuple[str, str], str] = {}
     for delivery in deliveries:
         contact = delivery.contact
-        context = person_context(contact, marketing=delivery.marketing, policies=policies, timestamp=timestamp)
+        context = person_context(
+            contact, marketing=delivery.marketing, policies=policies, timestamp=timestamp, frequency_labels=labels
+        )
         context.update(delivery.context)
         context.update(prepared.contexts.get(str(delivery.id), {}))
         shared, values = split_context(context)
