@@ -53,16 +53,20 @@ def digest_items_for(
     ).values_list("contact_id", "item_id", "received_at")
     for contact_id, item_id, received_at in receipts:
         seen[contact_id][item_id] = received_at
-    return {
-        contact.pk: _pick(
-            by_language.get(contact.locale, []),
-            None if contact.pk in general else topics[contact.pk],
-            seen[contact.pk],
-            fresh_since,
-            size,
-        )
-        for contact in contacts
-    }
+    digests: dict[Any, list[ContentItem]] = {}
+    # Contacts who saw none of the candidates get the same digest for the same language and topics.
+    unseen: dict[tuple[str, frozenset[int] | None], list[ContentItem]] = {}
+    for contact in contacts:
+        items = by_language.get(contact.locale, [])
+        chosen = None if contact.pk in general else topics[contact.pk]
+        if seen[contact.pk]:
+            digests[contact.pk] = _pick(items, chosen, seen[contact.pk], fresh_since, size)
+            continue
+        key = (contact.locale, None if chosen is None else frozenset(chosen))
+        if key not in unseen:
+            unseen[key] = _pick(items, chosen, {}, fresh_since, size)
+        digests[contact.pk] = list(unseen[key])
+    return digests
 
 
 def _pick(

@@ -10,6 +10,7 @@ the whole shared context, so other content is another key.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import secrets
@@ -27,7 +28,6 @@ from django.dispatch import receiver
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import translation
-from django.utils.html import escape
 
 from preferences.brand import current_brand
 
@@ -63,7 +63,7 @@ class RenderedGroup:
 
     def merge(self, values: Mapping[str, str]) -> RenderedMessage:
         """Return the message for one person: `values` raw in subject and text, escaped in HTML."""
-        escaped = {name: str(escape(value)) for name, value in values.items()}
+        escaped = {name: html.escape(value) for name, value in values.items()}  # what django's escape() does
         return RenderedMessage(
             subject=_substitute(self.subject, values),
             text=_substitute(self.text, values),
@@ -88,7 +88,7 @@ def esp_merge_values(values: Mapping[str, str], key: str = "{name}") -> dict[str
     data: dict[str, str] = {}
     for name, value in values.items():
         data[key.format(name=name)] = value
-        data[key.format(name=f"{name}_html")] = str(escape(value))
+        data[key.format(name=f"{name}_html")] = html.escape(value)
     return data
 
 

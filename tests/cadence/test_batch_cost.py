@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from cadence.digest import digest_items_for
 from cadence.models import ContentItem, ContentReceipt, Schedule
 from cadence.sending import batch_send
 from config.bulk import values_cte
@@ -154,3 +155,20 @@ def test_values_cte_writes_values_of_the_columns_type_and_values_to_be_converted
     for schedule in Schedule.objects.filter(contact__in=[contact, other]):
         assert (schedule.last_sent_at, schedule.next_due_at) == (sent, sent + timedelta(days=30))
     assert isinstance(values_cte(Schedule, ["contact_id"], [(uuid.uuid4(),)])[1][0][0], uuid.UUID)
+
+
+def test_contacts_with_the_same_topics_share_a_digest_until_they_have_seen_an_item(topics, settings):
+    settings.CADENCE_DIGEST_SIZE = 2
+    now = timezone.now()
+    for days in (1, 2, 3):
+        ContentItemFactory(topic=topics[0], title=f"{days} days old", published_at=now - timedelta(days=days))
+    fresh, also_fresh, reader = (ContactFactory.create(topics=[topics[0]]) for _ in range(3))
+    newest = ContentItem.objects.get(title="1 days old")
+    ContentReceipt.objects.create(contact=reader, item=newest, received_at=now)
+    contacts = list(Contact.objects.filter(pk__in=[fresh.pk, also_fresh.pk, reader.pk]))
+
+    digests = digest_items_for(contacts, now=now)
+
+    assert [item.title for item in digests[fresh.pk]] == ["1 days old", "2 days old"]
+    assert digests[also_fresh.pk] == digests[fresh.pk] and digests[also_fresh.pk] is not digests[fresh.pk]
+    assert [item.title for item in digests[reader.pk]] == ["2 days old", "3 days old"]
