@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import css_inline
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.template import Context
@@ -153,7 +154,10 @@ _render_cache_lock = threading.Lock()
 
 def render_group_cached(name: str, shared: Mapping[str, Any], locale: str, key: Hashable) -> RenderedGroup:
     """Return `render_group(name, shared, locale)`, rendered once per process for each `key`
-    (`group_key(name, locale, shared)`); the least recently used of RENDER_CACHE_SIZE renderings go."""
+    (`group_key(name, locale, shared)`); the least recently used of RENDER_CACHE_SIZE renderings go.
+    With DEBUG (templates reloaded when edited) nothing is kept."""
+    if settings.DEBUG:
+        return render_group(name, shared, locale)
     with _render_cache_lock:
         rendered = _render_cache.get(key)
         if rendered is not None:

@@ -109,6 +109,17 @@ def test_an_edited_content_item_is_in_the_next_mail_though_renderings_are_kept(t
     assert renders == ["nurture", "nurture"]
 
 
+def test_with_debug_every_batch_renders_again_so_edited_templates_show(topics, settings, monkeypatch):
+    settings.DEBUG = True
+    ContentItemFactory(topic=topics[0], title="Rates go up")
+    renders = []
+    real = rendering.render_message
+    monkeypatch.setattr(rendering, "render_message", lambda *a, **k: renders.append(a[0]) or real(*a, **k))
+    for _ in range(2):
+        batch_send(delivery_ids=due_nurture([ContactFactory.create(topics=[topics[0]])]))
+    assert renders == ["nurture", "nurture"]
+
+
 def test_a_changed_brand_is_in_the_next_mail(topics, settings):
     ContentItemFactory(topic=topics[0], title="Rates go up")
     settings.BRAND_NAME = "First Bank"
