@@ -35,7 +35,7 @@ def digest_items_for(
     """
     size = size or settings.CADENCE_DIGEST_SIZE
     fresh_since = now - timedelta(days=settings.CADENCE_FRESH_DAYS)
-    topics = {contact.pk: {topic.pk for topic in contact.topics.all()} for contact in contacts}
+    topics = {contact.pk: {topic.pk for topic in contact.topic_list()} for contact in contacts}
     general = {contact.pk for contact in contacts if contact.general_updates}
     all_topics = set().union(*topics.values())
     fresh = Q(published_at__gte=fresh_since) if general else Q(topic_id__in=all_topics, published_at__gte=fresh_since)
@@ -53,16 +53,20 @@ def digest_items_for(
     ).values_list("contact_id", "item_id", "received_at")
     for contact_id, item_id, received_at in receipts:
         seen[contact_id][item_id] = received_at
-    return {
-        contact.pk: _pick(
-            by_language.get(contact.locale, []),
-            None if contact.pk in general else topics[contact.pk],
-            seen[contact.pk],
-            fresh_since,
-            size,
-        )
-        for contact in contacts
-    }
+    digests: dict[Any, list[ContentItem]] = {}
+    # Contacts who saw none of the candidates get the same digest for the same language and topics.
+    unseen: dict[tuple[str, frozenset[int] | None], list[ContentItem]] = {}
+    for contact in contacts:
+        items = by_language.get(contact.locale, [])
+        chosen = None if contact.pk in general else topics[contact.pk]
+        if seen[contact.pk]:
+            digests[contact.pk] = _pick(items, chosen, seen[contact.pk], fresh_since, size)
+            continue
+        key = (contact.locale, None if chosen is None else frozenset(chosen))
+        if key not in unseen:
+            unseen[key] = _pick(items, chosen, {}, fresh_since, size)
+        digests[contact.pk] = list(unseen[key])
+    return digests
 
 
 def _pick(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
@@ -26,7 +27,7 @@ from config.bulk import values_cte
 from messaging.models import Announcement, Delivery
 from messaging.services import BatchResult, Prepared, deliveries_send
 from preferences.models import Contact, Product
-from preferences.policy import effective_frequency, load_policies
+from preferences.policy import Policies, effective_frequency, load_policies
 from preferences.tokens import Purpose, contact_url
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class BatchContext:
     def __init__(self, *, now: datetime | None = None) -> None:
         self.now = now
         self.digests: dict[str, list[ContentItem]] = {}
+        self.policies: Policies | None = None
 
     def prepare(self, deliveries: list[Delivery]) -> Prepared:
         """Return the batch's template context and refusals, in a few queries for the whole batch."""
@@ -77,13 +79,18 @@ class BatchContext:
         items = digest_items_for(list(digest_contacts.values()), now=now) if digest_contacts else {}
         products = _products(d for d in deliveries if d.kind == Delivery.Kind.REMINDER)
         announcements = _announcements(d for d in deliveries if d.kind == Delivery.Kind.ANNOUNCEMENT)
+        # Contacts with the same digest share one list: messaging renders (and keys) it once.
+        digest_contexts: dict[tuple[int, ...], list[dict[str, str]]] = {}
         for delivery in deliveries:
             key = str(delivery.id)
             contact = delivery.contact
             extra: dict[str, Any] = {}
             if delivery.contact_id in items:
-                self.digests[key] = items[delivery.contact_id]
-                extra["items"] = [item_context(item) for item in self.digests[key]]
+                picked = self.digests[key] = items[delivery.contact_id]
+                ids = tuple(item.pk for item in picked)
+                if ids not in digest_contexts:
+                    digest_contexts[ids] = [item_context(item) for item in picked]
+                extra["items"] = digest_contexts[ids]
             if delivery.kind == Delivery.Kind.CONFIRMATION:
                 if contact.status != Contact.Status.PENDING:
                     prepared.refused[key] = "nothing to confirm"
@@ -104,7 +111,10 @@ class BatchContext:
     def record(self, deliveries: list[Delivery]) -> None:
         """Record what the sent deliveries mean for cadence: schedules moved, digest receipts written."""
         sent = [d for d in deliveries if d.status == Delivery.Status.SENT and d.sent_at is not None]
-        schedules_record_sends(deliveries=[d for d in sent if d.marketing])
+        marketing = [d for d in sent if d.marketing]
+        if marketing and self.policies is None:
+            self.policies = load_policies()  # once per batch, however many times it is recorded
+        schedules_record_sends(deliveries=marketing, policies=self.policies)
         receipts = [(d.contact_id, item.pk, d.sent_at) for d in sent for item in self.digests.get(str(d.id), [])]
         if receipts:
             receipts_record(rows=receipts)
@@ -122,11 +132,12 @@ def receipts_record(*, rows: list[tuple[Any, int, datetime | None]]) -> None:
         cursor.execute(sql, params)
 
 
-def schedules_record_sends(*, deliveries: list[Delivery]) -> int:
+def schedules_record_sends(*, deliveries: list[Delivery], policies: Policies | None = None) -> int:
     """Record that marketing mails went out, in one UPDATE: each schedule's last mail, and after the welcome
     series its next nurture mail (sent_at + interval in the contact's zone and send window, with jitter).
 
     A schedule that already records a later mail is left alone. Return how many schedules moved.
+    `policies` (load_policies) saves reading them when the caller has them.
     """
     latest: dict[Any, Delivery] = {}
     for delivery in deliveries:
@@ -139,16 +150,25 @@ def schedules_record_sends(*, deliveries: list[Delivery]) -> int:
         return 0
     from cadence.services import send_window, series_length
 
-    policies = load_policies()
+    if policies is None:
+        policies = load_policies()
     window = send_window()
+    intervals: dict[tuple[str, str], timedelta] = {}
+    zones: dict[str, ZoneInfo] = {}
     rows = []
     for contact_id, delivery in latest.items():
         contact = delivery.contact
         assert delivery.sent_at is not None
+        interval = intervals.get((contact.frequency, contact.potential))
+        if interval is None:
+            interval = intervals[contact.frequency, contact.potential] = effective_frequency(contact, policies).interval
+        tz = zones.get(contact.time_zone)
+        if tz is None:
+            tz = zones[contact.time_zone] = rules.zone(contact.time_zone, settings.DEFAULT_CONTACT_TIMEZONE)
         next_due = rules.next_due(
             last_sent_at=delivery.sent_at,
-            interval=effective_frequency(contact, policies).interval,
-            tz=rules.zone(contact.time_zone, settings.DEFAULT_CONTACT_TIMEZONE),
+            interval=interval,
+            tz=tz,
             window=window,
             jitter_key=delivery.idempotency_key,
             paused_until=contact.paused_until,

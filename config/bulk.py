@@ -2,10 +2,45 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
+from django.conf import settings
 from django.db import connection, models
+
+# Values PostgreSQL's driver takes as they are, by field type: no per-value preparation needed.
+_NATIVE: dict[str, type] = {
+    "UUIDField": uuid.UUID,
+    "CharField": str,
+    "TextField": str,
+    "EmailField": str,
+    "SlugField": str,
+    "IntegerField": int,
+    "BigIntegerField": int,
+    "SmallIntegerField": int,
+    "PositiveIntegerField": int,
+    "PositiveSmallIntegerField": int,
+    "PositiveBigIntegerField": int,
+    "AutoField": int,
+    "BigAutoField": int,
+    "SmallAutoField": int,
+    "DateTimeField": datetime,
+}
+
+
+def _column(field: models.Field, values: list[Any]) -> list[Any]:
+    """Return the column's values prepared by `field`, or as they are when each is of its native type already."""
+    target = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
+    native = _NATIVE.get(target.get_internal_type())
+    if native is datetime:
+        aware = settings.USE_TZ  # Django makes them aware (or naive) to match; as they are when they already are
+        if all(value is None or (type(value) is datetime and (value.tzinfo is not None) == aware) for value in values):
+            return values
+    elif native is not None and all(value is None or type(value) is native for value in values):
+        return values
+    return [field.get_db_prep_value(value, connection) for value in values]
 
 
 def values_cte(
@@ -20,9 +55,7 @@ def values_cte(
     fields = [cast(models.Field, model._meta.get_field(column)) for column in columns]
     names = ", ".join(connection.ops.quote_name(column) for column in columns)
     if connection.vendor == "postgresql":
-        arrays = [
-            [field.get_db_prep_value(row[index], connection) for row in rows] for index, field in enumerate(fields)
-        ]
+        arrays = [_column(field, [row[index] for row in rows]) for index, field in enumerate(fields)]
         unnest = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)}[])" for field in fields)
         return f"WITH v({names}) AS (SELECT * FROM unnest({unnest}))", arrays
     row_sql = f"({', '.join(['%s'] * len(fields))})"

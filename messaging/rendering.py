@@ -3,25 +3,32 @@
 A batch renders once per group: everyone whose mail is the same apart from their own values (name,
 links) shares one rendering made with placeholders, and each person's values are merged in
 afterwards: HTML-escaped in the HTML part, as they are in the subject and text. Templates are
-compiled once per process (Django's cached template loader, the default outside DEBUG reloads).
+compiled once per process (Django's cached template loader, the default outside DEBUG reloads), and
+a group's rendering is kept per process for the next batches (`render_group_cached`): its key is
+the whole shared context, so other content is another key.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import secrets
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import css_inline
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import translation
-from django.utils.html import escape
 
 from preferences.brand import current_brand
 
@@ -57,7 +64,7 @@ class RenderedGroup:
 
     def merge(self, values: Mapping[str, str]) -> RenderedMessage:
         """Return the message for one person: `values` raw in subject and text, escaped in HTML."""
-        escaped = {name: str(escape(value)) for name, value in values.items()}
+        escaped = {name: html.escape(value) for name, value in values.items()}  # what django's escape() does
         return RenderedMessage(
             subject=_substitute(self.subject, values),
             text=_substitute(self.text, values),
@@ -82,7 +89,7 @@ def esp_merge_values(values: Mapping[str, str], key: str = "{name}") -> dict[str
     data: dict[str, str] = {}
     for name, value in values.items():
         data[key.format(name=name)] = value
-        data[key.format(name=f"{name}_html")] = str(escape(value))
+        data[key.format(name=f"{name}_html")] = html.escape(value)
     return data
 
 
@@ -103,15 +110,71 @@ def split_context(context: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
     return shared, values
 
 
-def group_key(name: str, locale: str, shared: Mapping[str, Any]) -> str:
-    """Return what makes two renderings equal: template, language and the shared context."""
-    return json.dumps([name, locale, shared], sort_keys=True, default=str)
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def group_key(
+    name: str, locale: str, shared: Mapping[str, Any], memo: dict[int, tuple[Any, str]] | None = None
+) -> Hashable:
+    """Return what makes two renderings equal: template, language and the shared context.
+
+    Plain values and lists of strings go in as they are (with their type: True is not 1); anything
+    else as JSON. `memo` keeps that JSON by object for one batch, where many mails share one list (a
+    digest): pass the same dict for the whole batch (it holds on to the objects, so no id is reused).
+    """
+    parts: list[Any] = [name, locale]
+    for field in sorted(shared):
+        value = shared[field]
+        if isinstance(value, _SCALARS):
+            parts += (field, type(value), value)
+        elif type(value) is list and all(type(item) is str for item in value):
+            parts += (field, list, tuple(value))
+        else:
+            known = memo.get(id(value)) if memo is not None else None
+            if known is None:
+                known = (value, json.dumps(value, sort_keys=True, default=str))
+                if memo is not None:
+                    memo[id(value)] = known
+            parts += (field, object, known[1])
+    return tuple(parts)
 
 
 def render_group(name: str, shared: Mapping[str, Any], locale: str) -> RenderedGroup:
     """Render message `name` once for a group whose context is `shared` (from split_context)."""
     rendered = render_message(name, dict(shared), locale)
     return RenderedGroup(subject=rendered.subject, text=rendered.text, html=rendered.html)
+
+
+# Renderings kept per process, by group key. The brand and the templates are the same for the whole
+# process (settings, files read once); a change of settings (tests) empties it.
+RENDER_CACHE_SIZE = 1024
+_render_cache: OrderedDict[Hashable, RenderedGroup] = OrderedDict()
+_render_cache_lock = threading.Lock()
+
+
+def render_group_cached(name: str, shared: Mapping[str, Any], locale: str, key: Hashable) -> RenderedGroup:
+    """Return `render_group(name, shared, locale)`, rendered once per process for each `key`
+    (`group_key(name, locale, shared)`); the least recently used of RENDER_CACHE_SIZE renderings go.
+    With DEBUG (templates reloaded when edited) nothing is kept."""
+    if settings.DEBUG:
+        return render_group(name, shared, locale)
+    with _render_cache_lock:
+        rendered = _render_cache.get(key)
+        if rendered is not None:
+            _render_cache.move_to_end(key)
+            return rendered
+    rendered = render_group(name, shared, locale)
+    with _render_cache_lock:
+        _render_cache[key] = rendered
+        while len(_render_cache) > RENDER_CACHE_SIZE:
+            _render_cache.popitem(last=False)
+    return rendered
+
+
+@receiver(setting_changed)
+def _render_cache_clear(**kwargs: Any) -> None:
+    with _render_cache_lock:
+        _render_cache.clear()
 
 
 @lru_cache(maxsize=1)

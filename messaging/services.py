@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,9 +27,10 @@ from config.bulk import values_cte
 from messaging import esp
 from messaging.models import Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
-from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group, split_context
+from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group_cached, split_context
 from preferences.models import Contact, SuppressionEntry, address_hash
 from preferences.policy import Policies, effective_frequency, load_policies
+from preferences.selectors import contacts_attach_topics
 from preferences.tokens import Purpose, contact_url, token_timestamp
 
 logger = logging.getLogger(__name__)
@@ -96,16 +97,31 @@ def deliveries_cancel(*, contact: Contact) -> int:
 
 
 def person_context(
-    contact: Contact, *, marketing: bool, policies: Policies | None = None, timestamp: str | None = None
+    contact: Contact,
+    *,
+    marketing: bool,
+    policies: Policies | None = None,
+    timestamp: str | None = None,
+    frequency_labels: dict[tuple[str, str], str] | None = None,
 ) -> dict[str, Any]:
     """Return what every message may say about its person: name, choices and links.
 
-    `timestamp` (preferences.tokens.token_timestamp) signs a whole batch's links at one time.
+    `timestamp` (preferences.tokens.token_timestamp) signs a whole batch's links at one time;
+    `frequency_labels` keeps the label of each (frequency, potential) for a whole batch.
     """
+    if frequency_labels is None:
+        frequency_label = effective_frequency(contact, policies).label
+    else:
+        label = frequency_labels.get((contact.frequency, contact.potential))
+        if label is None:
+            label = frequency_labels[contact.frequency, contact.potential] = effective_frequency(
+                contact, policies
+            ).label
+        frequency_label = label
     return {
         "first_name": contact.first_name,
-        "topics": [topic.name(contact.locale) for topic in contact.topics.all()],
-        "frequency_label": effective_frequency(contact, policies).label,
+        "topics": [topic.name(contact.locale) for topic in contact.topic_list()],
+        "frequency_label": frequency_label,
         "site_url": settings.SITE_URL,
         "preferences_url": contact_url(contact, Purpose.PREFERENCES, timestamp=timestamp),
         "unsubscribe_url": contact_url(contact, Purpose.UNSUBSCRIBE, timestamp=timestamp),
@@ -277,9 +293,8 @@ def deliveries_send(
     )
     if not claimed:
         return result
-    deliveries = list(
-        Delivery.objects.select_related("contact").prefetch_related("contact__topics").filter(claim_token=token)
-    )
+    deliveries = list(Delivery.objects.select_related("contact").filter(claim_token=token))
+    contacts_attach_topics(delivery.contact for delivery in deliveries)
     recorder = _Recorder(result, on_recorded)
     suppressed = _suppressed({address_hash(delivery.contact.email) for delivery in deliveries})
     ready = []
@@ -348,21 +363,25 @@ def _render_groups(
     """Render each group of equal mails once. A group whose mail cannot be rendered fails, with the reason."""
     policies = load_policies()
     timestamp = token_timestamp()
-    groups: dict[str, tuple[str, str, dict[str, Any], list[_Mail]]] = {}
+    groups: dict[Hashable, tuple[str, str, dict[str, Any], list[_Mail]]] = {}
+    memo: dict[int, tuple[Any, str]] = {}
+    labels: dict[tuple[str, str], str] = {}
     for delivery in deliveries:
         contact = delivery.contact
-        context = person_context(contact, marketing=delivery.marketing, policies=policies, timestamp=timestamp)
+        context = person_context(
+            contact, marketing=delivery.marketing, policies=policies, timestamp=timestamp, frequency_labels=labels
+        )
         context.update(delivery.context)
         context.update(prepared.contexts.get(str(delivery.id), {}))
         shared, values = split_context(context)
-        key = group_key(delivery.template, contact.locale, shared)
+        key = group_key(delivery.template, contact.locale, shared, memo)
         if key not in groups:
             groups[key] = (delivery.template, contact.locale, shared, [])
         groups[key][3].append(_Mail(delivery=delivery, values=values))
     rendered_groups = []
-    for template, locale, shared, mails in groups.values():
+    for key, (template, locale, shared, mails) in groups.items():
         try:
-            rendered = render_group(template, shared, locale)
+            rendered = render_group_cached(template, shared, locale, key)
         except Exception as exc:  # a broken template must not strand the rest of the batch
             logger.exception("mail could not be rendered", extra={"template": template})
             for mail in mails:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 
 from django.db.models import Exists, OuterRef, Q
 
-from preferences.models import Contact, Product
+from preferences.models import Contact, Product, Topic
 
 
 def holds_product_q(on: date) -> Q:
@@ -30,3 +31,28 @@ def marketing_allowed_q(now: datetime) -> Q:
     return Q(status=Contact.Status.CONFIRMED, suppressed_at__isnull=True) & (
         Q(paused_until__isnull=True) | Q(paused_until__lte=now)
     )
+
+
+def contacts_attach_topics(contacts: Iterable[Contact]) -> None:
+    """Read the topics of many contacts in one query on the link table, for `Contact.topic_list`.
+
+    Each topic is one object shared by the contacts that chose it; cheaper than prefetching, which
+    builds a related manager and a queryset for every contact.
+    """
+    by_id = {contact.pk: contact for contact in contacts}
+    attached: dict[object, list[Topic]] = {contact_id: [] for contact_id in by_id}
+    names = [field.attname for field in Topic._meta.concrete_fields]
+    pk_index = names.index(Topic._meta.pk.attname)
+    rows = (
+        Contact.topics.through.objects.filter(contact_id__in=list(by_id))
+        .order_by("topic__position", "topic__slug", "topic_id")  # Topic.Meta.ordering
+        .values_list("contact_id", *(f"topic__{name}" for name in names))
+    )
+    topics: dict[object, Topic] = {}
+    for contact_id, *values in rows:
+        topic = topics.get(values[pk_index])
+        if topic is None:
+            topic = topics[values[pk_index]] = Topic.from_db(Topic.objects.db, names, values)
+        attached[contact_id].append(topic)
+    for contact_id, contact in by_id.items():
+        contact.__dict__["_attached_topics"] = attached[contact_id]
