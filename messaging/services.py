@@ -20,7 +20,7 @@ from anymail.message import AnymailMessage
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
 from config.bulk import values_cte
@@ -102,22 +102,22 @@ def person_context(
     marketing: bool,
     policies: Policies | None = None,
     timestamp: str | None = None,
-    frequency_labels: dict[tuple[str, str], str] | None = None,
+    frequency_labels: dict[tuple[str, str, str], str] | None = None,
 ) -> dict[str, Any]:
     """Return what every message may say about its person: name, choices and links.
 
     `timestamp` (preferences.tokens.token_timestamp) signs a whole batch's links at one time;
-    `frequency_labels` keeps the label of each (frequency, potential) for a whole batch.
+    `frequency_labels` keeps the label of each (frequency, potential, language) for a whole batch.
+    The label is in the person's own language: the batch is rendered in each person's language, but
+    the label is text by the time it is rendered.
     """
-    if frequency_labels is None:
-        frequency_label = effective_frequency(contact, policies).label
-    else:
-        label = frequency_labels.get((contact.frequency, contact.potential))
-        if label is None:
-            label = frequency_labels[contact.frequency, contact.potential] = effective_frequency(
-                contact, policies
-            ).label
-        frequency_label = label
+    memo_key = (contact.frequency, contact.potential, contact.locale)
+    frequency_label = frequency_labels.get(memo_key) if frequency_labels is not None else None
+    if frequency_label is None:
+        with translation.override(contact.locale):
+            frequency_label = effective_frequency(contact, policies).label
+        if frequency_labels is not None:
+            frequency_labels[memo_key] = frequency_label
     return {
         "first_name": contact.first_name,
         "topics": [topic.name(contact.locale) for topic in contact.topic_list()],
@@ -365,7 +365,7 @@ def _render_groups(
     timestamp = token_timestamp()
     groups: dict[Hashable, tuple[str, str, dict[str, Any], list[_Mail]]] = {}
     memo: dict[int, tuple[Any, str]] = {}
-    labels: dict[tuple[str, str], str] = {}
+    labels: dict[tuple[str, str, str], str] = {}
     for delivery in deliveries:
         contact = delivery.contact
         context = person_context(

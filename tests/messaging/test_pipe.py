@@ -145,3 +145,13 @@ def test_a_batch_of_200_moves_every_schedule_in_a_constant_number_of_queries_per
     assert all(s.last_sent_at >= before and s.next_due_at > before + timedelta(days=13) for s in schedules)
     assert ContentReceipt.objects.count() == 200, "one item each: the receipts are written"
     assert Delivery.objects.filter(status="sent", sent_at__gte=before).exclude(esp_message_id="").count() == 200
+
+
+def test_each_persons_frequency_is_named_in_their_own_language_in_one_batch(settings, topics):
+    dutch = ContactFactory(locale="nl", frequency="monthly")
+    english = ContactFactory(locale="en", frequency="monthly")
+    batch_send(delivery_ids=[d.id for d in nurture_batch([english, dutch, ContactFactory(locale="en")])])
+
+    body = {m.to[0]: m.body for m in mail.outbox}
+    assert "We mailen u maandelijks." in body[dutch.email], body[dutch.email][-600:]
+    assert "We email you monthly." in body[english.email], body[english.email][-600:]
