@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache as shared_cache
 from django.db import connection, transaction
 from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
@@ -459,10 +461,19 @@ def deliveries_recover_lost(*, now: datetime, stuck_after: timedelta | None = No
         if delivery.esp_saw_it:
             _record_sent_from_events(delivery, from_status=Delivery.Status.QUEUED, now=now)
             continue
-        requeued += 1
         by_queue.setdefault(delivery.queue, []).append(delivery.pk)
     for queue, ids in by_queue.items():
-        deliveries_enqueue(ids, queue=queue)
+        # Stamped as queued again now: the next run leaves them alone for another four times `stuck_after`
+        # instead of adding a task for each of them every run (a flood that starves the workers).
+        with transaction.atomic():
+            restamped = list(
+                Delivery.objects.filter(id__in=ids, status=Delivery.Status.QUEUED, updated_at__lt=now - 4 * stuck_after)
+                .select_for_update(skip_locked=True)
+                .values_list("id", flat=True)
+            )
+            Delivery.objects.filter(id__in=restamped).update(updated_at=now)
+        deliveries_enqueue(restamped, queue=queue)
+        requeued += len(restamped)
     return lost, requeued
 
 
@@ -542,10 +553,29 @@ def silence_count(*, now: datetime | None = None) -> SilenceCounts:
     )
 
 
+GUARD_LOCK = "cadence:silence-guard:running"
+
+
 def silence_repair(*, now: datetime | None = None, stuck_after: timedelta | None = None) -> SilenceCounts:
     """Count silence by reason, recover lost sends, and make every silent or welcome-overdue subscriber
-    due now (unless paused). Return the counts found before the repair."""
+    due now (unless paused). Return the counts found before the repair.
+
+    One guard at a time: a run that finds another still going (a slow run while beat starts the next)
+    only counts. The lock expires after CADENCE_GUARD_LOCK_SECONDS should its holder die.
+    """
     now = now or timezone.now()
+    token = uuid.uuid4().hex
+    if not shared_cache.add(GUARD_LOCK, token, timeout=settings.CADENCE_GUARD_LOCK_SECONDS):
+        logger.info("silence guard already running: this run only counts")
+        return silence_count(now=now)
+    try:
+        return _silence_repair(now=now, stuck_after=stuck_after)
+    finally:
+        if shared_cache.get(GUARD_LOCK) == token:
+            shared_cache.delete(GUARD_LOCK)
+
+
+def _silence_repair(*, now: datetime, stuck_after: timedelta | None) -> SilenceCounts:
     counts = silence_count(now=now)
     counts.lost_sends, counts.requeued = deliveries_recover_lost(now=now, stuck_after=stuck_after)
     # A mail still on its way is not repaired with a second one: it counts as silent until it is sent.

@@ -349,6 +349,8 @@ CADENCE_DIGEST_SIZE = env.int("CADENCE_DIGEST_SIZE", default=3)
 CADENCE_FRESH_DAYS = env.int("CADENCE_FRESH_DAYS", default=90)
 # A delivery still "sending" after this long belongs to a worker that died: it is marked lost.
 CADENCE_STUCK_SENDING_MINUTES = env.int("CADENCE_STUCK_SENDING_MINUTES", default=15)
+# One silence guard at a time; the lock frees itself after this long should a guard die holding it.
+CADENCE_GUARD_LOCK_SECONDS = env.int("CADENCE_GUARD_LOCK_SECONDS", default=600)
 if CADENCE_STUCK_SENDING_MINUTES * 60 <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured(
         "CADENCE_STUCK_SENDING_MINUTES must exceed CELERY_TASK_TIME_LIMIT (a slow send is not lost)."

@@ -201,3 +201,48 @@ def test_retries_of_a_transient_esp_outage_last_at_least_six_hours(settings):
     assert retry_countdown(retries=0, retry_after=10**6) <= max(
         settings.SEND_RETRY_AFTER_MAX, settings.SEND_RETRY_BACKOFF_MAX
     )
+
+
+def test_a_lost_task_is_queued_again_once_per_period_not_at_every_guard_run(settings, monkeypatch):
+    from cadence import services
+
+    enqueued: list[list[str]] = []
+    monkeypatch.setattr(services, "deliveries_enqueue", lambda ids, queue: enqueued.append([str(i) for i in ids]))
+    contacts = [ContactFactory() for _ in range(3)]
+    for n, contact in enumerate(contacts):
+        Delivery.objects.create(
+            contact=contact, kind=Delivery.Kind.NURTURE, template="nurture", marketing=True,
+            idempotency_key=f"nurture:{contact.pk}:{n}",
+        )  # fmt: skip
+    Delivery.objects.update(updated_at=timezone.now() - timedelta(hours=2))  # their task went with the broker
+
+    assert silence_repair().requeued == 3
+    # The guard runs every few minutes; the workers have not got to the task yet.
+    for _ in range(3):
+        assert silence_repair().requeued == 0
+    assert len(enqueued) == 1 and len(enqueued[0]) == 3
+    # Still queued four times `stuck_after` later: that task was lost too, so once more.
+    with time_machine.travel(timezone.now() + timedelta(minutes=4 * settings.CADENCE_STUCK_SENDING_MINUTES + 1)):
+        assert silence_repair().requeued == 3
+    assert len(enqueued) == 2
+
+
+def test_one_guard_at_a_time_a_second_run_only_counts(monkeypatch):
+    from django.core.cache import cache
+
+    from cadence import services
+
+    contact = ContactFactory()
+    Delivery.objects.create(
+        contact=contact, kind=Delivery.Kind.NURTURE, template="nurture", marketing=True,
+        idempotency_key=f"nurture:{contact.pk}:1",
+    )  # fmt: skip
+    Delivery.objects.update(updated_at=timezone.now() - timedelta(hours=2))
+    monkeypatch.setattr(services, "deliveries_enqueue", lambda ids, queue: None)
+
+    cache.set(services.GUARD_LOCK, "another guard", timeout=60)
+    assert silence_repair().requeued == 0  # another run holds the lock: counted, not repaired
+    assert cache.get(services.GUARD_LOCK) == "another guard"  # and its lock is left alone
+    cache.delete(services.GUARD_LOCK)
+    assert silence_repair().requeued == 1
+    assert cache.get(services.GUARD_LOCK) is None  # released after the run
