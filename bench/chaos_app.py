@@ -59,18 +59,20 @@ def call_with_known_kwargs(function: Callable[..., Any], **kwargs: Any) -> Any:
 def tick() -> None:
     from django.utils import timezone
 
-    from cadence import ops
+    from cadence import heartbeat
 
     claim = resolve(os.environ.get("CHAOS_CLAIM", DEFAULT_CLAIM))
     for _ in range(int(os.environ.get("CHAOS_TICK_ROUNDS", "20"))):
         if not claimed_count(call_with_known_kwargs(claim, now=timezone.now())):
             break
-    ops.tick_record()
+    heartbeat.tick_record()
 
 
 @app.task(name="bench.chaos.guard", ignore_result=True)
 def guard() -> None:
     from django.utils import timezone
+
+    from cadence import heartbeat
 
     repair = resolve(os.environ.get("CHAOS_GUARD", DEFAULT_GUARD))
     call_with_known_kwargs(repair, now=timezone.now(), **guard_kwargs(os.environ.get("CHAOS_GUARD_KWARGS", "")))

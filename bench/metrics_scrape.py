@@ -89,7 +89,8 @@ def main() -> None:
     from django.db import connection
     from prometheus_client import generate_latest
 
-    from cadence import metrics, ops
+    from cadence.ops import figures as ops
+    from cadence.ops import metrics
     from preferences.models import Contact
 
     started = time.perf_counter()

@@ -20,7 +20,7 @@ from cadence import (
     brake_admin,  # noqa: F401  (registers the braked sends admin)
 )
 from cadence.digest import silence_risk_topics
-from cadence.health_labels import reason_labels
+from cadence.health.labels import reason_labels
 from cadence.keys import welcome_resend_key
 from cadence.models import ContactHealth, ContentItem, ReminderRule, Schedule, WelcomeStep
 from cadence.sending import delivery_enqueue

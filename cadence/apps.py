@@ -9,4 +9,5 @@ class CadenceConfig(AppConfig):
     verbose_name = _("Cadence and content")
 
     def ready(self) -> None:
-        from cadence import health_receivers, receivers  # noqa: F401
+        from cadence import receivers  # noqa: F401  (connects the receivers)
+        from cadence.health import receivers as health_receivers  # noqa: F401

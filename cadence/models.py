@@ -78,7 +78,7 @@ class ReminderRule(models.Model):
 
 
 class ContactHealth(models.Model):
-    """The health of one relationship, recomputed in batches and on events (see cadence.relationship)."""
+    """The health of one relationship, recomputed in batches and on events (see cadence.health.services)."""
 
     class State(models.TextChoices):
         HEALTHY = "healthy", _("healthy")
@@ -93,7 +93,7 @@ class ContactHealth(models.Model):
     reasons = models.JSONField(_("reasons"), default=list, blank=True)
     state_since = models.DateTimeField(_("in this state since"), default=timezone.now)
     computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
-    # Engagement, filled by the delivery webhooks through cadence.relationship.health_record_event.
+    # Engagement, filled by the delivery webhooks through cadence.health.services.health_record_event.
     last_engaged_at = models.DateTimeField(_("last open or click"), null=True, blank=True)
     bounce_count = models.PositiveIntegerField(_("bounces"), default=0)
     last_bounce_at = models.DateTimeField(_("last bounce"), null=True, blank=True)

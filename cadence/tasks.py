@@ -8,7 +8,8 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 
-from cadence import ops, services
+from cadence import heartbeat, services
+from cadence.health import services as health
 from cadence.reminders import reminders_create_due
 from cadence.sending import batch_send
 from messaging.services import TransientSendError, deliveries_fail, retry_delay
@@ -54,7 +55,7 @@ def reminders_tick() -> int:
 def tick() -> int:
     """Claim what is due (bounded per run); return how many schedules were claimed."""
     claimed = services.schedules_claim_due().claimed
-    ops.tick_record()  # /probes and /metrics read this: beat and the tick are alive
+    heartbeat.tick_record()  # probes and /metrics read this: beat and the tick are alive
     return claimed
 
 
@@ -73,18 +74,21 @@ def expand_announcement(announcement_id: int) -> None:
         expand_announcement.delay(announcement_id)
 
 
-@shared_task(name="cadence.tasks.deliveries_prune")
-def deliveries_prune() -> dict[str, Any]:
-    """Prune deliveries past DELIVERY_RETENTION_DAYS (beat, nightly; bounded per run)."""
-    from messaging.retention import deliveries_prune as prune
-
-    result = prune()
-    return {"deliveries": result.deliveries, "events": result.events, "done": result.done}
-
-
 @shared_task(name="cadence.tasks.start_scheduled_announcements", ignore_result=True)
 def start_scheduled_announcements() -> int:
     """Start the announcements whose chosen time has come (beat, every minute)."""
     from cadence.announcements import announcements_start_due
 
     return announcements_start_due(enqueue=expand_announcement.delay)
+
+
+@shared_task(name="cadence.tasks.health_recompute_all")
+def health_recompute_all() -> dict[str, int]:
+    """Recompute every confirmed contact's health (beat runs it nightly)."""
+    return health.health_recompute_all()
+
+
+@shared_task(name="cadence.tasks.health_recompute_contact")
+def health_recompute_contact(contact_id: str) -> None:
+    """Recompute one contact's health after an event."""
+    health.health_recompute(contact_ids=[contact_id])

@@ -279,6 +279,8 @@ CELERY_TASK_ROUTES = {
     # The producer picks the queue of each send (Delivery.queue); bulk when none is given.
     "cadence.tasks.send_batch": {"queue": "bulk"},
     "cadence.tasks.*": {"queue": "default"},
+    "cadence.insights.tasks.*": {"queue": "default"},
+    "messaging.tasks.*": {"queue": "default"},
 }
 # Tasks that send are idempotent in the database, so a redelivered message is harmless.
 CELERY_TASK_ACKS_LATE = True
@@ -296,8 +298,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
-_ = crontab  # periodic tasks are added by the cadence engine
 # Keep Django's LOGGING (JSON, redaction) in worker and beat processes instead of Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)
@@ -313,7 +313,6 @@ if not 0 <= REMINDER_SEND_HOUR <= 23:
     raise ImproperlyConfigured("REMINDER_SEND_HOUR must be between 0 and 23.")
 # A reminder whose day passed while beat was down is still created within this many days.
 REMINDER_CATCH_UP_DAYS = env.int("REMINDER_CATCH_UP_DAYS", default=3)
-CELERY_BEAT_SCHEDULE["reminders-tick"] = {"task": "cadence.tasks.reminders_tick", "schedule": crontab(minute="*/15")}
 # RELATIONSHIP HEALTH AND MARKETERS' ADMIN
 HEALTH_REENGAGE_EVERY_DAYS = env.int("HEALTH_REENGAGE_EVERY_DAYS", default=180)
 HEALTH_SUNSET_AFTER_MONTHS = env.int("HEALTH_SUNSET_AFTER_MONTHS", default=12)
@@ -326,15 +325,6 @@ DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
 # https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-escape-formulae-on-export
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
-CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "cadence.health_tasks"]
-CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
-    "task": "cadence.tasks.health_recompute_all",
-    "schedule": crontab(minute=30, hour=3),
-}
-CELERY_BEAT_SCHEDULE["dashboard-refresh"] = {
-    "task": "cadence.tasks.dashboard_refresh",
-    "schedule": DASHBOARD_CACHE_SECONDS,
-}
 
 # CADENCE
 # When nurture mail may arrive, in each contact's own time zone: "mon-fri 09:00-17:00", "daily 08:00-20:00".
@@ -355,16 +345,6 @@ if CADENCE_STUCK_SENDING_MINUTES * 60 <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured(
         "CADENCE_STUCK_SENDING_MINUTES must exceed CELERY_TASK_TIME_LIMIT (a slow send is not lost)."
     )
-CELERY_BEAT_SCHEDULE["cadence-tick"] = {"task": "cadence.tasks.tick", "schedule": 60.0}
-# Announcements confirmed for a later time start within a minute of it.
-CELERY_BEAT_SCHEDULE["announcements-start"] = {
-    "task": "cadence.tasks.start_scheduled_announcements",
-    "schedule": 60.0,
-}
-CELERY_BEAT_SCHEDULE["cadence-silence-guard"] = {
-    "task": "cadence.tasks.silence_guard",
-    "schedule": crontab(minute="*/5"),
-}
 # BOUNCE AND COMPLAINT BRAKE: a send past these rates (over its mails sent within the window, once at
 # least BRAKE_MIN_SENDS went out) holds the rest of itself. Gmail and Yahoo refuse senders above 0.3%.
 BRAKE_BOUNCE_RATE = env.float("BRAKE_BOUNCE_RATE", default=0.05)
@@ -375,10 +355,6 @@ BRAKE_WINDOW_HOURS = env.int("BRAKE_WINDOW_HOURS", default=24)
 DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=400)
 DELIVERY_RETENTION_BATCH_SIZE = env.int("DELIVERY_RETENTION_BATCH_SIZE", default=5000)
 DELIVERY_RETENTION_MAX_SECONDS = env.float("DELIVERY_RETENTION_MAX_SECONDS", default=120.0)
-CELERY_BEAT_SCHEDULE["delivery-retention"] = {
-    "task": "cadence.tasks.deliveries_prune",
-    "schedule": crontab(minute=15, hour="1-5"),
-}
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {
@@ -437,3 +413,20 @@ PROBE_WORKER_TIMEOUT = env.float("PROBE_WORKER_TIMEOUT", default=1.0)
 OPS_CONSUMERS_CACHE_SECONDS = env.int("OPS_CONSUMERS_CACHE_SECONDS", default=15)
 # The tick is behind when a schedule has been due for longer than this (seconds); silence is the guard's.
 OPS_OVERDUE_GRACE = env.int("OPS_OVERDUE_GRACE", default=3600)
+
+# PERIODIC TASKS: the whole beat schedule, in one place (run exactly one beat; see the README).
+# Tasks outside an app's tasks.py module, so that the worker registers them.
+CELERY_IMPORTS = ["cadence.insights.tasks"]
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Claim what is due and queue it (the nurture and welcome series).
+    "cadence-tick": {"task": "cadence.tasks.tick", "schedule": 60.0},
+    # Count and repair silence; recover deliveries of lost tasks and dead workers.
+    "cadence-silence-guard": {"task": "cadence.tasks.silence_guard", "schedule": crontab(minute="*/5")},
+    # Service reminders go out once the contact's local clock reaches REMINDER_SEND_HOUR.
+    "reminders-tick": {"task": "cadence.tasks.reminders_tick", "schedule": crontab(minute="*/15")},
+    # Announcements confirmed for a later time start within a minute of it.
+    "announcements-start": {"task": "cadence.tasks.start_scheduled_announcements", "schedule": 60.0},
+    "health-recompute-all": {"task": "cadence.tasks.health_recompute_all", "schedule": crontab(minute=30, hour=3)},
+    "dashboard-refresh": {"task": "cadence.insights.tasks.dashboard_refresh", "schedule": DASHBOARD_CACHE_SECONDS},
+    "delivery-retention": {"task": "messaging.tasks.deliveries_prune", "schedule": crontab(minute=15, hour="1-5")},
+}

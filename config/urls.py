@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from cadence import ops_views
-from cadence.dashboard import dashboard_view
+from cadence.insights.dashboard import dashboard_view
+from cadence.ops import views as ops_views
 from preferences import api as preferences_api
 from preferences import crm_api
 from preferences import views as preferences_views

@@ -10,7 +10,7 @@ import time_machine
 from django.conf import settings
 from django.utils import timezone
 
-from cadence import relationship
+from cadence.health import services as relationship
 from cadence.models import Schedule
 from cadence.tasks import send_batch
 from config.celery import app as celery_app

@@ -228,7 +228,7 @@ def test_export_follows_the_filters_of_the_list(staff):
 
 
 def test_the_refresh_task_fills_the_dashboard_cache(staff, django_assert_max_num_queries):
-    from cadence.health_tasks import dashboard_refresh
+    from cadence.insights.tasks import dashboard_refresh
 
     ContactFactory()
     dashboard_refresh()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from cadence import relationship
+from cadence.health import services as relationship
 from cadence.models import ContactHealth, Schedule
 from messaging.models import Delivery
 from preferences.models import Contact

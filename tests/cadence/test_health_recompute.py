@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from cadence import relationship
+from cadence.health import services as relationship
 from cadence.models import ContactHealth, Schedule
 from messaging.models import Delivery
 from preferences import services

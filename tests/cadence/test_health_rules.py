@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cadence import health
-from cadence.health import Indicators, assess
+from cadence.health import rules as health
+from cadence.health.rules import Indicators, assess
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 MONTH = timedelta(days=30)

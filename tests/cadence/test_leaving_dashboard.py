@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 
-from cadence.dashboard import dashboard_stats
+from cadence.insights.dashboard import dashboard_stats
 from preferences.models import LeaveFeedback
 from tests.factories import ContactFactory
 

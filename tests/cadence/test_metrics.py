@@ -11,8 +11,9 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 import messaging.models as messaging_models
-from cadence import ops
+from cadence import heartbeat
 from cadence.models import Schedule
+from cadence.ops import figures as ops
 from cadence.tasks import send_batch
 from messaging.models import Delivery
 from tests.factories import ContactFactory
@@ -123,7 +124,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
     silent = ContactFactory(confirmed_at=now - timedelta(days=40))
     Schedule.objects.create(contact=silent, next_due_at=now - timedelta(hours=3))
     ContactFactory(confirmed_at=now - timedelta(days=2))  # no schedule, no welcome
-    ops.tick_record(now=now - timedelta(seconds=42))
+    heartbeat.tick_record(now=now - timedelta(seconds=42))
 
     samples = scrape(client)
 

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 
-from cadence.charts import integer_ticks
+from cadence.insights.charts import integer_ticks
 from messaging.models import Delivery
 from tests.factories import ContactFactory
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from cadence import ops
+from cadence.ops import figures as ops
 from messaging.models import Delivery
 from tests.factories import ContactFactory
 

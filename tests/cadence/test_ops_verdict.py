@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from cadence import ops
+from cadence import heartbeat
 from cadence.models import Schedule
 from messaging.models import Delivery
 from tests.factories import ContactFactory
@@ -45,7 +45,7 @@ def _guard_ran(minutes_ago: int) -> None:
 
 def test_the_verdict_says_the_promise_does_not_hold_and_links_the_silent_people(staff_client):
     now = timezone.now()
-    ops.tick_record(now=now)
+    heartbeat.tick_record(now=now)
     _guard_ran(minutes_ago=2)
     for i in range(3):
         contact = ContactFactory(email=f"quiet{i}@example.com")
@@ -65,7 +65,7 @@ def test_the_verdict_says_the_promise_does_not_hold_and_links_the_silent_people(
 def test_the_verdict_holds_when_every_condition_does_and_shows_the_guard_and_tick_runs(staff_client, settings):
     settings.PROBE_CHECKS = ["database", "broker", "tick"]  # no worker runs in this test
     now = timezone.now()
-    ops.tick_record(now=now)
+    heartbeat.tick_record(now=now)
     _guard_ran(minutes_ago=3)
     contact = ContactFactory(confirmed_at=now - timedelta(seconds=30))
     Schedule.objects.create(contact=contact, next_due_at=now + timedelta(days=30), last_sent_at=now)
@@ -95,7 +95,7 @@ def test_the_ops_page_lists_consumers_per_queue(staff_client):
 def test_the_consumer_broadcast_is_made_once_per_period_not_per_page_load(staff_client, monkeypatch, settings):
     from django.core.cache import cache
 
-    from cadence import ops_views
+    from cadence.ops import views as ops_views
 
     settings.OPS_CONSUMERS_CACHE_SECONDS = 60
     cache.delete(ops_views.CONSUMERS_CACHE_KEY)

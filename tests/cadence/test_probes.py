@@ -11,7 +11,8 @@ from celery import Celery
 from django.db import connection
 
 from bench.redisproc import RedisProcess
-from cadence import ops
+from cadence import heartbeat
+from cadence.ops import figures as ops
 from tests.conftest import subprocess_env
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -75,7 +76,7 @@ def pointed_at_spare_redis(settings, spare_redis, worker) -> RedisProcess:
     settings.REDIS_URL = spare_redis.url()
     settings.PROBE_CHECKS = ["database", "broker", "tick", "worker"]
     settings.PROBE_WORKER_TIMEOUT = 2.0
-    ops.tick_record()
+    heartbeat.tick_record()
     return spare_redis
 
 
@@ -105,7 +106,7 @@ def test_probes_goes_503_when_redis_is_down_and_back_to_200(client, pointed_at_s
         assert body["checks"]["database"]["ok"] is True
     finally:
         pointed_at_spare_redis.start()
-    ops.tick_record()  # the restarted server kept nothing; the next tick writes the key again
+    heartbeat.tick_record()  # the restarted server kept nothing; the next tick writes the key again
 
     # The worker reconnects on its own; /probes follows.
     status, body = wait_until(lambda: (r := probes(client))[0] == 200 and r, timeout=60) or probes(client)
@@ -131,7 +132,7 @@ def test_probes_goes_503_when_the_database_is_down_and_back_to_200(client, point
 
 
 def test_probes_fails_when_the_tick_is_too_old(client, pointed_at_spare_redis, settings):
-    ops.tick_record(now=ops.timezone.now() - ops.timedelta(seconds=settings.PROBE_TICK_MAX_AGE + 5))
+    heartbeat.tick_record(now=ops.timezone.now() - ops.timedelta(seconds=settings.PROBE_TICK_MAX_AGE + 5))
 
     status, body = probes(client)
 

@@ -13,8 +13,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from cadence.health.services import health_recompute
 from cadence.models import ContentItem, Schedule
-from cadence.relationship import health_recompute
 from preferences.frequencies import frequencies, get_frequency
 from preferences.models import ConsentEvent, Contact, Conversion, LeaveFeedback, Topic
 from preferences.tokens import Purpose, contact_url

@@ -1,60 +1,35 @@
 """The figures ops looks at: queues, deliveries, overdue subscribers, tick age, latency.
 
 Read-only, computed at the moment they are asked for (a scrape, /probes, the ops page), each
-with one bounded query. The tick records when it last ran with `tick_record()`; this module is
-the one place that knows the Redis key (`TICK_KEY`).
+with one bounded query. The tick's heartbeat (when it last ran) is kept by `cadence.heartbeat`.
 """
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-import redis
 from django.conf import settings
 from django.db.models import Case, CharField, Count, Exists, Min, OuterRef, Q, Value, When
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
+from cadence.heartbeat import last_tick_at, redis_client
 from cadence.models import Schedule
 from cadence.services import owed_mail, silence_count
 from messaging.models import Delivery
 from preferences.models import Contact
 
-# Set by the tick to the Unix time it ran (a float, as text), no expiry.
-TICK_KEY = "cadence:last_tick"
 # Seconds, confirm -> welcome sent.
 WELCOME_LATENCY_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
 WELCOME_LATENCY_WINDOW = timedelta(hours=24)
 WELCOME_LATENCY_MAX_ROWS = 10_000
-REDIS_TIMEOUT = 1.0
-
-
-@lru_cache(maxsize=8)
-def redis_client(url: str) -> redis.Redis:
-    """Return a client for `url` with short timeouts, so a dead Redis costs a second, not a minute."""
-    return redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT)
 
 
 # TICK
-
-
-def tick_record(*, now: datetime | None = None) -> None:
-    """Remember that the tick ran at `now` (called by the tick on every run)."""
-    moment = now or timezone.now()
-    redis_client(settings.REDIS_URL).set(TICK_KEY, repr(moment.timestamp()))
-
-
-def last_tick_at() -> datetime | None:
-    """Return when the tick last ran, or None when it never did. Raise redis.RedisError when Redis is down."""
-    value = redis_client(settings.REDIS_URL).get(TICK_KEY)
-    if value is None:
-        return None
-    return datetime.fromtimestamp(float(value), tz=UTC)
 
 
 def last_tick_age(*, now: datetime | None = None) -> float | None:

@@ -1,6 +1,6 @@
 """Relationship health: pure rules from indicators to healthy, cooling, at risk or lost, with reasons.
 
-No I/O here; `cadence.relationship` gathers the indicators and stores the outcome.
+No I/O here; `cadence.health.services` gathers the indicators and stores the outcome.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from cadence import ops
+from cadence.ops import figures as ops
 from messaging.models import Delivery, SendBrake
 
 logger = logging.getLogger(__name__)

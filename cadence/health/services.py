@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from cadence import health
+from cadence.health import rules as health
 from cadence.keys import reengagement_key
 from cadence.models import ContactHealth, Schedule
 from cadence.sending import delivery_enqueue

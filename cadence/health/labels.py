@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.utils.translation import gettext_lazy as _
 
-from cadence import health
+from cadence.health import rules as health
 
 REASON_LABELS = {
     health.OVERDUE: _("no mail for longer than the cadence allows"),

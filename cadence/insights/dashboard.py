@@ -23,8 +23,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cadence.charts import bar_chart, rare_into_other
-from cadence.leaving import leaving_context, leaving_stats
+from cadence.insights.charts import bar_chart, rare_into_other
+from cadence.insights.leaving import leaving_context, leaving_stats
 from cadence.models import ContactHealth
 from cadence.services import silence_count
 from preferences.models import Contact, Conversion, Lifecycle
@@ -160,7 +160,7 @@ def dashboard_stats(now: datetime | None = None, months: MonthRange | None = Non
 
 
 def _cache_key(months: MonthRange, now: datetime) -> str:
-    # The default range keeps the plain key: beat refreshes it (cadence.health_tasks.dashboard_refresh).
+    # The default range keeps the plain key: beat refreshes it (cadence.insights.tasks.dashboard_refresh).
     return CACHE_KEY if months == MonthRange.default(now) else f"{CACHE_KEY}:{months.first}:{months.last}"
 
 

@@ -26,8 +26,9 @@ from kombu.exceptions import KombuError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
-from cadence import metrics, ops, probes
-from cadence.charts import bar_chart
+from cadence.insights.charts import bar_chart
+from cadence.ops import figures as ops
+from cadence.ops import metrics, probes
 from cadence.sending import delivery_enqueue
 from cadence.services import delivery_retry_refusal
 from config.celery import app as celery_app
@@ -106,7 +107,7 @@ class Condition:
 def welcome_latency_percentiles(*, now: datetime) -> dict[str, float] | None:
     """Return p50/p95/p99 of confirmation -> welcome sent (seconds) over the last 24 hours, None without any.
 
-    The same rows as the latency histogram of /metrics (cadence.ops.welcome_latency): at most the latest 10,000.
+    The same rows as the latency histogram of /metrics (cadence.ops.figures.welcome_latency): at most the latest 10,000.
     """
     rows = (
         Delivery.objects.filter(

@@ -7,8 +7,8 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
-from cadence.health_tasks import health_recompute_contact
-from cadence.relationship import health_record_event
+from cadence.health.services import health_record_event
+from cadence.tasks import health_recompute_contact
 from messaging import signals as messaging_signals
 from messaging.models import DeliveryEvent
 from preferences import signals

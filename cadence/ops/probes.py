@@ -12,7 +12,8 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection
 
-from cadence import ops
+from cadence import heartbeat
+from cadence.ops import figures as ops
 from config.celery import app as celery_app
 
 
@@ -35,7 +36,7 @@ def check_database() -> Check:
 
 def check_broker() -> Check:
     if ops.broker_is_redis():
-        ops.redis_client(settings.CELERY_BROKER_URL).ping()
+        heartbeat.redis_client(settings.CELERY_BROKER_URL).ping()
         return Check(True, "redis answers")
     with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, timeout=ops.REDIS_TIMEOUT)
@@ -45,7 +46,7 @@ def check_broker() -> Check:
 def check_tick() -> Check:
     age = ops.last_tick_age()
     if age is None:
-        return Check(False, f"the tick never ran ({ops.TICK_KEY} is not set)")
+        return Check(False, f"the tick never ran ({heartbeat.TICK_KEY} is not set)")
     limit = settings.PROBE_TICK_MAX_AGE
     return Check(age <= limit, f"last tick {age:.0f}s ago (limit {limit}s)")
 
