@@ -3,7 +3,7 @@ against one message per recipient, on anymail's test backend (no network: render
 
 Run: DATABASE_URL=... REDIS_URL=... python -m bench.batch_send [COUNT] [BATCH]   (BENCH_PROFILE=1: profile it)
 Creates COUNT confirmed contacts with schedules, topics and digest content and a queued nurture
-mail each, sends them with cadence.sending.batch_send in batches of BATCH (the send task's work,
+mail each, sends them with cadence.batch.batch_send in batches of BATCH (the send task's work,
 schedules and receipts included), and deletes them afterwards.
 """
 
@@ -27,8 +27,8 @@ def main(count: int, batch_size: int) -> None:
     from django.core.management import call_command
     from django.utils import timezone
 
+    from cadence.batch import batch_send
     from cadence.models import ContentItem, Schedule
-    from cadence.sending import batch_send
     from messaging.models import Delivery
     from preferences.models import Contact, Topic
 

@@ -60,7 +60,7 @@ def peak_rss_mb() -> float:
 
 def child_claim(options: dict[str, Any]) -> None:
     common.setup()
-    from cadence.services import schedules_claim_due
+    from cadence.tick import schedules_claim_due
 
     result = schedules_claim_due(
         batch_size=options["batch_size"], claim_size=options["claim_size"], max_batches=10**7, max_seconds=10**7
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             e2e_seconds=args.e2e_seconds, welcomes=args.welcomes, welcome_worker=args.welcome_worker
         )
         print("  ", figures["end_to_end"])
-    from cadence.services import silence_count
+    from cadence.guard import silence_count
 
     t = time.monotonic()
     figures["silence_count"] = {**silence_count().as_dict(), "seconds": time.monotonic() - t}

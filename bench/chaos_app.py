@@ -3,8 +3,8 @@
 The tick and the guard call the cadence engine's services, named by environment variables so
 the run can be pointed at whatever the engine calls them:
 
-- CHAOS_CLAIM (default `cadence.services:schedules_claim_due`)
-- CHAOS_GUARD (default `cadence.services:silence_repair`)
+- CHAOS_CLAIM (default `cadence.tick:schedules_claim_due`)
+- CHAOS_GUARD (default `cadence.guard:silence_repair`)
 - CHAOS_GUARD_KWARGS: JSON of extra keyword arguments for the guard (for example short graces);
   an object `{"seconds": n}` becomes a timedelta, e.g. `{"stuck_after": {"seconds": 60}}`
 - CHAOS_TICK_SECONDS (default 1), CHAOS_GUARD_SECONDS (default 5)
@@ -21,8 +21,8 @@ from typing import Any
 
 from config.celery import app
 
-DEFAULT_CLAIM = "cadence.services:schedules_claim_due"
-DEFAULT_GUARD = "cadence.services:silence_repair"
+DEFAULT_CLAIM = "cadence.tick:schedules_claim_due"
+DEFAULT_GUARD = "cadence.guard:silence_repair"
 
 
 def resolve(spec: str) -> Callable[..., Any]:
@@ -71,8 +71,6 @@ def tick() -> None:
 @app.task(name="bench.chaos.guard", ignore_result=True)
 def guard() -> None:
     from django.utils import timezone
-
-    from cadence import heartbeat
 
     repair = resolve(os.environ.get("CHAOS_GUARD", DEFAULT_GUARD))
     call_with_known_kwargs(repair, now=timezone.now(), **guard_kwargs(os.environ.get("CHAOS_GUARD_KWARGS", "")))

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from cadence.sending import batch_send
+    from cadence.batch import batch_send
     from messaging.models import Delivery
 
     size = args.batch

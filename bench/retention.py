@@ -82,7 +82,7 @@ def claim_rate(*, due: int) -> dict[str, Any]:
     from django.utils import timezone
 
     from cadence.models import Schedule
-    from cadence.services import schedules_claim_due
+    from cadence.tick import schedules_claim_due
 
     now = timezone.now()
     ids = list(Schedule.objects.order_by("contact_id").values_list("contact_id", flat=True)[:due])

@@ -20,11 +20,11 @@ from cadence import (
     brake_admin,  # noqa: F401  (registers the braked sends admin)
 )
 from cadence.digest import silence_risk_topics
+from cadence.enqueue import delivery_enqueue
+from cadence.guard import silence_count, silent_schedules, welcome_overdue_schedules
 from cadence.health.labels import reason_labels
 from cadence.keys import welcome_resend_key
 from cadence.models import ContactHealth, ContentItem, ReminderRule, Schedule, WelcomeStep
-from cadence.sending import delivery_enqueue
-from cadence.services import silence_count, silent_schedules, welcome_overdue_schedules
 from messaging.admin import ContactWithTimelineAdmin
 from messaging.models import Delivery
 from messaging.rendering import message_names

@@ -14,8 +14,8 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from cadence.enqueue import deliveries_enqueue
 from cadence.keys import announcement_key, announcement_prefix, announcement_send_key
-from cadence.sending import deliveries_enqueue
 from messaging.brake import send_is_braked
 from messaging.models import Announcement, Delivery
 from messaging.rendering import RenderedMessage, render_message

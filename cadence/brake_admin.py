@@ -11,8 +11,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from cadence.enqueue import deliveries_enqueue_on_their_queues
 from cadence.keys import ANNOUNCEMENT_SEND
-from cadence.sending import deliveries_enqueue_on_their_queues
 from cadence.tasks import expand_announcement
 from messaging.brake import send_cancel, send_resume
 from messaging.models import SendBrake

@@ -8,10 +8,10 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
+from cadence.enqueue import deliveries_enqueue, delivery_enqueue
 from cadence.keys import confirmation_key, import_send_key, invitation_key, link_request_key
 from cadence.models import ContactHealth, Schedule
-from cadence.sending import deliveries_enqueue, delivery_enqueue
-from cadence.services import schedule_reschedule, schedule_start, schedule_stop
+from cadence.schedules import schedule_reschedule, schedule_start, schedule_stop
 from messaging.brake import send_is_braked
 from messaging.models import Delivery
 from messaging.services import delivery_create

@@ -14,8 +14,8 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from cadence import keys
+from cadence.enqueue import deliveries_enqueue
 from cadence.models import ReminderRule
-from cadence.sending import deliveries_enqueue
 from messaging.models import Delivery
 from preferences.models import Product
 

@@ -8,10 +8,11 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 
-from cadence import heartbeat, services
+from cadence import guard, heartbeat
+from cadence import tick as cadence_tick
+from cadence.batch import batch_send
 from cadence.health import services as health
 from cadence.reminders import reminders_create_due
-from cadence.sending import batch_send
 from messaging.services import TransientSendError, deliveries_fail, retry_delay
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def reminders_tick() -> int:
 @shared_task(name="cadence.tasks.tick", ignore_result=True)
 def tick() -> int:
     """Claim what is due (bounded per run); return how many schedules were claimed."""
-    claimed = services.schedules_claim_due().claimed
+    claimed = cadence_tick.schedules_claim_due().claimed
     heartbeat.tick_record()  # probes and /metrics read this: beat and the tick are alive
     return claimed
 
@@ -62,7 +63,7 @@ def tick() -> int:
 @shared_task(name="cadence.tasks.silence_guard", ignore_result=True)
 def silence_guard() -> dict[str, int]:
     """Count silence by reason and repair it; return the counts."""
-    return services.silence_repair().as_dict()
+    return guard.silence_repair().as_dict()
 
 
 @shared_task(name="cadence.tasks.expand_announcement", acks_late=True)

@@ -11,10 +11,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from cadence.enqueue import delivery_enqueue
 from cadence.health import rules as health
 from cadence.keys import reengagement_key
-from cadence.models import ContactHealth, Schedule
-from cadence.sending import delivery_enqueue
+from cadence.models import ContactHealth
+from cadence.schedules import schedule_take_slot
 from messaging.models import Delivery
 from messaging.services import delivery_create
 from preferences.frequencies import get_frequency
@@ -121,24 +122,7 @@ def _reengagement_fits(contact: Contact, now: Any) -> bool:
         return False
     interval = effective_frequency(contact).interval
     with transaction.atomic():
-        return _take_slot(contact, interval, now)
-
-
-def _take_slot(contact: Contact, interval: timedelta, now: Any) -> bool:
-    schedule = Schedule.objects.select_for_update().filter(contact=contact).first()
-    if schedule is not None and schedule.last_sent_at is not None and now - schedule.last_sent_at < interval:
-        return False
-    pending = Delivery.objects.filter(
-        contact=contact,
-        marketing=True,
-        status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
-    )
-    if pending.exists():
-        return False
-    if schedule is not None:
-        # The nurture mail that was due now comes one interval after this one (the send moves it exactly).
-        Schedule.objects.filter(pk=schedule.pk).update(next_due_at=now + interval, updated_at=now)
-    return True
+        return schedule_take_slot(contact=contact, interval=interval, now=now)
 
 
 def _act(contact: Contact, row: ContactHealth, now: Any) -> None:

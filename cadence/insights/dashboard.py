@@ -23,10 +23,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cadence.guard import silence_count
 from cadence.insights.charts import bar_chart, rare_into_other
 from cadence.insights.leaving import leaving_context, leaving_stats
 from cadence.models import ContactHealth
-from cadence.services import silence_count
 from preferences.models import Contact, Conversion, Lifecycle
 
 CACHE_KEY = "admin-dashboard-stats"

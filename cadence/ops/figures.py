@@ -17,9 +17,9 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
+from cadence.guard import owed_mail, silence_count
 from cadence.heartbeat import last_tick_at, redis_client
 from cadence.models import Schedule
-from cadence.services import owed_mail, silence_count
 from messaging.models import Delivery
 from preferences.models import Contact
 
@@ -153,7 +153,7 @@ def webhook_events(*, now: datetime | None = None) -> dict[tuple[str, str], int]
 def overdue_by_reason(*, now: datetime | None = None) -> dict[str, int]:
     """Return how many subscribers the promise currently fails, by reason.
 
-    - `silent` and `welcome_overdue`: the silence guard's own counts (cadence.services.silence_count),
+    - `silent` and `welcome_overdue`: the silence guard's own counts (cadence.guard.silence_count),
       so ops, marketers and the guard speak of the same people;
     - `tick_behind`: owed mail, with an active schedule due longer ago than OPS_OVERDUE_GRACE (the tick
       is not keeping up);

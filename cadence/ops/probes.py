@@ -39,7 +39,7 @@ def check_broker() -> Check:
         heartbeat.redis_client(settings.CELERY_BROKER_URL).ping()
         return Check(True, "redis answers")
     with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
-        conn.ensure_connection(max_retries=1, timeout=ops.REDIS_TIMEOUT)
+        conn.ensure_connection(max_retries=1, timeout=heartbeat.REDIS_TIMEOUT)
     return Check(True, "broker answers")
 
 
@@ -60,7 +60,7 @@ def _probe_app(broker_url: str) -> Celery:
     """
     probe = Celery("cadence-probes", broker=broker_url, set_as_current=False)
     probe.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-    probe.conf.broker_connection_timeout = ops.REDIS_TIMEOUT
+    probe.conf.broker_connection_timeout = heartbeat.REDIS_TIMEOUT
     return probe
 
 

@@ -26,11 +26,11 @@ from kombu.exceptions import KombuError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis import RedisError
 
+from cadence.enqueue import delivery_enqueue
+from cadence.guard import delivery_retry_refusal
 from cadence.insights.charts import bar_chart
 from cadence.ops import figures as ops
 from cadence.ops import metrics, probes
-from cadence.sending import delivery_enqueue
-from cadence.services import delivery_retry_refusal
 from config.celery import app as celery_app
 from config.csp import csp_nonce, strict_admin_policy
 from messaging.models import Delivery, SendBrake

@@ -10,7 +10,7 @@ from django.db import connection
 def sent_batches(monkeypatch) -> Iterator[list[list[str]]]:
     """Collect the batches the tick enqueues instead of putting them on the broker."""
     batches: list[list[str]] = []
-    monkeypatch.setattr("cadence.services.deliveries_enqueue", lambda ids, queue: batches.append([str(i) for i in ids]))
+    monkeypatch.setattr("cadence.tick.deliveries_enqueue", lambda ids, queue: batches.append([str(i) for i in ids]))
     yield batches
 
 

@@ -8,9 +8,10 @@ from typing import Any
 import time_machine
 from django.db import transaction
 
+from cadence.batch import batch_send
 from cadence.models import Schedule
-from cadence.sending import batch_send
-from cadence.services import schedule_start, schedules_claim_due
+from cadence.schedules import schedule_start
+from cadence.tick import schedules_claim_due
 from messaging.models import Delivery
 from preferences.models import Contact
 

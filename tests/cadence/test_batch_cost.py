@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from cadence.batch import batch_send
 from cadence.digest import digest_items_for
 from cadence.models import ContentItem, ContentReceipt, Schedule
-from cadence.sending import batch_send
 from config.bulk import values_cte
 from messaging import rendering
 from messaging.models import Delivery

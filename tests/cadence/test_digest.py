@@ -8,9 +8,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from cadence.batch import batch_send
 from cadence.digest import digest_items, silence_risk_topics
 from cadence.models import ContentReceipt, Schedule
-from cadence.sending import batch_send
 from messaging.models import Delivery
 from tests.factories import ContactFactory, ContentItemFactory, TopicFactory
 

@@ -8,8 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from cadence.guard import silence_count, silence_repair
 from cadence.models import Schedule
-from cadence.services import silence_count, silence_repair
 from messaging.models import Delivery
 from tests.cadence.helpers import tick_and_send
 from tests.factories import ContactFactory
@@ -61,7 +61,7 @@ def test_a_send_lost_with_its_worker_is_sent_again_late_under_a_new_key(sent_bat
     assert len(first) == 1
     # A second slot, claimed by a worker that died halfway: the delivery stays "sending".
     Schedule.objects.filter(pk=fine.pk).update(next_due_at=NOW)
-    from cadence.services import schedules_claim_due
+    from cadence.tick import schedules_claim_due
 
     claimed = schedules_claim_due(now=NOW, keep_ids=True)
     lost_id = claimed.batch_ids[0][0]
@@ -108,7 +108,7 @@ def test_silence_report_prints_the_counts():
 
 def test_the_guard_does_not_repair_a_subscriber_whose_mail_is_still_queued(sent_batches):
     waiting = schedule(38, next_in_days=-0.1)
-    from cadence.services import schedules_claim_due
+    from cadence.tick import schedules_claim_due
 
     schedules_claim_due(now=NOW)  # claimed, but the workers are behind
     assert silence_count(now=NOW).silent == 1

@@ -11,8 +11,8 @@ from django.core import mail
 from django.utils import timezone
 
 from cadence.announcements import announcement_confirm, announcement_expand, announcement_progress
+from cadence.guard import silence_repair
 from cadence.models import Schedule
-from cadence.services import silence_repair
 from messaging.models import Announcement, Delivery, DeliveryEvent
 from preferences.models import Contact
 from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory
@@ -204,7 +204,7 @@ def test_retries_of_a_transient_esp_outage_last_at_least_six_hours(settings):
 
 
 def test_a_lost_task_is_queued_again_once_per_period_not_at_every_guard_run(settings, monkeypatch):
-    from cadence import services
+    from cadence import guard as services
 
     enqueued: list[list[str]] = []
     monkeypatch.setattr(services, "deliveries_enqueue", lambda ids, queue: enqueued.append([str(i) for i in ids]))
@@ -230,7 +230,7 @@ def test_a_lost_task_is_queued_again_once_per_period_not_at_every_guard_run(sett
 def test_one_guard_at_a_time_a_second_run_only_counts(monkeypatch):
     from django.core.cache import cache
 
-    from cadence import services
+    from cadence import guard as services
 
     contact = ContactFactory()
     Delivery.objects.create(

@@ -13,7 +13,8 @@ from datetime import timedelta
 import pytest
 
 from bench.smtp_sink import SmtpSink
-from cadence.services import schedules_claim_due, silence_repair
+from cadence.guard import silence_repair
+from cadence.tick import schedules_claim_due
 from messaging.models import Delivery
 from tests.cadence.test_workers import due_contacts, settled
 from tests.cadence.workers import kill, purge, wait_for, worker

@@ -119,7 +119,7 @@ def test_retry_refuses_a_lost_delivery_the_guard_already_replaced_so_no_second_m
 ):
     from django.core import mail
 
-    from cadence.services import silence_repair
+    from cadence.guard import silence_repair
 
     contact = ContactFactory.create()
     lost = Delivery.objects.create(

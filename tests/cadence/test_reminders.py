@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
 
+from cadence.batch import batch_send
 from cadence.models import ReminderRule, Schedule
 from cadence.reminders import reminders_create_due
-from cadence.sending import batch_send
 from messaging.models import Delivery
 from preferences.models import Contact, Product
 from tests.factories import ContactFactory, ProductFactory, ReminderRuleFactory

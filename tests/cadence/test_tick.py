@@ -12,7 +12,8 @@ from django.db import connection
 
 from cadence import rules
 from cadence.models import Schedule
-from cadence.services import schedule_reschedule, schedules_claim_due
+from cadence.schedules import schedule_reschedule
+from cadence.tick import schedules_claim_due
 from messaging.models import Delivery
 from preferences.models import Contact
 from preferences.services import Evidence, contact_unsubscribe, contact_update_preferences
@@ -152,7 +153,7 @@ def test_consent_is_checked_again_when_the_claimed_mail_is_sent(sent_batches):
     Schedule.objects.create(contact=contact, next_due_at=now, welcome_step=9)
     result = schedules_claim_due(now=now, keep_ids=True)
     Contact.objects.filter(pk=contact.pk).update(paused_until=now + timedelta(days=60))
-    from cadence.sending import batch_send
+    from cadence.batch import batch_send
 
     batch_send(delivery_ids=[result.batch_ids[0][0]])
     assert mail.outbox == []

@@ -10,7 +10,7 @@ from django.db import connection
 
 from cadence.keys import nurture_send_key
 from cadence.models import Schedule
-from cadence.services import welcome_series
+from cadence.schedules import welcome_series
 from messaging.models import Delivery, SendBrake
 from tests.cadence.helpers import start, tick_and_send
 from tests.factories import ContactFactory

@@ -10,9 +10,10 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
+from cadence.enqueue import deliveries_enqueue
+from cadence.guard import silence_repair
 from cadence.models import Schedule
-from cadence.sending import deliveries_enqueue
-from cadence.services import schedules_claim_due, silence_repair
+from cadence.tick import schedules_claim_due
 from messaging.models import Delivery
 from tests.cadence.workers import kill, purge, wait_for, worker
 from tests.factories import ContactFactory

@@ -14,7 +14,7 @@ from cadence.announcements import (
     announcement_progress,
     announcement_resume,
 )
-from cadence.sending import batch_send
+from cadence.batch import batch_send
 from messaging.models import Announcement, Delivery
 from preferences.models import Contact
 from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory

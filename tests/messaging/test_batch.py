@@ -11,7 +11,7 @@ from anymail.message import AnymailRecipientStatus
 from django.conf import settings
 from django.core import mail
 
-from cadence.sending import batch_send
+from cadence.batch import batch_send
 from messaging import services
 from messaging.models import Delivery
 from preferences.models import Contact, SuppressionEntry

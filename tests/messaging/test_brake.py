@@ -93,7 +93,7 @@ def test_one_complaint_in_three_hundred_is_past_the_complaint_threshold(client, 
 def test_the_pipe_never_claims_held_mail_and_resume_queues_it_again(
     client, send, admin_client, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from cadence.sending import batch_send
+    from cadence.batch import batch_send
 
     sent, _other = send
     for n, delivery in enumerate(sent[:16], start=1):

@@ -6,7 +6,7 @@ import pytest
 from anymail.exceptions import AnymailAPIError
 
 from cadence import tasks
-from cadence.sending import batch_send
+from cadence.batch import batch_send
 from messaging import services
 from messaging.models import Delivery
 from tests.factories import ContactFactory

@@ -12,7 +12,7 @@ import pytest
 from anymail.exceptions import AnymailRecipientsRefused
 from django.conf import settings
 
-from cadence.sending import batch_send
+from cadence.batch import batch_send
 from messaging.models import Delivery
 from preferences.tokens import Purpose, contact_url
 from tests.factories import ContactFactory

@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cadence import tasks
+from cadence.batch import batch_send
 from cadence.models import ContentReceipt, Schedule
-from cadence.sending import batch_send
 from messaging import rendering
 from messaging.models import Delivery
 from preferences.models import Contact, SuppressionEntry

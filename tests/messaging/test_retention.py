@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from cadence.guard import silence_count
 from cadence.models import Schedule
-from cadence.services import silence_count
 from messaging.models import Delivery, DeliveryEvent, DeliveryMonthlyCount
 from messaging.retention import deliveries_monthly_totals, deliveries_prune
 from tests.factories import ContactFactory

@@ -7,7 +7,7 @@ from anymail.exceptions import AnymailAPIError
 from django.core import mail
 from django.utils import timezone
 
-from cadence.sending import batch_send
+from cadence.batch import batch_send
 from messaging import services
 from messaging.models import Delivery
 from preferences.models import Contact

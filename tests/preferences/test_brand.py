@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core import mail
 
-from cadence.sending import batch_send
+from cadence.batch import batch_send
 from messaging.models import Delivery
 from preferences.tokens import Purpose, make_token
 from tests.factories import ContactFactory

@@ -4,7 +4,8 @@ import pytest
 from django.utils import timezone
 
 from cadence.models import Schedule
-from cadence.services import nurture_due, schedule_start, schedules_claim_due
+from cadence.schedules import nurture_due, schedule_start
+from cadence.tick import schedules_claim_due
 from preferences.models import CadencePolicy, Contact
 from preferences.policy import allowed_frequencies, effective_frequency
 from preferences.tokens import Purpose, make_token
@@ -89,7 +90,7 @@ def test_a_contact_without_a_cap_reads_no_policy_note(client, topics):
 def test_a_capped_contacts_mail_states_the_frequency_really_applied(topics):
     from django.core import mail
 
-    from cadence.sending import batch_send
+    from cadence.batch import batch_send
     from messaging.models import Delivery
 
     contact = ContactFactory(potential="low", frequency="biweekly", topics=topics[:1], locale="en")

@@ -9,8 +9,8 @@ from django.apps import apps
 from django.core import mail
 from django.db import models
 
+from cadence.batch import batch_send
 from cadence.models import Schedule
-from cadence.sending import batch_send
 from messaging.models import Delivery, DeliveryEvent
 from preferences.data_rights import contact_erase
 from preferences.models import ConsentEvent, Contact, ImportJob, SuppressionEntry, address_hash

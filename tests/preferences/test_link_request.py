@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
-from cadence.sending import batch_send
+from cadence.batch import batch_send
 from messaging.models import Delivery
 from tests.factories import ContactFactory
 

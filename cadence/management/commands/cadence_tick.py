@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from cadence.services import schedules_claim_due
+from cadence.tick import schedules_claim_due
 
 
 class Command(BaseCommand):

@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from cadence.health.services import health_recompute
-from cadence.models import ContentItem, Schedule
+from cadence.models import ContentItem
+from cadence.schedules import schedules_create_after_sends
 from preferences.frequencies import frequencies, get_frequency
 from preferences.models import ConsentEvent, Contact, Conversion, LeaveFeedback, Topic
 from preferences.tokens import Purpose, contact_url
@@ -148,14 +149,13 @@ class Command(BaseCommand):
                     )
                 )
         ConsentEvent.objects.bulk_create(events, batch_size=2000)
-        schedules = []
+        sends = []
         for c in contacts:
             if c.status != Contact.Status.CONFIRMED:
                 continue
             interval = get_frequency(c.frequency).interval
-            last = now - timedelta(seconds=rng.randint(0, int(interval.total_seconds())))
-            schedules.append(Schedule(contact=c, next_due_at=last + interval, last_sent_at=last, welcome_step=1))
-        Schedule.objects.bulk_create(schedules, batch_size=2000)
+            sends.append((c, now - timedelta(seconds=rng.randint(0, int(interval.total_seconds())))))
+        schedules_create_after_sends(sends=sends)
 
     def _content(self, topics: list[Topic]) -> None:
         """Create two fresh items and one evergreen item per topic, in English and in Dutch (once)."""

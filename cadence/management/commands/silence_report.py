@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from cadence.services import silence_count, silence_repair
+from cadence.guard import silence_count, silence_repair
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Cadence's side of the delivery pipe: enqueue send batches, build a batch's context, record its results.
+"""Cadence's side of the delivery pipe: build a batch's context, record its results.
 
 The send task (cadence.tasks.send_batch) calls `batch_send`: messaging claims the batch and checks
 consent; `BatchContext.prepare` adds, once for the whole batch, what only the producers know (the
@@ -11,50 +11,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from cadence import rules
 from cadence.digest import DIGEST_TEMPLATES, digest_items_for, item_context
-from cadence.models import ContentItem, ContentReceipt, Schedule
+from cadence.models import ContentItem, ContentReceipt
+from cadence.schedules import schedules_record_sends
 from config.bulk import values_cte
 from messaging.models import Announcement, Delivery
 from messaging.services import BatchResult, Prepared, deliveries_send
 from preferences.models import Contact, Product
-from preferences.policy import Policies, effective_frequency, load_policies
+from preferences.policy import Policies, load_policies
 from preferences.tokens import Purpose, contact_url
 
 logger = logging.getLogger(__name__)
-
-
-def deliveries_enqueue(delivery_ids: Sequence[UUID | str], *, queue: str, batch_size: int | None = None) -> None:
-    """Put the deliveries on `queue` as send tasks of at most `batch_size` (CADENCE_TICK_BATCH_SIZE) each."""
-    from cadence.tasks import send_batch
-
-    ids = [str(delivery_id) for delivery_id in delivery_ids]
-    size = batch_size or settings.CADENCE_TICK_BATCH_SIZE
-    for start in range(0, len(ids), size):
-        send_batch.apply_async((ids[start : start + size],), queue=queue)
-
-
-def deliveries_enqueue_on_their_queues(delivery_ids: Sequence[UUID | str]) -> None:
-    """Put deliveries of mixed queues (a resumed send) each on its own queue."""
-    by_queue: dict[str, list[str]] = {}
-    for delivery_id, queue in Delivery.objects.filter(id__in=list(delivery_ids)).values_list("id", "queue"):
-        by_queue.setdefault(queue, []).append(str(delivery_id))
-    for queue, ids in by_queue.items():
-        deliveries_enqueue(ids, queue=queue)
-
-
-def delivery_enqueue(delivery: Delivery) -> None:
-    """Put one delivery on its own queue (a batch of one)."""
-    deliveries_enqueue([delivery.id], queue=delivery.queue)
 
 
 def batch_send(*, delivery_ids: Sequence[UUID | str], now: datetime | None = None) -> BatchResult:
@@ -130,62 +104,6 @@ def receipts_record(*, rows: list[tuple[Any, int, datetime | None]]) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-
-
-def schedules_record_sends(*, deliveries: list[Delivery], policies: Policies | None = None) -> int:
-    """Record that marketing mails went out, in one UPDATE: each schedule's last mail, and after the welcome
-    series its next nurture mail (sent_at + interval in the contact's zone and send window, with jitter).
-
-    A schedule that already records a later mail is left alone. Return how many schedules moved.
-    `policies` (load_policies) saves reading them when the caller has them.
-    """
-    latest: dict[Any, Delivery] = {}
-    for delivery in deliveries:
-        if delivery.sent_at is None:
-            continue
-        known = latest.get(delivery.contact_id)
-        if known is None or known.sent_at is None or known.sent_at < delivery.sent_at:
-            latest[delivery.contact_id] = delivery
-    if not latest:
-        return 0
-    from cadence.services import send_window, series_length
-
-    if policies is None:
-        policies = load_policies()
-    window = send_window()
-    intervals: dict[tuple[str, str], timedelta] = {}
-    zones: dict[str, ZoneInfo] = {}
-    rows = []
-    for contact_id, delivery in latest.items():
-        contact = delivery.contact
-        assert delivery.sent_at is not None
-        interval = intervals.get((contact.frequency, contact.potential))
-        if interval is None:
-            interval = intervals[contact.frequency, contact.potential] = effective_frequency(contact, policies).interval
-        tz = zones.get(contact.time_zone)
-        if tz is None:
-            tz = zones[contact.time_zone] = rules.zone(contact.time_zone, settings.DEFAULT_CONTACT_TIMEZONE)
-        next_due = rules.next_due(
-            last_sent_at=delivery.sent_at,
-            interval=interval,
-            tz=tz,
-            window=window,
-            jitter_key=delivery.idempotency_key,
-            paused_until=contact.paused_until,
-        )
-        rows.append((contact_id, delivery.sent_at, next_due))
-    cte, params = values_cte(Schedule, ["contact_id", "last_sent_at", "next_due_at"], rows)
-    table = connection.ops.quote_name(Schedule._meta.db_table)
-    now = Schedule._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
-    sql = (
-        f"{cte} UPDATE {table} SET last_sent_at = v.last_sent_at, "
-        f"next_due_at = CASE WHEN {table}.welcome_step >= %s THEN v.next_due_at ELSE {table}.next_due_at END, "
-        f"updated_at = %s FROM v WHERE {table}.contact_id = v.contact_id "
-        f"AND ({table}.last_sent_at IS NULL OR {table}.last_sent_at < v.last_sent_at)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, series_length(), now])
-        return cursor.rowcount
 
 
 def _products(reminders: Any) -> dict[Any, Product]:
