@@ -21,7 +21,7 @@ from django.utils import timezone
 from cadence.digest import DIGEST_TEMPLATES, digest_items_for, item_context
 from cadence.models import ContentItem, ContentReceipt
 from cadence.schedules import schedules_record_sends
-from config.bulk import values_cte
+from messaging.bulk_sql import values_cte
 from messaging.models import Announcement, Delivery
 from messaging.services import BatchResult, Prepared, deliveries_send
 from preferences.models import Contact, Product

@@ -24,7 +24,7 @@ from cadence import rules
 from cadence.enqueue import delivery_enqueue
 from cadence.keys import welcome_key
 from cadence.models import Schedule, WelcomeStep
-from config.bulk import values_cte
+from messaging.bulk_sql import values_cte
 from messaging.models import Delivery
 from messaging.services import delivery_create
 from preferences.frequencies import frequencies

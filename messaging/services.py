@@ -23,8 +23,8 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
-from config.bulk import values_cte
 from messaging import esp
+from messaging.bulk_sql import values_cte
 from messaging.models import Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group_cached, split_context

@@ -14,8 +14,8 @@ from django.utils import timezone
 from cadence.batch import batch_send
 from cadence.digest import digest_items_for
 from cadence.models import ContentItem, ContentReceipt, Schedule
-from config.bulk import values_cte
 from messaging import rendering
+from messaging.bulk_sql import values_cte
 from messaging.models import Delivery
 from preferences.models import Contact
 from preferences.selectors import contacts_attach_topics

@@ -144,7 +144,7 @@ def test_a_server_without_email_batch_gets_every_message_once(settings, caplog: 
                 return Answer(405, {"ErrorCode": 405, "Message": "Method not allowed."})
             return super().answer(path, payload)
 
-    from messaging import esp
+    from messaging.esp import postmark as esp
 
     original = esp.MESSAGE_BATCH_APIS
     esp.MESSAGE_BATCH_APIS = (PostmarkBatchApi(),)
