@@ -27,10 +27,10 @@ from django.utils import timezone  # noqa: E402
 
 from cadence import reminders  # noqa: E402
 from cadence.announcements import announcement_audience, announcement_confirm, announcement_expand  # noqa: E402
-from cadence.models import ReminderRule  # noqa: E402
+from cadence.models import Announcement, ReminderRule  # noqa: E402
 from cadence.reminders import reminders_create_due  # noqa: E402
 from config.celery import app as celery_app  # noqa: E402
-from messaging.models import Announcement, Delivery  # noqa: E402
+from messaging.models import Delivery  # noqa: E402
 from preferences.models import Contact, Product  # noqa: E402
 
 

@@ -15,23 +15,21 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from cadence import (
-    announcement_admin,  # noqa: F401  (registers the announcement admin)
-    brake_admin,  # noqa: F401  (registers the braked sends admin)
-)
+from cadence import announcement_admin  # noqa: F401  (registers the announcement admin)
 from cadence.digest import silence_risk_topics
 from cadence.enqueue import delivery_enqueue
 from cadence.guard import silence_count, silent_schedules, welcome_overdue_schedules
 from cadence.health.labels import reason_labels
 from cadence.keys import welcome_resend_key
+from cadence.kinds import Kind
 from cadence.models import ContactHealth, ContentItem, ReminderRule, Schedule, WelcomeStep
-from messaging.admin import ContactWithTimelineAdmin
+from messaging.admin import ContactWithTimelineAdmin, TopicPreviewAdmin
 from messaging.models import Delivery
 from messaging.rendering import message_names
 from messaging.services import delivery_create
 from preferences.admin import CappedCountPaginator, ContactSearchMixin
 from preferences.frequencies import get_frequency
-from preferences.models import CadencePolicy, Contact
+from preferences.models import CadencePolicy, Contact, Topic
 from preferences.policy import effective_frequency
 
 
@@ -342,7 +340,7 @@ class MarketingContactAdmin(ContactWithTimelineAdmin):
         for contact in queryset.filter(status=Contact.Status.CONFIRMED, suppressed_at__isnull=True)[:1000]:
             if delivery_create(
                 contact=contact,
-                kind=Delivery.Kind.WELCOME,
+                kind=Kind.WELCOME,
                 template="welcome",
                 idempotency_key=welcome_resend_key(contact.pk, stamp),
                 marketing=True,
@@ -355,7 +353,9 @@ class MarketingContactAdmin(ContactWithTimelineAdmin):
         )
 
 
-admin.site.unregister(Contact)
+# Contact and Topic: registered here once, composed of the three apps' views (preferences' base,
+# messaging's timeline and topic preview, cadence's schedule and health).
 admin.site.register(Contact, MarketingContactAdmin)
+admin.site.register(Topic, TopicPreviewAdmin)
 # The admin index links to the marketing dashboard (its template extends the stock index).
 admin.site.index_template = "admin/cadence/index.html"

@@ -27,8 +27,8 @@ from cadence.announcements import (
     announcement_resume,
     announcement_send_test,
 )
+from cadence.models import Announcement
 from cadence.tasks import expand_announcement
-from messaging.models import Announcement
 from preferences.models import Locale
 
 
@@ -83,7 +83,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
                 )
             ),
         )
-        test_url = reverse("admin:messaging_announcement_test", args=[obj.pk])
+        test_url = reverse("admin:cadence_announcement_test", args=[obj.pk])
         return format_html(
             '<div style="display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));gap:1rem">{}</div>'
             '<p><a class="button" href="{}">{}</a></p>',
@@ -102,8 +102,8 @@ class AnnouncementAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view(self.confirm_view)
         test = self.admin_site.admin_view(self.test_send_view)
         return [
-            path("<int:object_id>/confirm/", view, name="messaging_announcement_confirm"),
-            path("<int:object_id>/test/", test, name="messaging_announcement_test"),
+            path("<int:object_id>/confirm/", view, name="cadence_announcement_confirm"),
+            path("<int:object_id>/test/", test, name="cadence_announcement_test"),
             *super().get_urls(),
         ]
 
@@ -112,7 +112,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
         announcement = get_object_or_404(Announcement, pk=object_id)
         if not self.has_change_permission(request, announcement):
             raise PermissionDenied
-        change_url = reverse("admin:messaging_announcement_change", args=[announcement.pk])
+        change_url = reverse("admin:cadence_announcement_change", args=[announcement.pk])
         form = AnnouncementTestForm(request.POST or None, initial={"address": getattr(request.user, "email", "")})
         if request.method == "POST" and form.is_valid():
             locales = Locale.values if form.cleaned_data["language"] == "both" else [form.cleaned_data["language"]]
@@ -137,7 +137,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
             "form": form,
             "change_url": change_url,
         }
-        return TemplateResponse(request, "admin/messaging/announcement/test_send.html", context)
+        return TemplateResponse(request, "admin/cadence/announcement/test_send.html", context)
 
     @admin.display(description=_("will receive it"))
     def recipients(self, obj: Announcement) -> str:
@@ -146,7 +146,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
         if obj.status != Announcement.Status.DRAFT:
             return _("%(n)s counted at confirmation") % {"n": obj.audience_count}
         count = announcement_audience(obj).count()
-        url = reverse("admin:messaging_announcement_confirm", args=[obj.pk])
+        url = reverse("admin:cadence_announcement_confirm", args=[obj.pk])
         return format_html('{} <a class="button" href="{}">{}</a>', count, url, _("Confirm and send…"))
 
     @admin.display(description=_("progress"))
@@ -164,7 +164,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one announcement to confirm."), messages.WARNING)
             return None
-        return redirect("admin:messaging_announcement_confirm", queryset.get().pk)
+        return redirect("admin:cadence_announcement_confirm", queryset.get().pk)
 
     @admin.action(description=_("Resume sending (after a lost worker or broker)"), permissions=["change"])
     def resume_sending(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> None:
@@ -182,7 +182,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
         announcement = get_object_or_404(Announcement, pk=object_id)
         if not self.has_change_permission(request, announcement):
             raise PermissionDenied
-        change_url = reverse("admin:messaging_announcement_change", args=[announcement.pk])
+        change_url = reverse("admin:cadence_announcement_change", args=[announcement.pk])
         if announcement.status != Announcement.Status.DRAFT:
             self.message_user(request, _("This announcement was confirmed already."), messages.WARNING)
             return redirect(change_url)
@@ -212,7 +212,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
             "breakdown": _breakdown_rows(announcement_audience_breakdown(announcement)),
             "change_url": change_url,
         }
-        return TemplateResponse(request, "admin/messaging/announcement/confirm.html", context)
+        return TemplateResponse(request, "admin/cadence/announcement/confirm.html", context)
 
 
 def _breakdown_rows(counts: dict[str, int]) -> list[tuple[str, int, int, int]]:

@@ -16,8 +16,10 @@ from django.utils.translation import gettext
 
 from cadence.enqueue import deliveries_enqueue
 from cadence.keys import announcement_key, announcement_prefix, announcement_send_key
+from cadence.kinds import Kind
+from cadence.models import Announcement
 from messaging.brake import send_is_braked
-from messaging.models import Announcement, Delivery
+from messaging.models import Delivery
 from messaging.rendering import RenderedMessage, render_message
 from messaging.services import person_context
 from preferences.frequencies import get_frequency
@@ -160,7 +162,7 @@ def announcement_expand(
                 [
                     Delivery(
                         contact_id=contact_id,
-                        kind=Delivery.Kind.ANNOUNCEMENT,
+                        kind=Kind.ANNOUNCEMENT,
                         template="announcement",
                         idempotency_key=key,
                         marketing=announcement.is_marketing,
@@ -190,7 +192,7 @@ def announcement_progress(announcement: Announcement) -> dict[str, int]:
     """Return the announcement's deliveries counted by status, and mark it done when none is pending."""
     rows = (
         Delivery.objects.filter(
-            kind=Delivery.Kind.ANNOUNCEMENT, idempotency_key__startswith=announcement_prefix(announcement.pk)
+            kind=Kind.ANNOUNCEMENT, idempotency_key__startswith=announcement_prefix(announcement.pk)
         )
         .values("status")
         .annotate(n=Count("id"))
@@ -223,7 +225,7 @@ def announcement_resume(
     if announcement.expanded_at is None:
         enqueue_expand(announcement.pk)
     queued = Delivery.objects.filter(
-        kind=Delivery.Kind.ANNOUNCEMENT,
+        kind=Kind.ANNOUNCEMENT,
         idempotency_key__startswith=announcement_prefix(announcement.pk),
         status=Delivery.Status.QUEUED,
     ).order_by("id")

@@ -11,3 +11,7 @@ class CadenceConfig(AppConfig):
     def ready(self) -> None:
         from cadence import receivers  # noqa: F401  (connects the receivers)
         from cadence.health import receivers as health_receivers  # noqa: F401
+        from cadence.kinds import Kind
+        from messaging.models import KIND_LABELS
+
+        KIND_LABELS.update(Kind.choices)

@@ -19,10 +19,11 @@ from django.db import connection
 from django.utils import timezone
 
 from cadence.digest import DIGEST_TEMPLATES, digest_items_for, item_context
-from cadence.models import ContentItem, ContentReceipt
+from cadence.kinds import Kind
+from cadence.models import Announcement, ContentItem, ContentReceipt
 from cadence.schedules import schedules_record_sends
 from messaging.bulk_sql import values_cte
-from messaging.models import Announcement, Delivery
+from messaging.models import Delivery
 from messaging.services import BatchResult, Prepared, deliveries_send
 from preferences.models import Contact, Product
 from preferences.policy import Policies, load_policies
@@ -51,8 +52,8 @@ class BatchContext:
         prepared = Prepared()
         digest_contacts = {d.contact_id: d.contact for d in deliveries if d.template in DIGEST_TEMPLATES}
         items = digest_items_for(list(digest_contacts.values()), now=now) if digest_contacts else {}
-        products = _products(d for d in deliveries if d.kind == Delivery.Kind.REMINDER)
-        announcements = _announcements(d for d in deliveries if d.kind == Delivery.Kind.ANNOUNCEMENT)
+        products = _products(d for d in deliveries if d.kind == Kind.REMINDER)
+        announcements = _announcements(d for d in deliveries if d.kind == Kind.ANNOUNCEMENT)
         # Contacts with the same digest share one list: messaging renders (and keys) it once.
         digest_contexts: dict[tuple[int, ...], list[dict[str, str]]] = {}
         for delivery in deliveries:
@@ -65,15 +66,15 @@ class BatchContext:
                 if ids not in digest_contexts:
                     digest_contexts[ids] = [item_context(item) for item in picked]
                 extra["items"] = digest_contexts[ids]
-            if delivery.kind == Delivery.Kind.CONFIRMATION:
+            if delivery.kind == Kind.CONFIRMATION:
                 if contact.status != Contact.Status.PENDING:
                     prepared.refused[key] = "nothing to confirm"
                 extra["confirm_url"] = contact_url(contact, Purpose.CONFIRM)
-            elif delivery.kind == Delivery.Kind.REMINDER:
+            elif delivery.kind == Kind.REMINDER:
                 why = _reminder_refusal(delivery, products, timezone.localdate(now))
                 if why:
                     prepared.refused[key] = why
-            elif delivery.kind == Delivery.Kind.ANNOUNCEMENT:
+            elif delivery.kind == Kind.ANNOUNCEMENT:
                 announcement = announcements.get(delivery.context.get("announcement_id"))
                 if announcement is None:
                     prepared.refused[key] = "announcement deleted"

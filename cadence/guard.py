@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from cadence import keys, rules, schedules
 from cadence.enqueue import deliveries_enqueue, delivery_enqueue
+from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery, DeliveryEvent
 from messaging.services import delivery_create
@@ -54,7 +55,7 @@ def _record_sent_from_events(delivery: Delivery, *, from_status: str, now: datet
         error="recorded as sent: the ESP reported on it after its worker stopped",
         updated_at=now,
     )
-    if changed and delivery.is_marketing:
+    if changed and delivery.marketing:
         delivery.sent_at = sent_at
         schedules.schedules_record_sends(deliveries=[delivery])
     return bool(changed)
@@ -73,7 +74,7 @@ def _replace_lost(delivery: Delivery, *, now: datetime) -> bool:
     )
     if not changed:
         return False
-    if delivery.kind == Delivery.Kind.NURTURE:
+    if delivery.kind == Kind.NURTURE:
         schedules.schedules_make_due(Schedule.objects.filter(contact_id=delivery.contact_id, is_active=True), now=now)
     else:
         delivery_create(
@@ -246,7 +247,7 @@ def _silence_repair(*, now: datetime, stuck_after: timedelta | None) -> SilenceC
     # A mail still on its way is not repaired with a second one: it counts as silent until it is sent.
     pending = Delivery.objects.filter(
         contact_id=OuterRef("pk"),
-        kind__in=Delivery.MARKETING_KINDS,
+        marketing=True,
         status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
     )
     for condition in (silent_schedules(now=now), welcome_overdue_schedules(now=now)):

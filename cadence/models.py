@@ -173,3 +173,77 @@ class ContentReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact} received {self.item}"
+
+
+class Announcement(models.Model):
+    """A one-off message from marketers to an audience, sent through the bulk pipeline."""
+
+    class Kind(models.TextChoices):
+        SERVICE = "service", _("service (every reachable address, whatever the marketing consent)")
+        MARKETING = "marketing", _("marketing (needs marketing consent)")
+
+    class Audience(models.TextChoices):
+        ALL_CUSTOMERS = "all_customers", _("all customers")
+        ALL_CONTACTS = "all_contacts", _("all contacts")
+        SEGMENT = "segment", _("a segment")
+
+    class Lifecycle(models.TextChoices):
+        PROSPECT = "prospect", _("prospects (no share of customer)")
+        CUSTOMER = "customer", _("customers")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        CONFIRMED = "confirmed", _("confirmed, waiting to start")
+        SENDING = "sending", _("sending")
+        DONE = "done", _("done")
+
+    title = models.CharField(_("title (internal)"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.SERVICE)
+    subject_en = models.CharField(_("subject (English)"), max_length=200)
+    subject_nl = models.CharField(_("subject (Dutch)"), max_length=200)
+    body_en = models.TextField(_("body (English)"))
+    body_nl = models.TextField(_("body (Dutch)"))
+    audience = models.CharField(_("audience"), max_length=16, choices=Audience.choices, default=Audience.ALL_CUSTOMERS)
+    segment_potential = models.CharField(
+        _("segment: potential"), max_length=8, choices=Contact.Potential.choices, blank=True
+    )
+    segment_lifecycle = models.CharField(_("segment: lifecycle"), max_length=16, choices=Lifecycle.choices, blank=True)
+    segment_topic = models.ForeignKey(
+        "preferences.Topic", verbose_name=_("segment: topic"), on_delete=models.PROTECT, null=True, blank=True
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    scheduled_at = models.DateTimeField(
+        _("send at"), null=True, blank=True, help_text=_("Empty: sending starts as soon as it is confirmed.")
+    )
+    audience_count = models.PositiveIntegerField(_("recipients counted at confirmation"), null=True, blank=True)
+    created_count = models.PositiveIntegerField(_("deliveries created"), default=0)
+    # Keyset cursor: the last contact id expanded, so an interrupted expansion resumes where it stopped.
+    expanded_through = models.UUIDField(
+        null=True, blank=True, editable=False, verbose_name=_("expanded through (contact id)")
+    )
+    confirmed_by = models.CharField(_("confirmed by"), max_length=150, blank=True)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    expanded_at = models.DateTimeField(_("audience expanded at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        # The table keeps the name it had when the model lived in messaging.
+        db_table = "messaging_announcement"
+        verbose_name = _("announcement")
+        verbose_name_plural = _("announcements")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_marketing(self) -> bool:
+        return self.kind == self.Kind.MARKETING
+
+    def subject(self, locale: str) -> str:
+        return self.subject_nl if locale == "nl" else self.subject_en
+
+    def body(self, locale: str) -> str:
+        return self.body_nl if locale == "nl" else self.body_en

@@ -8,21 +8,26 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
-from cadence.enqueue import deliveries_enqueue, delivery_enqueue
-from cadence.keys import confirmation_key, import_send_key, invitation_key, link_request_key
+from cadence.enqueue import deliveries_enqueue, deliveries_enqueue_on_their_queues, delivery_enqueue
+from cadence.keys import ANNOUNCEMENT_SEND, confirmation_key, import_send_key, invitation_key, link_request_key
+from cadence.kinds import Kind
 from cadence.models import ContactHealth, Schedule
 from cadence.schedules import schedule_reschedule, schedule_start, schedule_stop
+from config.celery import app
+from messaging import signals as messaging_signals
 from messaging.brake import send_is_braked
 from messaging.models import Delivery
 from messaging.services import delivery_create
 from preferences import signals
 from preferences.models import Contact
 
+EXPAND_ANNOUNCEMENT_TASK = "cadence.tasks.expand_announcement"
+
 
 @receiver(signals.confirmation_requested)
 def send_confirmation(sender: Any, contact: Contact, event_id: int, already_confirmed: bool, **kwargs: Any) -> None:
     """Queue the double opt-in mail, or the note with the preference-centre link for a known address."""
-    kind = Delivery.Kind.ALREADY_SUBSCRIBED if already_confirmed else Delivery.Kind.CONFIRMATION
+    kind = Kind.ALREADY_SUBSCRIBED if already_confirmed else Kind.CONFIRMATION
     delivery_create(
         contact=contact,
         kind=kind,
@@ -44,7 +49,7 @@ def send_invitations(sender: Any, invitations: list[tuple[Contact, int]], import
     deliveries = [
         Delivery(
             contact=contact,
-            kind=Delivery.Kind.CONFIRMATION,
+            kind=Kind.CONFIRMATION,
             template="invitation",
             idempotency_key=invitation_key(contact.id, event_id),
             marketing=False,
@@ -70,8 +75,8 @@ def send_link(sender: Any, contact: Contact, request_id: str, **kwargs: Any) -> 
     """Queue the service mail with a fresh preference-centre link, on the confirmation mail's path."""
     delivery_create(
         contact=contact,
-        kind=Delivery.Kind.LINK_REQUEST,
-        template=Delivery.Kind.LINK_REQUEST,
+        kind=Kind.LINK_REQUEST,
+        template=Kind.LINK_REQUEST,
         idempotency_key=link_request_key(contact.id, request_id),
         marketing=False,
         queue=Delivery.Queue.WELCOME,
@@ -113,3 +118,14 @@ def move_schedule(sender: Any, contact: Contact, changes: list[str] | None = Non
 @receiver(signals.contact_suppressed)
 def stop_schedule(sender: Any, contact: Contact, **kwargs: Any) -> None:
     schedule_stop(contact=contact)
+
+
+@receiver(messaging_signals.send_resumed, dispatch_uid="cadence.enqueue_resumed_send")
+def enqueue_resumed_send(sender: Any, send_key: str, delivery_ids: list[str], **kwargs: Any) -> None:
+    """A marketer resumed a braked send: its held mail goes back on its queues, and an announcement whose
+    audience was still being expanded when the brake held it goes on expanding."""
+    deliveries_enqueue_on_their_queues(delivery_ids)
+    prefix = ANNOUNCEMENT_SEND.split("{")[0]
+    announcement_id = send_key.removeprefix(prefix)
+    if send_key.startswith(prefix) and announcement_id.isdigit():
+        app.tasks[EXPAND_ANNOUNCEMENT_TASK].delay(int(announcement_id))

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from cadence import keys
 from cadence.enqueue import deliveries_enqueue
+from cadence.kinds import Kind
 from cadence.models import ReminderRule
 from messaging.models import Delivery
 from preferences.models import Product
@@ -120,7 +121,7 @@ def _create_batch(rule: ReminderRule, products: list[Product], event_date: date)
     deliveries = [
         Delivery(
             contact_id=product.contact_id,
-            kind=Delivery.Kind.REMINDER,
+            kind=Kind.REMINDER,
             template=rule.template_name,
             idempotency_key=keys.reminder_key(product.pk, rule.pk, event_date),
             marketing=False,

@@ -23,6 +23,7 @@ from django.utils import timezone
 from cadence import rules
 from cadence.enqueue import delivery_enqueue
 from cadence.keys import welcome_key
+from cadence.kinds import Kind
 from cadence.models import Schedule, WelcomeStep
 from messaging.bulk_sql import values_cte
 from messaging.models import Delivery
@@ -101,18 +102,29 @@ def _interval_days_sql(params: list[Any], *, policies: Policies) -> str:
     return f"(CASE {' '.join(whens)} ELSE %s END)"
 
 
-def claim_next_due_sql(params: list[Any], *, steps: list[WelcomeStep], now: datetime) -> str:
-    """Return the SQL for a claimed schedule's next due time, appending its parameters to `params`.
+def claim_move_sql(params: list[Any], *, steps: list[WelcomeStep], now: datetime) -> str:
+    """Return the UPDATE that moves claimed schedules on (the SQL claim; `schedule_claim_move` is the same in
+    Python), appending its parameters to `params`. It reads the CTE `due` (row_id, old_step, since,
+    paused_until, potential, frequency) and returns each schedule's contact_id, new slot and old step.
 
-    Reads the CTE `due` (old_step, since, paused_until, potential, frequency): the next welcome step's
-    `welcome_step_due`, or after the series `provisional_due`. The Python claim is `schedule_claim_move`.
+    Next due: the next welcome step's `welcome_step_due`, or after the series `provisional_due`.
     """
     step_due = _welcome_step_due_sql(
         since="due.since", delay="(%s::interval[])[due.old_step + 2]", now="%s", paused_until="due.paused_until"
     )
     params.extend([len(steps), [step.delay for step in steps], now, now, now])
     days = _interval_days_sql(params, policies=cadence_policies())
-    return f"CASE WHEN due.old_step + 1 < %s THEN {step_due} ELSE %s + make_interval(days => {days}) END"
+    params.extend([len(steps), now])
+    return f"""
+        UPDATE cadence_schedule s
+        SET slot = s.slot + 1,
+            next_due_at = CASE WHEN due.old_step + 1 < %s THEN {step_due} ELSE %s + make_interval(days => {days}) END,
+            welcome_step = LEAST(due.old_step + 1, GREATEST(%s, due.old_step)),
+            updated_at = %s
+        FROM due
+        WHERE s.ctid = due.row_id
+        RETURNING s.contact_id, s.slot, due.old_step
+    """
 
 
 def schedule_claim_move(schedule: Schedule, *, steps: list[WelcomeStep], now: datetime, policies: Policies) -> int:
@@ -221,7 +233,7 @@ def schedule_start(*, contact: Contact) -> Schedule:
         schedule.save(update_fields=["is_active", "next_due_at", "updated_at"])
     delivery_create(
         contact=contact,
-        kind=Delivery.Kind.WELCOME,
+        kind=Kind.WELCOME,
         template=steps[0].template if steps else "welcome",
         idempotency_key=welcome_key(contact.id, 0),
         marketing=True,

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from cadence import keys, schedules
 from cadence.enqueue import deliveries_enqueue
+from cadence.kinds import Kind
 from cadence.models import Schedule, WelcomeStep
 from messaging.brake import send_is_braked
 from messaging.models import Delivery
@@ -90,8 +91,8 @@ def _claim_batch_postgres(
     """Claim, move and create deliveries in one statement. Return the new delivery ids and the claim count."""
     n = len(steps)
     templates = [step.template for step in steps]
-    next_due_params: list[Any] = []
-    next_due = schedules.claim_next_due_sql(next_due_params, steps=steps, now=now)
+    moved_params: list[Any] = []
+    moved = schedules.claim_move_sql(moved_params, steps=steps, now=now)
     columns, expressions, values = _delivery_columns(now)
     # Each claim moves the schedule on provisionally; the send places the next nurture mail exactly.
     sql = f"""
@@ -103,16 +104,7 @@ def _claim_batch_postgres(
         ORDER BY s.next_due_at
         LIMIT %s
         FOR UPDATE OF s SKIP LOCKED
-    ), moved AS (
-        UPDATE cadence_schedule s
-        SET slot = s.slot + 1,
-            next_due_at = {next_due},
-            welcome_step = LEAST(due.old_step + 1, GREATEST(%s, due.old_step)),
-            updated_at = %s
-        FROM due
-        WHERE s.ctid = due.row_id
-        RETURNING s.contact_id, s.slot, due.old_step
-    ), created AS (
+    ), moved AS ({moved}), created AS (
         INSERT INTO messaging_delivery ({", ".join(columns)}, contact_id, kind, template, idempotency_key, send_key)
         SELECT {", ".join(expressions)}, m.contact_id,
             CASE WHEN m.old_step < %s THEN 'welcome' ELSE 'nurture' END,
@@ -126,7 +118,7 @@ def _claim_batch_postgres(
     )
     SELECT NULL::uuid, (SELECT count(*) FROM moved) UNION ALL SELECT id, NULL FROM created
     """
-    params: list[Any] = [now, nurture_braked, n, limit, *next_due_params, n, now, *values]
+    params: list[Any] = [now, nurture_braked, n, limit, *moved_params, *values]
     params += [n, n, templates, n, n, nurture_send_key]
     with connection.cursor() as cursor:
         # Losing the last claims in a database crash is harmless: the claim, the moved schedules and the
@@ -183,10 +175,10 @@ def _claim_batch_portable(
         contact = schedule.contact
         old_step = schedules.schedule_claim_move(schedule, steps=steps, now=now, policies=policies)
         if old_step < len(steps):
-            kind, template = Delivery.Kind.WELCOME, steps[old_step].template
+            kind, template = Kind.WELCOME, steps[old_step].template
             key, send_key = keys.welcome_key(contact.id, old_step), ""
         else:
-            kind, template = Delivery.Kind.NURTURE, "nurture"
+            kind, template = Kind.NURTURE, "nurture"
             key, send_key = keys.nurture_key(contact.id, schedule.slot), nurture_send_key
         delivery = delivery_create(
             contact=contact,

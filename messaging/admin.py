@@ -15,8 +15,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from messaging.models import Delivery, DeliveryEvent
+from messaging.brake import send_cancel, send_resume
+from messaging.models import KIND_LABELS, Delivery, DeliveryEvent, SendBrake
 from messaging.preview import PREVIEW_TEMPLATES, find_contact, preview_message
 from preferences.admin import ContactAdmin, ContactSearchMixin, TopicAdmin
 from preferences.models import Contact, Topic
@@ -35,10 +37,23 @@ class DeliveryEventInline(admin.TabularInline):
         return False
 
 
+class KindFilter(admin.SimpleListFilter):
+    """The producers' kinds of mail, by the names they gave them."""
+
+    title = _("kind")
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return sorted(KIND_LABELS.items(), key=lambda item: str(item[1]))
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "contact", "kind", "status", "feedback", "esp_name", "sent_at", "attempts"]
-    list_filter = ["status", "kind", "esp_name", "feedback"]
+    list_display = ["created_at", "contact", "kind_label", "status", "feedback", "esp_name", "sent_at", "attempts"]
+    list_filter = ["status", KindFilter, "esp_name", "feedback"]
     list_select_related = ["contact"]
     search_fields = ["=id", "=esp_message_id", "contact__email"]
     search_help_text = _("The start of an email address, or an exact delivery id or ESP message id.")
@@ -46,6 +61,10 @@ class DeliveryAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = [f.name for f in Delivery._meta.fields]
     inlines = [DeliveryEventInline]
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_label(self, delivery: Delivery) -> str:
+        return delivery.kind_label
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         term = search_term.strip()
@@ -77,17 +96,15 @@ def delivery_timeline(contact: Contact) -> list[tuple]:
     """Return the contact's mail history, newest first: each delivery made and sent, each ESP event."""
     rows: list[tuple] = []
     for delivery in contact.deliveries.order_by("-created_at")[:TIMELINE_LENGTH]:
-        rows.append((delivery.created_at, delivery.get_kind_display(), _("queued"), ""))
+        rows.append((delivery.created_at, delivery.kind_label, _("queued"), ""))
         if delivery.sent_at:
-            rows.append((delivery.sent_at, delivery.get_kind_display(), _("sent"), delivery.esp_name))
+            rows.append((delivery.sent_at, delivery.kind_label, _("sent"), delivery.esp_name))
         elif delivery.status in (Delivery.Status.FAILED, Delivery.Status.CANCELLED):
-            rows.append(
-                (delivery.updated_at, delivery.get_kind_display(), delivery.get_status_display(), delivery.error)
-            )
+            rows.append((delivery.updated_at, delivery.kind_label, delivery.get_status_display(), delivery.error))
     events = contact.delivery_events.select_related("delivery").order_by("-occurred_at")[:TIMELINE_LENGTH]
     for event in events:
         detail = event.click_url or event.description
-        rows.append((event.occurred_at, event.delivery.get_kind_display(), event.get_type_display(), detail))
+        rows.append((event.occurred_at, event.delivery.kind_label, event.get_type_display(), detail))
     rows.sort(key=lambda row: row[0], reverse=True)
     return rows[:TIMELINE_LENGTH]
 
@@ -111,10 +128,6 @@ class ContactWithTimelineAdmin(ContactAdmin):
             "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>", _("when"), _("mail"), _("what"), _("detail")
         )
         return format_html("<table>{}{}</table>", head, body)
-
-
-admin.site.unregister(Contact)
-admin.site.register(Contact, ContactWithTimelineAdmin)
 
 
 class PreviewForm(forms.Form):
@@ -166,5 +179,32 @@ class TopicPreviewAdmin(TopicAdmin):
         return TemplateResponse(request, "admin/messaging/topic_preview.html", context)
 
 
-admin.site.unregister(Topic)
-admin.site.register(Topic, TopicPreviewAdmin)
+@admin.register(SendBrake)
+class SendBrakeAdmin(admin.ModelAdmin):
+    """Sends held by the bounce and complaint brake: resume (held mail is queued again) or cancel."""
+
+    list_display = ["send_key", "status", "sent", "bounced", "complained", "held_count", "held_at", "decided_by"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in SendBrake._meta.fields]
+    actions = ["resume", "cancel"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Resume the selected sends (held mail is sent)"), permissions=["change"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[SendBrake]) -> None:
+        resumed = 0
+        for brake in queryset.filter(status=SendBrake.Status.HELD):
+            resumed += send_resume(brake=brake, user=str(request.user))
+        self.message_user(
+            request, ngettext("%(n)d mail queued again.", "%(n)d mails queued again.", resumed) % {"n": resumed}
+        )
+
+    @admin.action(description=_("Cancel the held mail of the selected sends"), permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[SendBrake]) -> None:
+        cancelled = sum(
+            send_cancel(brake=brake, user=str(request.user)) for brake in queryset.filter(status=SendBrake.Status.HELD)
+        )
+        self.message_user(
+            request, ngettext("%(n)d mail cancelled.", "%(n)d mails cancelled.", cancelled) % {"n": cancelled}
+        )

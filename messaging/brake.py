@@ -10,7 +10,6 @@ row and key: nothing is lost while paused.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -19,6 +18,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from messaging import signals
 from messaging.models import Delivery, DeliveryEvent, SendBrake
 
 logger = logging.getLogger(__name__)
@@ -84,10 +84,9 @@ def send_brake_check(*, send_key: str, now: datetime | None = None) -> SendBrake
     return brake
 
 
-def send_resume(
-    *, brake: SendBrake, user: str, enqueue_batch: Callable[[Sequence[str]], None], batch_size: int = 200
-) -> int:
-    """Queue the held deliveries of a braked send again and enqueue them. Return how many."""
+def send_resume(*, brake: SendBrake, user: str) -> int:
+    """Queue the held deliveries of a braked send again and tell their producer (`send_resumed`, after the
+    commit), which enqueues them. Return how many."""
     with transaction.atomic():
         brake = SendBrake.objects.select_for_update().get(pk=brake.pk)
         if brake.status != SendBrake.Status.HELD:
@@ -97,9 +96,9 @@ def send_resume(
         Delivery.objects.filter(id__in=ids, status=Delivery.Status.HELD).update(status=Delivery.Status.QUEUED)
         brake.status, brake.decided_by, brake.decided_at = SendBrake.Status.RESUMED, user[:150], timezone.now()
         brake.save(update_fields=["status", "decided_by", "decided_at"])
-        for start in range(0, len(ids), batch_size):
-            chunk = ids[start : start + batch_size]
-            transaction.on_commit(partial(enqueue_batch, chunk))
+        transaction.on_commit(
+            partial(signals.send_resumed.send, sender=SendBrake, send_key=brake.send_key, delivery_ids=ids)
+        )
     return len(ids)
 
 

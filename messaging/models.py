@@ -5,23 +5,18 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from preferences.models import Contact
 
+# The producers' names for their kinds of mail, filled by the producers when the apps are ready
+# (cadence.apps): messaging shows them and never branches on a kind.
+KIND_LABELS: dict[str, str | Promise] = {}
+
 
 class Delivery(models.Model):
     """One mail to one contact. The idempotency key makes every send happen at most once."""
-
-    class Kind(models.TextChoices):
-        CONFIRMATION = "confirmation", _("confirmation")
-        ALREADY_SUBSCRIBED = "already_subscribed", _("already subscribed")
-        LINK_REQUEST = "link_request", _("requested preference link")
-        WELCOME = "welcome", _("welcome series")
-        NURTURE = "nurture", _("nurture")
-        REENGAGEMENT = "reengagement", _("re-engagement")
-        REMINDER = "reminder", _("service reminder")
-        ANNOUNCEMENT = "announcement", _("announcement")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")
@@ -37,12 +32,10 @@ class Delivery(models.Model):
         BULK = "bulk", _("bulk")
         DEFAULT = "default", _("default")
 
-    # Kinds of the cadence engine that need marketing consent (the producer sets `marketing`).
-    MARKETING_KINDS = frozenset({Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT})
-
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name=_("id"))
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("contact"))
-    kind = models.CharField(max_length=24, choices=Kind.choices, verbose_name=_("kind"))
+    # The producer's label (cadence.kinds.Kind); messaging never branches on it.
+    kind = models.CharField(max_length=24, verbose_name=_("kind"))
     template = models.CharField(max_length=100, verbose_name=_("template"))
     idempotency_key = models.CharField(max_length=200, unique=True, verbose_name=_("idempotency key"))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, verbose_name=_("status"))
@@ -78,12 +71,12 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.kind_label} {self.created_at:%Y-%m-%d %H:%M}"
 
     @property
-    def is_marketing(self) -> bool:
-        """Return whether the mail needs marketing consent and carries List-Unsubscribe."""
-        return self.marketing
+    def kind_label(self) -> str:
+        """Return the producer's name for this kind of mail, in the active language."""
+        return str(KIND_LABELS.get(self.kind, self.kind))
 
 
 class DeliveryEvent(models.Model):
@@ -131,83 +124,11 @@ class DeliveryEvent(models.Model):
         return f"{self.type} {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
-class Announcement(models.Model):
-    """A one-off message from marketers to an audience, sent through the bulk pipeline."""
-
-    class Kind(models.TextChoices):
-        SERVICE = "service", _("service (every reachable address, whatever the marketing consent)")
-        MARKETING = "marketing", _("marketing (needs marketing consent)")
-
-    class Audience(models.TextChoices):
-        ALL_CUSTOMERS = "all_customers", _("all customers")
-        ALL_CONTACTS = "all_contacts", _("all contacts")
-        SEGMENT = "segment", _("a segment")
-
-    class Lifecycle(models.TextChoices):
-        PROSPECT = "prospect", _("prospects (no share of customer)")
-        CUSTOMER = "customer", _("customers")
-
-    class Status(models.TextChoices):
-        DRAFT = "draft", _("draft")
-        CONFIRMED = "confirmed", _("confirmed, waiting to start")
-        SENDING = "sending", _("sending")
-        DONE = "done", _("done")
-
-    title = models.CharField(_("title (internal)"), max_length=200)
-    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.SERVICE)
-    subject_en = models.CharField(_("subject (English)"), max_length=200)
-    subject_nl = models.CharField(_("subject (Dutch)"), max_length=200)
-    body_en = models.TextField(_("body (English)"))
-    body_nl = models.TextField(_("body (Dutch)"))
-    audience = models.CharField(_("audience"), max_length=16, choices=Audience.choices, default=Audience.ALL_CUSTOMERS)
-    segment_potential = models.CharField(
-        _("segment: potential"), max_length=8, choices=Contact.Potential.choices, blank=True
-    )
-    segment_lifecycle = models.CharField(_("segment: lifecycle"), max_length=16, choices=Lifecycle.choices, blank=True)
-    segment_topic = models.ForeignKey(
-        "preferences.Topic", verbose_name=_("segment: topic"), on_delete=models.PROTECT, null=True, blank=True
-    )
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
-    scheduled_at = models.DateTimeField(
-        _("send at"), null=True, blank=True, help_text=_("Empty: sending starts as soon as it is confirmed.")
-    )
-    audience_count = models.PositiveIntegerField(_("recipients counted at confirmation"), null=True, blank=True)
-    created_count = models.PositiveIntegerField(_("deliveries created"), default=0)
-    # Keyset cursor: the last contact id expanded, so an interrupted expansion resumes where it stopped.
-    expanded_through = models.UUIDField(
-        null=True, blank=True, editable=False, verbose_name=_("expanded through (contact id)")
-    )
-    confirmed_by = models.CharField(_("confirmed by"), max_length=150, blank=True)
-    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
-    expanded_at = models.DateTimeField(_("audience expanded at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
-    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
-
-    class Meta:
-        verbose_name = _("announcement")
-        verbose_name_plural = _("announcements")
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return self.title
-
-    @property
-    def is_marketing(self) -> bool:
-        return self.kind == self.Kind.MARKETING
-
-    def subject(self, locale: str) -> str:
-        return self.subject_nl if locale == "nl" else self.subject_en
-
-    def body(self, locale: str) -> str:
-        return self.body_nl if locale == "nl" else self.body_en
-
-
 class DeliveryMonthlyCount(models.Model):
     """Deliveries per month, kind and status that the retention prune removed, so totals stay right."""
 
     month = models.DateField(_("month"))
-    kind = models.CharField(_("kind"), max_length=24, choices=Delivery.Kind.choices)
+    kind = models.CharField(_("kind"), max_length=24)
     status = models.CharField(_("status"), max_length=16, choices=Delivery.Status.choices)
     count = models.PositiveBigIntegerField(_("count"), default=0)
 

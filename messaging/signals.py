@@ -11,3 +11,7 @@ from django.dispatch import Signal
 # the delivery's contact, inside the transaction that records it, so a receiver that fails makes the
 # webhook fail and the ESP send it again.
 delivery_event_recorded = Signal()
+
+# A marketer resumed a send the brake held: its held deliveries are queued again. Sent once per resume,
+# after the commit, with `send_key` and `delivery_ids`; the producer (cadence) puts them on their queues.
+send_resumed = Signal()

@@ -45,7 +45,6 @@ from preferences.models import (
     Lifecycle,
     Product,
     SuppressionEntry,
-    Topic,
     address_hash,
 )
 from preferences.resources import ContactResource
@@ -55,7 +54,6 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 
-@admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     list_display = ["slug", "name_en", "name_nl", "is_active", "position"]
     list_editable = ["is_active", "position"]
@@ -168,7 +166,8 @@ class ProductAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
 
-@admin.register(Contact)
+# Contact and Topic are registered once, by cadence.admin, with the views messaging and cadence add
+# (the delivery timeline, the topic preview, the schedule and health): one page, whatever the app order.
 class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
     form = ContactAdminForm
     list_display = ["email", "status", "lifecycle", "share_of_customer", "potential", "frequency", "created_at"]

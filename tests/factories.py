@@ -3,8 +3,7 @@ from __future__ import annotations
 import factory
 from django.utils import timezone
 
-from cadence.models import ReminderRule
-from messaging.models import Announcement
+from cadence.models import Announcement, ReminderRule
 from preferences.models import Contact, Product, Topic
 
 

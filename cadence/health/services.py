@@ -14,6 +14,7 @@ from django.utils import timezone
 from cadence.enqueue import delivery_enqueue
 from cadence.health import rules as health
 from cadence.keys import reengagement_key
+from cadence.kinds import Kind
 from cadence.models import ContactHealth
 from cadence.schedules import schedule_take_slot
 from messaging.models import Delivery
@@ -131,7 +132,7 @@ def _act(contact: Contact, row: ContactHealth, now: Any) -> None:
         if (row.reengaged_at is None or now - row.reengaged_at > every) and _reengagement_fits(contact, now):
             delivery_create(
                 contact=contact,
-                kind=Delivery.Kind.REENGAGEMENT,
+                kind=Kind.REENGAGEMENT,
                 template="reengagement",
                 idempotency_key=reengagement_key(contact.pk, now.date()),
                 marketing=True,

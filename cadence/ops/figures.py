@@ -19,6 +19,7 @@ from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from cadence.guard import owed_mail, silence_count
 from cadence.heartbeat import last_tick_at, redis_client
+from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery
 from preferences.models import Contact
@@ -205,7 +206,7 @@ def welcome_latency(*, now: datetime | None = None) -> Histogram:
     histogram = Histogram(WELCOME_LATENCY_BUCKETS, [0] * (len(WELCOME_LATENCY_BUCKETS) + 1))
     rows = (
         Delivery.objects.filter(
-            kind=Delivery.Kind.WELCOME,
+            kind=Kind.WELCOME,
             status=Delivery.Status.SENT,
             sent_at__gte=now - WELCOME_LATENCY_WINDOW,
             contact__confirmed_at__isnull=False,

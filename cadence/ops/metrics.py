@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from cadence.kinds import Kind
 from cadence.ops import figures as ops
 from messaging.models import Delivery, SendBrake
 
@@ -54,7 +55,7 @@ class OpsCollector(Collector):
         )
         counts = ops.deliveries_by_status_and_kind()
         for status in Delivery.Status.values:
-            for kind in Delivery.Kind.values:
+            for kind in Kind.values:
                 deliveries.add_metric([status, kind], counts.get((status, kind), 0))
         yield deliveries
         held = GaugeMetricFamily(

@@ -29,6 +29,7 @@ from redis import RedisError
 from cadence.enqueue import delivery_enqueue
 from cadence.guard import delivery_retry_refusal
 from cadence.insights.charts import bar_chart
+from cadence.kinds import Kind
 from cadence.ops import figures as ops
 from cadence.ops import metrics, probes
 from config.celery import app as celery_app
@@ -111,7 +112,7 @@ def welcome_latency_percentiles(*, now: datetime) -> dict[str, float] | None:
     """
     rows = (
         Delivery.objects.filter(
-            kind=Delivery.Kind.WELCOME,
+            kind=Kind.WELCOME,
             status=Delivery.Status.SENT,
             sent_at__gte=now - ops.WELCOME_LATENCY_WINDOW,
             contact__confirmed_at__isnull=False,

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery
 from tests.browser.conftest import PHONE, serious_violations
@@ -56,7 +57,7 @@ def test_the_ops_page_opens_with_its_verdict_on_a_phone(live_server, marketer_ph
         Delivery.objects.create(
             marketing=True,
             contact=contact,
-            kind=Delivery.Kind.NURTURE,
+            kind=Kind.NURTURE,
             template="nurture",
             idempotency_key=f"browser-{i}",
             status=Delivery.Status.SENT,

@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from cadence.kinds import Kind
 from cadence.models import ContactHealth, Schedule
 from messaging.models import Delivery
 from preferences.models import ConsentEvent, Contact, Conversion
@@ -144,7 +145,7 @@ def test_bulk_actions_set_potential_pause_and_resend_welcome(staff, django_captu
     assert ConsentEvent.objects.filter(kind=ConsentEvent.Kind.PAUSED, source="admin").count() == 2
 
     staff.post(CHANGELIST, {"action": "resend_welcome", "_selected_action": ids})
-    assert Delivery.objects.filter(kind=Delivery.Kind.WELCOME).count() == 3
+    assert Delivery.objects.filter(kind=Kind.WELCOME).count() == 3
 
 
 def test_changing_the_share_in_the_admin_records_a_conversion(staff):

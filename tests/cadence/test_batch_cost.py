@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from cadence.batch import batch_send
 from cadence.digest import digest_items_for
+from cadence.kinds import Kind
 from cadence.models import ContentItem, ContentReceipt, Schedule
 from messaging import rendering
 from messaging.bulk_sql import values_cte
@@ -32,7 +33,7 @@ def due_nurture(contacts: list[Contact]) -> list[str]:
         delivery = Delivery.objects.create(
             marketing=True,
             contact=contact,
-            kind=Delivery.Kind.NURTURE,
+            kind=Kind.NURTURE,
             template="nurture",
             idempotency_key=f"n:{contact.pk}",
         )

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from cadence.announcements import announcement_confirm, announcement_expand, announcement_progress
 from cadence.guard import silence_repair
-from cadence.models import Schedule
-from messaging.models import Announcement, Delivery, DeliveryEvent
+from cadence.kinds import Kind
+from cadence.models import Announcement, Schedule
+from messaging.models import Delivery, DeliveryEvent
 from preferences.models import Contact
 from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory
 
@@ -41,7 +42,7 @@ def repair_and_send(django_capture_on_commit_callbacks) -> None:
 
 def test_a_lost_confirmation_is_sent_again_late_once(celery_eager, django_capture_on_commit_callbacks):
     contact = ContactFactory(status=Contact.Status.PENDING, confirmed_at=None)
-    lost = stuck(contact, Delivery.Kind.CONFIRMATION, f"confirmation:{contact.pk}:1", queue="welcome")
+    lost = stuck(contact, Kind.CONFIRMATION, f"confirmation:{contact.pk}:1", queue="welcome")
 
     repair_and_send(django_capture_on_commit_callbacks)
 
@@ -66,7 +67,7 @@ def test_a_lost_reminder_is_sent_again_late_once(celery_eager, django_capture_on
     }
     stuck(
         contact,
-        Delivery.Kind.REMINDER,
+        Kind.REMINDER,
         f"reminder:{product.pk}:1:{renews}",
         template="reminder_renewal",
         context=context,
@@ -83,7 +84,7 @@ def test_an_announcement_with_a_lost_delivery_still_reaches_done(celery_eager, d
     announcement = AnnouncementFactory(kind=Announcement.Kind.SERVICE, audience=Announcement.Audience.ALL_CUSTOMERS)
     assert announcement_confirm(announcement=announcement, confirmed_by="marketer")
     announcement_expand(announcement_id=announcement.pk, enqueue_sends=lambda ids: None)
-    deliveries = list(Delivery.objects.filter(kind=Delivery.Kind.ANNOUNCEMENT).order_by("id"))
+    deliveries = list(Delivery.objects.filter(kind=Kind.ANNOUNCEMENT).order_by("id"))
     assert len(deliveries) == 3
     # Two were sent; the worker sending the third died.
     Delivery.objects.filter(pk__in=[d.pk for d in deliveries[:2]]).update(
@@ -115,7 +116,7 @@ def test_a_stuck_delivery_the_esp_reported_on_is_recorded_as_sent_not_sent_again
     contact = ContactFactory()
     Schedule.objects.create(contact=contact, next_due_at=timezone.now() + timedelta(days=29), welcome_step=9)
     delivery = stuck(
-        contact, Delivery.Kind.NURTURE, f"nurture:{contact.pk}:3", template="nurture", minutes_ago=40, marketing=True
+        contact, Kind.NURTURE, f"nurture:{contact.pk}:3", template="nurture", minutes_ago=40, marketing=True
     )
     reported_at = timezone.now() - timedelta(minutes=39)
     DeliveryEvent.objects.create(
@@ -147,7 +148,7 @@ def test_a_queued_delivery_whose_task_was_lost_goes_back_on_its_own_queue(
     long_ago = timezone.now() - timedelta(hours=2)
     Delivery.objects.create(
         contact=contact,
-        kind=Delivery.Kind.REMINDER,
+        kind=Kind.REMINDER,
         template="reminder_renewal",
         idempotency_key=f"reminder:{product.pk}:1:{renews}",
         context={"product_id": product.pk, "product_name": product.name, "event": "renewal",
@@ -167,7 +168,7 @@ def test_a_delivery_waiting_for_the_esps_retry_after_is_not_queued_again_early(c
     contact = ContactFactory()
     waiting = Delivery.objects.create(
         contact=contact,
-        kind=Delivery.Kind.NURTURE,
+        kind=Kind.NURTURE,
         template="nurture",
         idempotency_key=f"nurture:{contact.pk}:4",
         marketing=True,
@@ -211,7 +212,7 @@ def test_a_lost_task_is_queued_again_once_per_period_not_at_every_guard_run(sett
     contacts = [ContactFactory() for _ in range(3)]
     for n, contact in enumerate(contacts):
         Delivery.objects.create(
-            contact=contact, kind=Delivery.Kind.NURTURE, template="nurture", marketing=True,
+            contact=contact, kind=Kind.NURTURE, template="nurture", marketing=True,
             idempotency_key=f"nurture:{contact.pk}:{n}",
         )  # fmt: skip
     Delivery.objects.update(updated_at=timezone.now() - timedelta(hours=2))  # their task went with the broker
@@ -234,7 +235,7 @@ def test_one_guard_at_a_time_a_second_run_only_counts(monkeypatch):
 
     contact = ContactFactory()
     Delivery.objects.create(
-        contact=contact, kind=Delivery.Kind.NURTURE, template="nurture", marketing=True,
+        contact=contact, kind=Kind.NURTURE, template="nurture", marketing=True,
         idempotency_key=f"nurture:{contact.pk}:1",
     )  # fmt: skip
     Delivery.objects.update(updated_at=timezone.now() - timedelta(hours=2))

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 
 from cadence.health import services as relationship
+from cadence.kinds import Kind
 from cadence.models import ContactHealth, Schedule
 from messaging.models import Delivery
 from preferences.models import Contact
@@ -35,7 +36,7 @@ def long_quiet_subscriber() -> tuple[Contact, Delivery]:
     )
     delivery = Delivery.objects.create(
         contact=contact,
-        kind=Delivery.Kind.NURTURE,
+        kind=Kind.NURTURE,
         template="nurture",
         idempotency_key=f"nurture:{contact.pk}:14",
         status=Delivery.Status.SENT,

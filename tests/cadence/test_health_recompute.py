@@ -7,6 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from cadence.health import services as relationship
+from cadence.kinds import Kind
 from cadence.models import ContactHealth, Schedule
 from messaging.models import Delivery
 from preferences import services
@@ -48,7 +49,7 @@ def test_cooling_from_silence_queues_one_reengagement_mail(django_capture_on_com
     relationship.health_recompute(contact_ids=[contact.pk])
     relationship.health_recompute(contact_ids=[contact.pk])
 
-    mails = Delivery.objects.filter(contact=contact, kind=Delivery.Kind.REENGAGEMENT)
+    mails = Delivery.objects.filter(contact=contact, kind=Kind.REENGAGEMENT)
     assert mails.count() == 1
     assert mails.get().template == "reengagement"
     # It takes the place of the next nurture mail, which now comes one interval later.
@@ -61,21 +62,21 @@ def test_a_reengagement_mail_waits_for_the_contacts_next_slot(django_capture_on_
     contact = quiet_contact(100, last_mail_days=5, frequency="monthly")
     relationship.health_recompute(contact_ids=[contact.pk])
 
-    assert not Delivery.objects.filter(contact=contact, kind=Delivery.Kind.REENGAGEMENT).exists()
+    assert not Delivery.objects.filter(contact=contact, kind=Kind.REENGAGEMENT).exists()
     assert ContactHealth.objects.get(contact=contact).reengaged_at is None, "it tries again later"
     with time_machine.travel(NOW + timedelta(days=26), tick=False):
         relationship.health_recompute(contact_ids=[contact.pk])
-    assert Delivery.objects.filter(contact=contact, kind=Delivery.Kind.REENGAGEMENT).count() == 1
+    assert Delivery.objects.filter(contact=contact, kind=Kind.REENGAGEMENT).count() == 1
 
 
 @time_machine.travel(NOW, tick=False)
 def test_no_reengagement_while_another_marketing_mail_is_on_its_way(django_capture_on_commit_callbacks):
     contact = quiet_contact(100, last_mail_days=40, frequency="monthly")
     Delivery.objects.create(
-        marketing=True, contact=contact, kind=Delivery.Kind.NURTURE, template="nurture", idempotency_key="n1"
+        marketing=True, contact=contact, kind=Kind.NURTURE, template="nurture", idempotency_key="n1"
     )
     relationship.health_recompute(contact_ids=[contact.pk])
-    assert not Delivery.objects.filter(contact=contact, kind=Delivery.Kind.REENGAGEMENT).exists()
+    assert not Delivery.objects.filter(contact=contact, kind=Kind.REENGAGEMENT).exists()
 
 
 @time_machine.travel(NOW, tick=False)

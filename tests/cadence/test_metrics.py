@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import messaging.models as messaging_models
 from cadence import heartbeat
+from cadence.kinds import Kind
 from cadence.models import Schedule
 from cadence.ops import figures as ops
 from cadence.tasks import send_batch
@@ -96,7 +97,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
         Delivery.objects.create(
             marketing=True,
             contact=contact,
-            kind=Delivery.Kind.WELCOME,
+            kind=Kind.WELCOME,
             template="welcome",
             idempotency_key=f"w{contact.pk}",
             status=Delivery.Status.SENT,
@@ -106,7 +107,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
     Delivery.objects.create(
         marketing=True,
         contact=failed,
-        kind=Delivery.Kind.NURTURE,
+        kind=Kind.NURTURE,
         template="nurture",
         idempotency_key="f1",
         status=Delivery.Status.FAILED,
@@ -115,7 +116,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
     Delivery.objects.create(
         marketing=True,
         contact=failed,
-        kind=Delivery.Kind.NURTURE,
+        kind=Kind.NURTURE,
         template="nurture",
         idempotency_key="f2",
         status=Delivery.Status.FAILED,

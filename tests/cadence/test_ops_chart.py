@@ -11,6 +11,7 @@ import time_machine
 from django.contrib.auth.models import User
 
 from cadence.insights.charts import integer_ticks
+from cadence.kinds import Kind
 from messaging.models import Delivery
 from tests.factories import ContactFactory
 
@@ -34,7 +35,7 @@ def sent(contact, at: datetime, n: int, status: str = Delivery.Status.SENT) -> N
         Delivery.objects.create(
             marketing=True,
             contact=contact,
-            kind=Delivery.Kind.NURTURE,
+            kind=Kind.NURTURE,
             template="nurture",
             idempotency_key=f"nurture:{contact.pk}:{Delivery.objects.count()}",
             status=status,

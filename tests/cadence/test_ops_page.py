@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from cadence.kinds import Kind
 from cadence.ops import figures as ops
 from messaging.models import Delivery
 from tests.factories import ContactFactory
@@ -35,7 +36,7 @@ def failed_delivery(**fields) -> Delivery:
     return Delivery.objects.create(
         marketing=True,
         contact=contact,
-        kind=Delivery.Kind.WELCOME,
+        kind=Kind.WELCOME,
         template="welcome",
         idempotency_key=f"welcome:{contact.pk}:0",
         queue=Delivery.Queue.WELCOME,
@@ -62,7 +63,7 @@ def test_the_ops_page_shows_failures_and_a_chart_of_sends_per_hour(staff_client)
         Delivery.objects.create(
             marketing=True,
             contact=contact,
-            kind=Delivery.Kind.NURTURE,
+            kind=Kind.NURTURE,
             template="nurture",
             idempotency_key=f"n{hours_ago}-{now.timestamp()}-{Delivery.objects.count()}",
             status=Delivery.Status.SENT,
@@ -124,7 +125,7 @@ def test_retry_refuses_a_lost_delivery_the_guard_already_replaced_so_no_second_m
     contact = ContactFactory.create()
     lost = Delivery.objects.create(
         contact=contact,
-        kind=Delivery.Kind.WELCOME,
+        kind=Kind.WELCOME,
         template="welcome",
         idempotency_key=f"welcome:{contact.pk}:0",
         status=Delivery.Status.SENDING,

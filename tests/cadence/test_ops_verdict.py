@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from cadence import heartbeat
+from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery
 from tests.factories import ContactFactory
@@ -74,7 +75,7 @@ def test_the_verdict_holds_when_every_condition_does_and_shows_the_guard_and_tic
         Schedule.objects.create(contact=other, next_due_at=now + timedelta(days=30), last_sent_at=now)
         Delivery.objects.create(
             contact=other,
-            kind=Delivery.Kind.WELCOME,
+            kind=Kind.WELCOME,
             template="welcome",
             idempotency_key=f"welcome:{i}",
             status=Delivery.Status.SENT,

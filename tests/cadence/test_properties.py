@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cadence import rules
+from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery
 from preferences.frequencies import get_frequency
@@ -84,7 +85,7 @@ def test_never_more_than_one_nurture_per_interval_and_never_silent_beyond_the_gr
             if op == "jump":
                 now += timedelta(hours=a)
             for delivery in tick_and_send(now):
-                if delivery.kind == Delivery.Kind.NURTURE and delivery.status == Delivery.Status.SENT:
+                if delivery.kind == Kind.NURTURE and delivery.status == Delivery.Status.SENT:
                     contact = Contact.objects.get(pk=delivery.contact_id)
                     nurture_sends.setdefault(str(contact.pk), []).append((delivery.sent_at, contact.frequency))
             with time_machine.travel(now, tick=False):

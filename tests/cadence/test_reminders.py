@@ -10,6 +10,7 @@ from django.core import mail
 from django.core.management import call_command
 
 from cadence.batch import batch_send
+from cadence.kinds import Kind
 from cadence.models import ReminderRule, Schedule
 from cadence.reminders import reminders_create_due
 from messaging.models import Delivery
@@ -76,7 +77,7 @@ def test_a_reminder_fires_at_nine_local_in_each_contacts_time_zone_and_language(
     assert "in 30 days" in english.body
     # A service message: no List-Unsubscribe, and the marketing cadence is not touched.
     assert "List-Unsubscribe" not in english.extra_headers
-    assert all(d.kind == Delivery.Kind.REMINDER for d in Delivery.objects.all())
+    assert all(d.kind == Kind.REMINDER for d in Delivery.objects.all())
 
 
 def test_a_reminder_fires_once_per_product_rule_and_date(rule, amsterdam):
@@ -185,7 +186,7 @@ def test_a_reminder_day_missed_while_beat_was_down_is_caught_up_once(rule, amste
     assert tick(at(2026, 12, 2, 6)) == 1
     assert tick(at(2026, 12, 2, 6, 15)) == 0
     reminder = Delivery.objects.get()
-    assert reminder.idempotency_key.endswith(":2026-12-31") and reminder.kind == Delivery.Kind.REMINDER
+    assert reminder.idempotency_key.endswith(":2026-12-31") and reminder.kind == Kind.REMINDER
 
 
 def test_no_reminder_is_caught_up_beyond_the_catch_up_days_or_after_its_event(rule, amsterdam, settings):

@@ -11,9 +11,10 @@ import time_machine
 from django.db import connection, connections
 
 from cadence.announcements import announcement_confirm, announcement_expand
+from cadence.models import Announcement
 from cadence.reminders import reminders_create_due
 from config.celery import app as celery_app
-from messaging.models import Announcement, Delivery
+from messaging.models import Delivery
 from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory, ReminderRuleFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]

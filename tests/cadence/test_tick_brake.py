@@ -9,6 +9,7 @@ import time_machine
 from django.db import connection
 
 from cadence.keys import nurture_send_key
+from cadence.kinds import Kind
 from cadence.models import Schedule
 from cadence.schedules import welcome_series
 from messaging.models import Delivery, SendBrake
@@ -64,7 +65,7 @@ def test_a_braked_nurture_round_claims_no_nurture_loses_nothing_and_resume_conti
 
     # The welcome step still goes; the nurture schedule is not claimed and stays due.
     assert [(d.contact_id, d.kind) for d in claimed] == [(welcomed.pk, "welcome")]
-    assert not Delivery.objects.filter(contact=nurtured, kind=Delivery.Kind.NURTURE).exists()
+    assert not Delivery.objects.filter(contact=nurtured, kind=Kind.NURTURE).exists()
     schedule = Schedule.objects.get(pk=nurtured.pk)
     assert (schedule.next_due_at, schedule.slot) == (TUESDAY, slot)
     assert tick_and_send(now + timedelta(minutes=5), portable=portable) == []

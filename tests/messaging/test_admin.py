@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.auth.models import User
 
+from cadence.kinds import Kind
 from messaging.models import Delivery, DeliveryEvent
 from tests.factories import ContactFactory
 
@@ -20,7 +21,7 @@ def staff_client(client):
 
 def delivery_with_events(contact, key: str, kind: str = "nurture", esp: str = "mailgun") -> Delivery:
     delivery = Delivery.objects.create(
-        marketing=kind in Delivery.MARKETING_KINDS,
+        marketing=kind in {Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT},
         contact=contact,
         kind=kind,
         template="welcome",

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core import mail
 
 from cadence.batch import batch_send
+from cadence.kinds import Kind
 from messaging import services
 from messaging.models import Delivery
 from preferences.models import Contact, SuppressionEntry
@@ -36,7 +37,7 @@ def nurture(contact: Contact | None = None, key: str | None = None) -> Delivery:
     return Delivery.objects.create(
         marketing=True,
         contact=contact,
-        kind=Delivery.Kind.NURTURE,
+        kind=Kind.NURTURE,
         template="welcome",
         idempotency_key=key or f"n:{contact.id}",
     )
@@ -182,7 +183,7 @@ def test_a_mail_that_cannot_be_rendered_fails_alone():
     broken = Delivery.objects.create(
         marketing=True,
         contact=ContactFactory.create(),
-        kind=Delivery.Kind.NURTURE,
+        kind=Kind.NURTURE,
         template="no_such_template",
         idempotency_key="broken",
     )

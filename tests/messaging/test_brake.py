@@ -5,6 +5,7 @@ import base64
 import pytest
 from django.utils import timezone
 
+from cadence.kinds import Kind
 from messaging.brake import send_is_braked
 from messaging.models import Delivery, SendBrake
 from preferences.models import Contact
@@ -33,7 +34,7 @@ def deliveries(n: int, status: str, send_key: str = SEND, start: int = 0) -> lis
     return Delivery.objects.bulk_create(
         Delivery(
             contact=contact,
-            kind=Delivery.Kind.ANNOUNCEMENT,
+            kind=Kind.ANNOUNCEMENT,
             template="announcement",
             idempotency_key=f"{send_key}:{contact.pk}",
             marketing=True,

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from cadence.guard import silence_count
+from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery, DeliveryEvent, DeliveryMonthlyCount
 from messaging.retention import deliveries_monthly_totals, deliveries_prune
@@ -19,7 +20,7 @@ def make_delivery(contact, n: int, age_days: int, status: str = Delivery.Status.
     created = timezone.now() - timedelta(days=age_days)
     delivery = Delivery.objects.create(
         contact=contact,
-        kind=Delivery.Kind.NURTURE,
+        kind=Kind.NURTURE,
         template="nurture",
         idempotency_key=f"nurture:{contact.id}:{n}",
         status=status,

@@ -8,6 +8,7 @@ from django.core import mail
 from django.utils import timezone
 
 from cadence.batch import batch_send
+from cadence.kinds import Kind
 from messaging import services
 from messaging.models import Delivery
 from preferences.models import Contact
@@ -16,9 +17,13 @@ from tests.factories import ContactFactory
 pytestmark = pytest.mark.django_db
 
 
-def queued(contact: Contact, kind: str = Delivery.Kind.WELCOME, key: str = "k") -> Delivery:
+def queued(contact: Contact, kind: str = Kind.WELCOME, key: str = "k") -> Delivery:
     return Delivery.objects.create(
-        marketing=kind in Delivery.MARKETING_KINDS, contact=contact, kind=kind, template=kind, idempotency_key=key
+        marketing=kind in {Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT},
+        contact=contact,
+        kind=kind,
+        template=kind,
+        idempotency_key=key,
     )
 
 
@@ -63,7 +68,7 @@ def test_consent_is_checked_again_at_send_time(change):
 
 def test_transactional_mail_carries_no_marketing_headers():
     contact = ContactFactory(status=Contact.Status.PENDING, confirmed_at=None)
-    batch_send(delivery_ids=[queued(contact, Delivery.Kind.CONFIRMATION).id])
+    batch_send(delivery_ids=[queued(contact, Kind.CONFIRMATION).id])
     message = mail.outbox[0]
     assert "List-Unsubscribe" not in message.extra_headers
     assert "/confirm/" in message.body

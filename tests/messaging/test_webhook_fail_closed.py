@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from cadence.kinds import Kind
 from messaging.models import Delivery, DeliveryEvent
 from preferences.models import ConsentEvent, SuppressionEntry
 from tests.factories import ContactFactory
@@ -43,7 +44,7 @@ MALFORMED_BODIES = ["", "{", '{"RecordType": "Bounce", ', "null", "{}", "[]", '"
 def sent(contact, message_id: str, key: str) -> Delivery:
     return Delivery.objects.create(
         contact=contact,
-        kind=Delivery.Kind.NURTURE,
+        kind=Kind.NURTURE,
         template="nurture",
         idempotency_key=key,
         status=Delivery.Status.SENT,

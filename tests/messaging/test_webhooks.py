@@ -7,6 +7,7 @@ import json
 import pytest
 import time_machine
 
+from cadence.kinds import Kind
 from messaging.models import Delivery, DeliveryEvent
 from preferences.models import ConsentEvent, Contact, SuppressionEntry
 from preferences.services import address_hash
@@ -28,10 +29,10 @@ def _webhook_settings(settings):
     settings.SOFT_BOUNCE_WINDOW_DAYS = 30
 
 
-def sent_delivery(contact: Contact | None = None, kind: str = Delivery.Kind.NURTURE) -> Delivery:
+def sent_delivery(contact: Contact | None = None, kind: str = Kind.NURTURE) -> Delivery:
     contact = contact or ContactFactory.create()
     return Delivery.objects.create(
-        marketing=kind in Delivery.MARKETING_KINDS,
+        marketing=kind in {Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT},
         contact=contact,
         kind=kind,
         template="welcome",

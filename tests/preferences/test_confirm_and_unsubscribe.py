@@ -5,6 +5,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from cadence.kinds import Kind
 from messaging.models import Delivery
 from preferences.models import ConsentEvent, Contact
 from preferences.tokens import Purpose, make_token
@@ -35,7 +36,7 @@ def test_pressing_the_button_confirms_and_records_evidence(client):
     event = contact.consent_events.get(kind=ConsentEvent.Kind.CONFIRMED)
     assert event.user_agent == "Phone/2"
     assert event.before["status"] == "pending" and event.after["status"] == "confirmed"
-    assert Delivery.objects.filter(contact=contact, kind=Delivery.Kind.WELCOME).count() == 1
+    assert Delivery.objects.filter(contact=contact, kind=Kind.WELCOME).count() == 1
 
 
 def test_confirming_twice_sends_one_welcome(client):
@@ -43,7 +44,7 @@ def test_confirming_twice_sends_one_welcome(client):
     url = f"/confirm/{make_token(contact, Purpose.CONFIRM)}/"
     client.post(url)
     client.post(url)
-    assert Delivery.objects.filter(contact=contact, kind=Delivery.Kind.WELCOME).count() == 1
+    assert Delivery.objects.filter(contact=contact, kind=Kind.WELCOME).count() == 1
     assert contact.consent_events.filter(kind=ConsentEvent.Kind.CONFIRMED).count() == 1
 
 
@@ -119,7 +120,7 @@ def test_less_often_instead_keeps_the_subscription(client):
 def test_unsubscribing_cancels_queued_marketing_mail(client):
     contact = ContactFactory()
     welcome = Delivery.objects.create(
-        marketing=True, contact=contact, kind=Delivery.Kind.WELCOME, template="welcome", idempotency_key="k1"
+        marketing=True, contact=contact, kind=Kind.WELCOME, template="welcome", idempotency_key="k1"
     )
     client.post(f"/unsubscribe/{make_token(contact, Purpose.UNSUBSCRIBE)}/", {"action": "unsubscribe"})
     welcome.refresh_from_db()

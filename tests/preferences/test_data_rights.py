@@ -10,6 +10,7 @@ from django.core import mail
 from django.db import models
 
 from cadence.batch import batch_send
+from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery, DeliveryEvent
 from preferences.data_rights import contact_erase
@@ -150,7 +151,7 @@ def test_an_erased_address_that_comes_back_through_an_import_gets_no_mail(person
     contact_erase(contact=person, source="test")
     reimported = ContactFactory(email=EMAIL)  # as a CRM sync or CSV import would create it
     delivery = Delivery.objects.create(
-        contact=reimported, kind=Delivery.Kind.ANNOUNCEMENT, template="announcement", idempotency_key="k"
+        contact=reimported, kind=Kind.ANNOUNCEMENT, template="announcement", idempotency_key="k"
     )
     batch_send(delivery_ids=[delivery.id])
     delivery.refresh_from_db()
@@ -181,7 +182,7 @@ def _post_event(client, esp: str, event: str, delivery: Delivery, n: int) -> Non
 def history(person, client, settings) -> Contact:
     """The person with mail sent, opened and clicked (IP, user agent), a hard bounce and an import report."""
     settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET}
-    welcome = Delivery.objects.get(contact=person, kind=Delivery.Kind.WELCOME)
+    welcome = Delivery.objects.get(contact=person, kind=Kind.WELCOME)
     Delivery.objects.filter(pk=welcome.pk).update(
         status=Delivery.Status.SENT, esp_name="sendgrid", context={"first_name": NAME, "email": EMAIL}
     )

@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from cadence.kinds import Kind
 from messaging.models import Delivery
 from preferences.models import ConsentEvent, Contact
 from tests.factories import ContactFactory
@@ -59,7 +60,7 @@ def test_an_import_with_invitations_records_invitations_not_consent_and_sends_th
 
     deliveries = Delivery.objects.filter(template="invitation")
     assert deliveries.count() == 2
-    assert set(deliveries.values_list("kind", "status")) == {(Delivery.Kind.CONFIRMATION, Delivery.Status.SENT)}
+    assert set(deliveries.values_list("kind", "status")) == {(Kind.CONFIRMATION, Delivery.Status.SENT)}
     assert sorted(m.to[0] for m in mail.outbox) == ["anna@example.com", "bram@example.com"]
     dutch = next(m for m in mail.outbox if m.to == ["anna@example.com"])
     assert "/confirm/" in dutch.body and "List-Unsubscribe" not in dutch.extra_headers

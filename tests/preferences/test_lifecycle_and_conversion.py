@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.db import IntegrityError, transaction
 
+from cadence.kinds import Kind
 from messaging.models import Delivery
 from preferences.models import Contact, Conversion, Lifecycle
 from preferences.services import contact_set_share
@@ -20,7 +21,7 @@ def sent(contact: Contact, n: int, at: datetime) -> None:
         Delivery.objects.create(
             marketing=True,
             contact=contact,
-            kind=Delivery.Kind.NURTURE,
+            kind=Kind.NURTURE,
             template="x",
             idempotency_key=f"{contact.pk}:{i}",
             status=Delivery.Status.SENT,

@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 
 from cadence.batch import batch_send
+from cadence.kinds import Kind
 from messaging.models import Delivery
 from tests.factories import ContactFactory
 
@@ -32,7 +33,7 @@ def test_a_known_address_gets_a_working_link_as_a_service_mail(client, django_ca
     with django_capture_on_commit_callbacks():
         ask(client, " Known@Example.com ")
     delivery = Delivery.objects.get()
-    assert delivery.kind == Delivery.Kind.LINK_REQUEST and not delivery.is_marketing
+    assert delivery.kind == Kind.LINK_REQUEST and not delivery.marketing
     batch_send(delivery_ids=[delivery.id])
     message = mail.outbox[0]
     assert message.to == ["known@example.com"]

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from cadence.kinds import Kind
 from messaging.models import Delivery
 from preferences.models import ConsentEvent, Contact
 from tests.factories import ContactFactory
@@ -72,14 +73,14 @@ def test_a_confirmed_contact_keeps_its_choices_and_gets_a_note_instead(client, t
     assert contact.status == Contact.Status.CONFIRMED
     assert contact.frequency == "quarterly"
     assert list(contact.topics.values_list("slug", flat=True)) == ["mortgage"]
-    assert Delivery.objects.get(contact=contact).kind == Delivery.Kind.ALREADY_SUBSCRIBED
+    assert Delivery.objects.get(contact=contact).kind == Kind.ALREADY_SUBSCRIBED
 
 
 def test_a_signup_queues_a_confirmation_mail(client, topics, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
         signup(client)
     delivery = Delivery.objects.get()
-    assert delivery.kind == Delivery.Kind.CONFIRMATION
+    assert delivery.kind == Kind.CONFIRMATION
     assert delivery.status == Delivery.Status.QUEUED
     assert len(callbacks) == 1
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from messaging.models import Announcement, Delivery
+from cadence.models import Announcement
+from messaging.models import Delivery
 from preferences.models import Contact
 from tests.factories import AnnouncementFactory, ContactFactory
 from tests.workers import purge_queues, running_worker, wait_for
@@ -27,15 +28,15 @@ def test_a_real_worker_sends_an_announcement_to_every_customer_and_the_admin_cou
     with running_worker(
         queues="default,bulk", name="announcements", EMAIL_BACKEND="anymail.backends.test.EmailBackend"
     ):
-        page = admin_client.get(f"/admin/messaging/announcement/{announcement.pk}/confirm/").content.decode()
+        page = admin_client.get(f"/admin/cadence/announcement/{announcement.pk}/confirm/").content.decode()
         assert "will go to <strong>7</strong> recipients" in page
-        admin_client.post(f"/admin/messaging/announcement/{announcement.pk}/confirm/", {"confirm": "yes"})
+        admin_client.post(f"/admin/cadence/announcement/{announcement.pk}/confirm/", {"confirm": "yes"})
         assert wait_for(lambda: Delivery.objects.filter(status=Delivery.Status.SENT).count() == 7)
 
     sent = set(Delivery.objects.filter(status=Delivery.Status.SENT).values_list("contact_id", flat=True))
     assert sent == {low.pk, *(c.pk for c in high)}
     assert not Delivery.objects.filter(contact=suppressed).exists()
-    page = admin_client.get(f"/admin/messaging/announcement/{announcement.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/cadence/announcement/{announcement.pk}/change/").content.decode()
     assert "queued 0 · sending 0 · sent 7 · failed 0 · skipped 0" in page
     announcement.refresh_from_db()
     assert announcement.status == Announcement.Status.DONE and announcement.audience_count == 7

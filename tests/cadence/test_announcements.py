@@ -15,7 +15,9 @@ from cadence.announcements import (
     announcement_resume,
 )
 from cadence.batch import batch_send
-from messaging.models import Announcement, Delivery
+from cadence.kinds import Kind
+from cadence.models import Announcement
+from messaging.models import Delivery
 from preferences.models import Contact
 from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory
 
@@ -58,7 +60,7 @@ def recipients_count() -> int:
 
 
 def change_page(admin_client, announcement: Announcement) -> str:
-    return admin_client.get(f"/admin/messaging/announcement/{announcement.pk}/change/").content.decode()
+    return admin_client.get(f"/admin/cadence/announcement/{announcement.pk}/change/").content.decode()
 
 
 def test_a_service_announcement_reaches_every_customer_whatever_their_value_and_no_suppressed_one(
@@ -71,12 +73,12 @@ def test_a_service_announcement_reaches_every_customer_whatever_their_value_and_
         population, "low_value", "high_value", "unsubscribed_customer", "paused_customer", "product_holder"
     )
 
-    confirm_page = admin_client.get(f"/admin/messaging/announcement/{announcement.pk}/confirm/").content.decode()
+    confirm_page = admin_client.get(f"/admin/cadence/announcement/{announcement.pk}/confirm/").content.decode()
     assert "will go to <strong>5</strong> recipients" in confirm_page
     assert mail.outbox == []
     # Confirming runs the expansion and every send through the real task functions (eagerly).
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(f"/admin/messaging/announcement/{announcement.pk}/confirm/", {"confirm": "yes"})
+        response = admin_client.post(f"/admin/cadence/announcement/{announcement.pk}/confirm/", {"confirm": "yes"})
     assert response.status_code == 302
 
     assert sent_to() == expected
@@ -88,7 +90,7 @@ def test_a_service_announcement_reaches_every_customer_whatever_their_value_and_
     assert announcement.audience_count == 5 and announcement.created_count == 5
     assert "queued 0 · sending 0 · sent 5 · failed 0 · skipped 0" in page
     assert announcement.status == Announcement.Status.DONE
-    assert Delivery.objects.filter(kind=Delivery.Kind.ANNOUNCEMENT, status=Delivery.Status.SENT).count() == 5
+    assert Delivery.objects.filter(kind=Kind.ANNOUNCEMENT, status=Delivery.Status.SENT).count() == 5
 
 
 def test_a_marketing_announcement_needs_consent_and_carries_list_unsubscribe(population):
@@ -166,7 +168,7 @@ def test_an_announcement_is_confirmed_once_and_then_locked(admin_client, populat
     announcement = AnnouncementFactory.create()
     assert announcement_confirm(announcement=announcement, confirmed_by="one")
     assert not announcement_confirm(announcement=announcement, confirmed_by="two")
-    response = admin_client.post(f"/admin/messaging/announcement/{announcement.pk}/confirm/", {"confirm": "yes"})
+    response = admin_client.post(f"/admin/cadence/announcement/{announcement.pk}/confirm/", {"confirm": "yes"})
     assert response.status_code == 302
     announcement.refresh_from_db()
     assert announcement.confirmed_by == "one"
@@ -176,14 +178,14 @@ def test_an_announcement_is_confirmed_once_and_then_locked(admin_client, populat
 def test_the_draft_page_shows_how_many_will_receive_it(admin_client, population):
     announcement = AnnouncementFactory.create(audience=Announcement.Audience.ALL_CUSTOMERS)
     page = change_page(admin_client, announcement)
-    assert re.search(r"5 <a class=\"button\" href=\"/admin/messaging/announcement/\d+/confirm/\"", page)
+    assert re.search(r"5 <a class=\"button\" href=\"/admin/cadence/announcement/\d+/confirm/\"", page)
 
 
 def test_the_admin_pages_for_announcements_rules_products_and_erased_addresses_open(admin_client, population):
     contact = population["product_holder"]
     for url in [
-        "/admin/messaging/announcement/add/",
-        "/admin/messaging/announcement/",
+        "/admin/cadence/announcement/add/",
+        "/admin/cadence/announcement/",
         "/admin/cadence/reminderrule/add/",
         "/admin/preferences/suppressionentry/",
         "/admin/preferences/product/",
