@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -29,18 +29,8 @@ from messaging.rendering import message_names
 from messaging.services import delivery_create
 from preferences.admin import CappedCountPaginator, ContactSearchMixin
 from preferences.frequencies import get_frequency
-from preferences.models import CadencePolicy, Contact, Topic
+from preferences.models import CadencePolicy, Contact, Topic, marketable_q
 from preferences.policy import effective_frequency
-
-
-def marketable_contacts(now: Any) -> Q:
-    """Return the filter for contacts who may get marketing mail now (confirmed, reachable, not paused)."""
-    return (
-        Q(status=Contact.Status.CONFIRMED)
-        & Q(suppressed_at__isnull=True)
-        & (Q(paused_until__isnull=True) | Q(paused_until__lte=now))
-    )
-
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -67,7 +57,7 @@ class SilenceFilter(admin.SimpleListFilter):
             # As the ops page counts it: active, due longer ago than OPS_OVERDUE_GRACE, mailable.
             grace = timedelta(seconds=settings.OPS_OVERDUE_GRACE)
             return queryset.filter(is_active=True, next_due_at__lt=now - grace).filter(
-                contact__in=Contact.objects.filter(marketable_contacts(now))
+                contact__in=Contact.objects.marketable(now)
             )
         return queryset
 
@@ -96,7 +86,7 @@ class ContactSilenceFilter(admin.SimpleListFilter):
         if self.value() == "no_schedule":
             grace = timedelta(seconds=settings.OPS_OVERDUE_GRACE)
             active = Schedule.objects.filter(pk=OuterRef("pk"), is_active=True)
-            return queryset.filter(marketable_contacts(now), confirmed_at__lt=now - grace).exclude(Exists(active))
+            return queryset.filter(marketable_q(now), confirmed_at__lt=now - grace).exclude(Exists(active))
         return queryset
 
 

@@ -23,8 +23,8 @@ from messaging.models import Delivery
 from messaging.rendering import RenderedMessage, render_message
 from messaging.services import person_context
 from preferences.frequencies import get_frequency
-from preferences.models import Contact, Locale
-from preferences.selectors import customers_q, marketing_allowed_q, reachable_q
+from preferences.models import Contact, Locale, marketable_q
+from preferences.selectors import customers_q
 from preferences.services import normalize_email
 
 EXPAND_BATCH_SIZE = 1000
@@ -40,7 +40,7 @@ def announcement_audience(announcement: Announcement, *, now: datetime | None = 
     """
     now = now or timezone.now()
     customers = customers_q(now.date())
-    contacts = Contact.objects.filter(reachable_q())
+    contacts = Contact.objects.addressable()
     if announcement.audience == Announcement.Audience.ALL_CUSTOMERS:
         contacts = contacts.filter(customers)
     else:
@@ -55,7 +55,7 @@ def announcement_audience(announcement: Announcement, *, now: datetime | None = 
         if announcement.segment_topic_id:
             contacts = contacts.filter(topics=announcement.segment_topic_id)
     if announcement.is_marketing:
-        contacts = contacts.filter(marketing_allowed_q(now))
+        contacts = contacts.filter(marketable_q(now))
     return contacts
 
 
@@ -88,7 +88,7 @@ def announcement_audience_breakdown(announcement: Announcement, *, now: datetime
     """Return the audience counted by language and consent: `<locale>_marketing` (confirmed marketing consent
     now) and `<locale>_service` (reached as customers, without marketing consent), in one query."""
     now = now or timezone.now()
-    consent = marketing_allowed_q(now)
+    consent = marketable_q(now)
     return announcement_audience(announcement, now=now).aggregate(
         **{
             f"{locale}_{channel}": Count(

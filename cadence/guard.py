@@ -21,8 +21,8 @@ from cadence.models import Schedule
 from messaging.models import Delivery, DeliveryEvent
 from messaging.services import delivery_create
 from preferences.frequencies import frequencies
-from preferences.models import Contact
-from preferences.policy import effective_frequency
+from preferences.models import Contact, marketable_q
+from preferences.policy import effective_table
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ def _record_sent_from_events(delivery: Delivery, *, from_status: str, now: datet
         status=Delivery.Status.SENT,
         sent_at=sent_at,
         error="recorded as sent: the ESP reported on it after its worker stopped",
+        error_class=Delivery.ErrorClass.NONE,
         updated_at=now,
     )
     if changed and delivery.marketing:
@@ -70,7 +71,10 @@ def _replace_lost(delivery: Delivery, *, now: datetime) -> bool:
     under `keys.late_key()`: a confirmation, reminder or announcement is never dropped.
     """
     changed = Delivery.objects.filter(id=delivery.pk, status=Delivery.Status.SENDING).update(
-        status=Delivery.Status.FAILED, error="lost: the worker stopped while sending; replaced", updated_at=now
+        status=Delivery.Status.FAILED,
+        error="lost: the worker stopped while sending; replaced",
+        error_class=Delivery.ErrorClass.LOST,
+        updated_at=now,
     )
     if not changed:
         return False
@@ -156,7 +160,7 @@ def delivery_retry_refusal(*, delivery_id: Any) -> str:
     if delivery.status != Delivery.Status.FAILED or delivery.sent_at is not None:
         return "not failed"
     if (
-        delivery.error.startswith("lost")
+        delivery.error_class == Delivery.ErrorClass.LOST
         or Delivery.objects.filter(idempotency_key=keys.late_key(delivery.idempotency_key)).exists()
     ):
         return "replaced"
@@ -165,46 +169,39 @@ def delivery_retry_refusal(*, delivery_id: Any) -> str:
     return ""
 
 
-def owed_mail(*, now: datetime | None = None, via: str = "") -> Q:
-    """Return the filter for contacts the cadence owes mail: confirmed and not suppressed, and with `now`,
-    not paused at `now`. `via` is the path to the contact ("contact__" from a Schedule).
-
-    The one definition behind "silent", "welcome overdue" and ops' "without a schedule".
-    """
-    condition = Q(**{f"{via}status": Contact.Status.CONFIRMED, f"{via}suppressed_at__isnull": True})
-    if now is not None:
-        condition &= Q(**{f"{via}paused_until__isnull": True}) | Q(**{f"{via}paused_until__lte": now})
-    return condition
-
-
-def _reachable() -> Q:
-    return Q(is_active=True) & owed_mail(via="contact__")
+def _owed_mail(*, now: datetime) -> Q:
+    """Return the filter for schedules the cadence owes mail now: active, and their contact marketable now
+    (`marketable_q`: a paused person is owed nothing until the pause ends, to the guard, health and ops)."""
+    return Q(is_active=True) & marketable_q(now, via="contact__")
 
 
 def silent_schedules(*, now: datetime) -> Q:
     """Return the filter for schedules whose subscriber is silent: reachable, not paused, and no marketing
     mail for longer than their interval (as the potential's policy caps it) plus the grace."""
     by_frequency = Q(pk__in=[])
-    known = []
-    policies = schedules.cadence_policies()
-    for frequency in frequencies():
-        known.append(frequency.key)
-        for potential in Contact.Potential.values:
-            interval = effective_frequency(Contact(frequency=frequency.key, potential=potential), policies).interval
-            cutoff = now - interval - rules.grace(interval)
-            by_frequency |= Q(
-                contact__frequency=frequency.key, contact__potential=potential, last_sent_at__lt=cutoff
-            ) & (Q(contact__paused_until__isnull=True) | Q(contact__paused_until__lt=cutoff))
+    known = set()
+    for frequency, potential, applied in effective_table(schedules.cadence_policies()):
+        known.add(frequency)
+        cutoff = now - applied.interval - rules.grace(applied.interval)
+        by_frequency |= Q(contact__frequency=frequency, contact__potential=potential, last_sent_at__lt=cutoff) & (
+            Q(contact__paused_until__isnull=True) | Q(contact__paused_until__lt=cutoff)
+        )
     # A frequency no longer offered counts as the least frequent one.
     longest = frequencies()[-1]
     cutoff = now - longest.interval - rules.grace(longest.interval)
-    by_frequency |= Q(last_sent_at__lt=cutoff, contact__paused_until__isnull=True) & ~Q(contact__frequency__in=known)
-    return _reachable() & by_frequency
+    by_frequency |= (
+        Q(last_sent_at__lt=cutoff)
+        & (Q(contact__paused_until__isnull=True) | Q(contact__paused_until__lt=cutoff))
+        & ~Q(contact__frequency__in=known)
+    )
+    return _owed_mail(now=now) & by_frequency
 
 
 def welcome_overdue_schedules(*, now: datetime) -> Q:
     """Return the filter for confirmed, reachable contacts still without any marketing mail ten minutes on."""
-    return _reachable() & Q(last_sent_at__isnull=True, contact__confirmed_at__lt=now - rules.WELCOME_OVERDUE_AFTER)
+    return _owed_mail(now=now) & Q(
+        last_sent_at__isnull=True, contact__confirmed_at__lt=now - rules.WELCOME_OVERDUE_AFTER
+    )
 
 
 def silence_count(*, now: datetime | None = None) -> SilenceCounts:
@@ -251,11 +248,7 @@ def _silence_repair(*, now: datetime, stuck_after: timedelta | None) -> SilenceC
         status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING],
     )
     for condition in (silent_schedules(now=now), welcome_overdue_schedules(now=now)):
-        ids = (
-            Schedule.objects.filter(condition & owed_mail(now=now, via="contact__"), next_due_at__gt=now)
-            .exclude(Exists(pending))
-            .values("pk")
-        )
+        ids = Schedule.objects.filter(condition, next_due_at__gt=now).exclude(Exists(pending)).values("pk")
         schedules.schedules_make_due(Schedule.objects.filter(pk__in=ids), now=now)
     logger.info("silence guard", extra=counts.as_dict())
     return counts

@@ -30,7 +30,7 @@ from messaging.models import Delivery
 from messaging.services import delivery_create
 from preferences.frequencies import frequencies
 from preferences.models import Contact
-from preferences.policy import Policies, effective_frequency, load_policies
+from preferences.policy import Policies, effective_frequency, effective_table, load_policies
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +89,13 @@ def provisional_due(*, contact: Contact, now: datetime, policies: Policies) -> d
 
 
 def _interval_days_sql(params: list[Any], *, policies: Policies) -> str:
-    """Return `provisional_due`'s interval in days as SQL over `due.potential` and `due.frequency`:
-    the chosen frequency, capped by the potential's policy (the same `effective_frequency`)."""
-    options = frequencies()
+    """Return the effective interval in days as SQL over `due.potential` and `due.frequency`, from
+    `effective_table` (the chosen frequency, capped by the potential's policy)."""
     whens = []
-    for potential in Contact.Potential.values:
-        for frequency in options:
-            probe = Contact(frequency=frequency.key, potential=potential)
-            whens.append("WHEN due.potential = %s AND due.frequency = %s THEN %s")
-            params.extend([potential, frequency.key, effective_frequency(probe, policies).days])
-    params.append(options[-1].days)
+    for frequency, potential, applied in effective_table(policies):
+        whens.append("WHEN due.potential = %s AND due.frequency = %s THEN %s")
+        params.extend([potential, frequency, applied.days])
+    params.append(frequencies()[-1].days)
     return f"(CASE {' '.join(whens)} ELSE %s END)"
 
 

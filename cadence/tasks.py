@@ -26,7 +26,7 @@ class SendTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         ids = kwargs.get("delivery_ids") or (args[0] if args else None)
         if ids:
-            deliveries_fail(delivery_ids=ids, error=f"gave up: {exc!r}")
+            deliveries_fail(delivery_ids=ids, error=f"gave up: {exc!r}")  # ErrorClass.RETRIES_EXHAUSTED
 
 
 def retry_countdown(*, retries: int, retry_after: float | None) -> float:

@@ -109,7 +109,7 @@ def send_cancel(*, brake: SendBrake, user: str) -> int:
         if brake.status != SendBrake.Status.HELD:
             return 0
         cancelled = Delivery.objects.filter(send_key=brake.send_key, status=Delivery.Status.HELD).update(
-            status=Delivery.Status.CANCELLED, error="cancelled: send braked"
+            status=Delivery.Status.CANCELLED, error="cancelled: send braked", error_class=Delivery.ErrorClass.CANCELLED
         )
         brake.status, brake.decided_by, brake.decided_at = SendBrake.Status.CANCELLED, user[:150], timezone.now()
         brake.save(update_fields=["status", "decided_by", "decided_at"])

@@ -27,6 +27,18 @@ class Delivery(models.Model):
         # Held by the bounce and complaint brake: the pipe claims only queued rows, so it waits.
         HELD = "held", _("held (send braked)")
 
+    class ErrorClass(models.TextChoices):
+        """Why a delivery did not (yet) go: what code branches on. `error` keeps the words for people."""
+
+        NONE = "", _("none")
+        TRANSIENT = "transient", _("transient (tried again)")
+        PERMANENT = "permanent", _("refused by the ESP for good")
+        RECIPIENT_REFUSED = "recipient_refused", _("recipient refused")
+        RENDER_ERROR = "render_error", _("template could not be rendered")
+        RETRIES_EXHAUSTED = "retries_exhausted", _("retries used up")
+        LOST = "lost", _("lost (worker stopped while sending; replaced)")
+        CANCELLED = "cancelled", _("cancelled")
+
     class Queue(models.TextChoices):
         WELCOME = "welcome", _("welcome (latency-sensitive)")
         BULK = "bulk", _("bulk")
@@ -48,6 +60,9 @@ class Delivery(models.Model):
     esp_message_id = models.CharField(max_length=255, blank=True, db_index=True, verbose_name=_("ESP message id"))
     attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
     error = models.TextField(blank=True, verbose_name=_("error"))
+    error_class = models.CharField(
+        _("error class"), max_length=24, choices=ErrorClass.choices, blank=True, default=ErrorClass.NONE
+    )
     # Which batch claimed the row (a conditional update sets it; the claimer reads its rows back).
     claim_token = models.UUIDField(null=True, blank=True, editable=False, verbose_name=_("claim token"))
     # The send this mail belongs to, set by its producer ("announcement:<id>", "nurture:<date>",

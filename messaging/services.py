@@ -92,7 +92,10 @@ def delivery_create(
 def deliveries_cancel(*, contact: Contact) -> int:
     """Cancel the contact's queued marketing deliveries. Return how many were cancelled."""
     return Delivery.objects.filter(contact=contact, marketing=True, status=Delivery.Status.QUEUED).update(
-        status=Delivery.Status.CANCELLED, error="cancelled: consent withdrawn", updated_at=timezone.now()
+        status=Delivery.Status.CANCELLED,
+        error="cancelled: consent withdrawn",
+        error_class=Delivery.ErrorClass.CANCELLED,
+        updated_at=timezone.now(),
     )
 
 
@@ -206,17 +209,22 @@ class _Recorder:
     def finish(self, delivery: Delivery, outcome: esp.SendOutcome | None = None, *, cancelled: str = "") -> None:
         if cancelled:
             delivery.status, delivery.error = Delivery.Status.CANCELLED, cancelled
+            delivery.error_class = Delivery.ErrorClass.CANCELLED
         elif outcome is None or outcome.status == "failed":
             delivery.status = Delivery.Status.FAILED
             error = outcome.error if outcome is not None else "failed"
+            delivery.error_class = outcome.error_class if outcome is not None else Delivery.ErrorClass.PERMANENT
             # A refusal or a broken template says what it is; anything else the ESP refused for good says so.
-            delivery.error = error if error.startswith(("recipient refused", "render error")) else f"permanent: {error}"
+            permanent = delivery.error_class == Delivery.ErrorClass.PERMANENT
+            delivery.error = f"permanent: {error}" if permanent else error
         elif outcome.status == "transient":
             delivery.status, delivery.error = Delivery.Status.QUEUED, f"transient: {outcome.error}"
+            delivery.error_class = Delivery.ErrorClass.TRANSIENT
             if outcome.retry_after is not None:
                 self.result.retry_after = max(self.result.retry_after or 0.0, outcome.retry_after)
         else:
             delivery.status, delivery.error = Delivery.Status.SENT, ""
+            delivery.error_class = Delivery.ErrorClass.NONE
             delivery.esp_message_id, delivery.esp_name = outcome.esp_message_id, self.esp_name
         delivery.error = delivery.error[:2000]
         self.pending.append(delivery)
@@ -232,14 +240,15 @@ class _Recorder:
             if sent:
                 delivery.sent_at = now
             rows.append(
-                (delivery.id, delivery.status, delivery.error, delivery.esp_message_id, delivery.esp_name,
-                 delivery.sent_at if sent else None)
+                (delivery.id, delivery.status, delivery.error, delivery.error_class, delivery.esp_message_id,
+                 delivery.esp_name, delivery.sent_at if sent else None)
             )  # fmt: skip
-        columns = ["id", "status", "error", "esp_message_id", "esp_name", "sent_at"]
+        columns = ["id", "status", "error", "error_class", "esp_message_id", "esp_name", "sent_at"]
         cte, params = values_cte(Delivery, columns, rows)
         table = connection.ops.quote_name(Delivery._meta.db_table)
         sql = (
-            f"{cte} UPDATE {table} SET status = v.status, error = v.error, esp_message_id = v.esp_message_id, "
+            f"{cte} UPDATE {table} SET status = v.status, error = v.error, error_class = v.error_class, "
+            "esp_message_id = v.esp_message_id, "
             f"esp_name = v.esp_name, sent_at = COALESCE(v.sent_at, {table}.sent_at), updated_at = %s "
             f"FROM v WHERE {table}.id = v.id"
         )
@@ -458,13 +467,15 @@ def _send_merged(chunk: list[_Mail], group: RenderedGroup, batch: dict[str, Any]
         recorder.finish(mail.delivery, outcomes.get(mail.delivery.contact.email))
 
 
-def deliveries_fail(*, delivery_ids: Iterable[UUID | str], error: str) -> int:
-    """Mark the deliveries still queued as failed for good (retries used up). Return how many.
+def deliveries_fail(
+    *, delivery_ids: Iterable[UUID | str], error: str, error_class: str = Delivery.ErrorClass.RETRIES_EXHAUSTED
+) -> int:
+    """Mark the deliveries still queued as failed for good (by default: retries used up). Return how many.
 
     A row left `sending` may have reached the ESP; it stays for the silence guard, never resent.
     """
     return Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.QUEUED).update(
-        status=Delivery.Status.FAILED, error=error[:2000], updated_at=timezone.now()
+        status=Delivery.Status.FAILED, error=error[:2000], error_class=error_class, updated_at=timezone.now()
     )
 
 
@@ -481,7 +492,7 @@ def esp_name() -> str:
 def delivery_retry(*, delivery_id: UUID | str, enqueue: Callable[[Delivery], None]) -> Delivery | None:
     """Queue a failed delivery again and enqueue it after commit. Return it, or None when it was not failed."""
     reset = Delivery.objects.filter(id=delivery_id, status=Delivery.Status.FAILED).update(
-        status=Delivery.Status.QUEUED, error="", updated_at=timezone.now()
+        status=Delivery.Status.QUEUED, error="", error_class=Delivery.ErrorClass.NONE, updated_at=timezone.now()
     )
     if not reset:
         return None

@@ -64,6 +64,16 @@ class Lifecycle(models.TextChoices):
         return Q(share_of_customer=0, former_customer_at__isnull=True)
 
 
+class ContactQuerySet(models.QuerySet["Contact"]):
+    def marketable(self, now: datetime | None = None) -> ContactQuerySet:
+        """Return the contacts who may get a marketing mail now (`marketable_q`)."""
+        return self.filter(marketable_q(now or timezone.now()))
+
+    def addressable(self) -> ContactQuerySet:
+        """Return the contacts with a valid address: not suppressed (bounced, complained, erased)."""
+        return self.filter(suppressed_at__isnull=True)
+
+
 class Contact(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("pending confirmation")
@@ -105,6 +115,8 @@ class Contact(models.Model):
     unsubscribed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("unsubscribed at"))
     # Set when the share of customer drops from above 0 back to 0 (products ended); cleared on a new purchase.
     former_customer_at = models.DateTimeField(_("former customer since"), null=True, blank=True)
+
+    objects = ContactQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("contact")
@@ -157,7 +169,8 @@ class Contact(models.Model):
         return self.paused_until is not None and self.paused_until > (now or timezone.now())
 
     def may_receive_marketing(self, now: datetime | None = None) -> bool:
-        """Return whether consent allows a marketing mail now (checked again at send time)."""
+        """Return whether consent allows a marketing mail now (checked again at send time): `marketable_q`
+        for one loaded contact, tied to it by a property test (tests/preferences/test_marketable_agrees.py)."""
         return self.status == self.Status.CONFIRMED and self.suppressed_at is None and not self.is_paused(now)
 
     def rotate_token_secret(self) -> None:
@@ -193,6 +206,18 @@ def invited_last(kinds: Iterable[str]) -> bool:
     """
     asked = [kind for kind in kinds if kind in (ConsentEvent.Kind.SIGNUP, ConsentEvent.Kind.INVITED)]
     return bool(asked) and asked[-1] == ConsentEvent.Kind.INVITED
+
+
+def marketable_q(now: datetime, *, via: str = "") -> Q:
+    """Return THE rule for "may get a marketing mail now": confirmed, a valid address (not suppressed) and
+    not paused at `now`. `via` is the path to the contact ("contact__" from a Schedule).
+
+    Every audience, count and send uses it (`Contact.objects.marketable()`, the silence guard, ops,
+    announcements); `Contact.may_receive_marketing` is the same rule for one loaded contact.
+    """
+    return Q(**{f"{via}status": Contact.Status.CONFIRMED, f"{via}suppressed_at__isnull": True}) & (
+        Q(**{f"{via}paused_until__isnull": True}) | Q(**{f"{via}paused_until__lte": now})
+    )
 
 
 class ConsentEvent(models.Model):

@@ -49,13 +49,27 @@ def effective_frequency(contact: Contact, policies: Policies | None = None) -> F
     A choice more frequent than the policy allows becomes the most frequent allowed one; a choice
     less frequent than that is kept ("never more than chosen").
     """
-    chosen = get_frequency(contact.frequency)
-    allowed = allowed_frequencies(contact, policies)
+    return _effective(get_frequency(contact.frequency), allowed_for_potential(contact.potential, policies))
+
+
+def _effective(chosen: Frequency, allowed: list[Frequency]) -> Frequency:
     if chosen in allowed:
         return chosen
     if chosen.days < allowed[0].days:
         return allowed[0]
     return chosen
+
+
+def effective_table(policies: Policies | None = None) -> list[tuple[str, str, Frequency]]:
+    """Return `effective_frequency` as a table, (frequency chosen, potential, frequency applied) for every
+    frequency offered and every potential: what the SQL claim and the silence guard's filter read, so
+    the rule is written once, here."""
+    policies = load_policies() if policies is None else policies
+    table: list[tuple[str, str, Frequency]] = []
+    for potential in Contact.Potential.values:
+        allowed = allowed_for_potential(potential, policies)
+        table.extend((frequency.key, potential, _effective(frequency, allowed)) for frequency in frequencies())
+    return table
 
 
 def allowed_choices(contact: Contact | None = None, potential: str = "") -> list[tuple[str, str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 
 from django.db.models import Exists, OuterRef, Q
 
@@ -19,18 +19,6 @@ def holds_product_q(on: date) -> Q:
 def customers_q(on: date) -> Q:
     """Return a filter for customers: a share of customer above 0, or a product still held on `on`."""
     return Q(share_of_customer__gt=0) | holds_product_q(on)
-
-
-def reachable_q() -> Q:
-    """Return a filter for contacts with a valid address: not suppressed (bounced, complained, erased)."""
-    return Q(suppressed_at__isnull=True)
-
-
-def marketing_allowed_q(now: datetime) -> Q:
-    """Return the filter that matches Contact.may_receive_marketing(now)."""
-    return Q(status=Contact.Status.CONFIRMED, suppressed_at__isnull=True) & (
-        Q(paused_until__isnull=True) | Q(paused_until__lte=now)
-    )
 
 
 def contacts_attach_topics(contacts: Iterable[Contact]) -> None:

@@ -40,6 +40,7 @@ class Indicators:
     suppressed: bool = False
     topics_dropped: bool = False  # fewer topics chosen, recently
     frequency_lowered: bool = False  # chose to hear less often, recently
+    paused_until: datetime | None = None  # a pause the person chose: silence counts from its end
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,9 @@ def assess(ind: Indicators, th: Thresholds = Thresholds()) -> Assessment:
         flag(COOLING, FREQUENCY_LOWERED)
     last_mail = ind.last_sent_at or ind.subscribed_at
     # Overdue is the silence guard's "silent": one definition (cadence.rules), one grace.
-    if last_mail is not None and rules.is_silent(now=ind.now, last_marketing_at=last_mail, interval=ind.interval):
+    if last_mail is not None and rules.is_silent(
+        now=ind.now, last_marketing_at=last_mail, interval=ind.interval, paused_until=ind.paused_until
+    ):
         flag(COOLING, OVERDUE)
     # Silence from the person only counts once there was something to answer.
     engaged = ind.last_engaged_at or ind.subscribed_at

@@ -89,6 +89,7 @@ def health_recompute(*, contact_ids: Iterable[Any], act: bool = True) -> dict[st
                 else 0,
                 complained=current.complained_at is not None or contact.suppression_reason == "complaint",
                 suppressed=contact.suppressed_at is not None,
+                paused_until=contact.paused_until,
                 topics_dropped=dropped,
                 frequency_lowered=lowered,
             ),

@@ -17,12 +17,12 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
-from cadence.guard import owed_mail, silence_count
+from cadence.guard import silence_count
 from cadence.heartbeat import last_tick_at, redis_client
 from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery
-from preferences.models import Contact
+from preferences.models import Contact, marketable_q
 
 # Seconds, confirm -> welcome sent.
 WELCOME_LATENCY_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
@@ -101,18 +101,23 @@ def deliveries_by_status_and_kind() -> dict[tuple[str, str], int]:
 
 def esp_errors() -> dict[str, int]:
     """Return failed deliveries (and queued ones waiting after a transient ESP error) by error class."""
-    error_class = Case(
+    shown = [
+        Delivery.ErrorClass.RECIPIENT_REFUSED,
+        Delivery.ErrorClass.PERMANENT,
+        Delivery.ErrorClass.RETRIES_EXHAUSTED,
+        Delivery.ErrorClass.RENDER_ERROR,
+    ]
+    bucket = Case(
         When(status=Delivery.Status.QUEUED, then=Value("transient")),
-        When(error__startswith="recipient refused", then=Value("recipient_refused")),
-        When(error__startswith="permanent", then=Value("permanent")),
-        When(error__startswith="gave up", then=Value("retries_exhausted")),
-        When(error__startswith="render error", then=Value("render_error")),
+        When(error_class__in=shown, then="error_class"),
         default=Value("other"),
         output_field=CharField(),
     )
-    failing = Q(status=Delivery.Status.FAILED) | Q(status=Delivery.Status.QUEUED, error__startswith="transient")
-    rows = Delivery.objects.filter(failing).order_by().annotate(error_class=error_class)
-    return dict(rows.values_list("error_class").annotate(n=Count("pk")).values_list("error_class", "n"))
+    failing = Q(status=Delivery.Status.FAILED) | Q(
+        status=Delivery.Status.QUEUED, error_class=Delivery.ErrorClass.TRANSIENT
+    )
+    rows = Delivery.objects.filter(failing).order_by().annotate(bucket=bucket)
+    return dict(rows.values_list("bucket").annotate(n=Count("pk")).values_list("bucket", "n"))
 
 
 def recent_failures(*, limit: int = 20) -> list[Delivery]:
@@ -162,9 +167,9 @@ def overdue_by_reason(*, now: datetime | None = None) -> dict[str, int]:
     """
     now = now or timezone.now()
     grace = timedelta(seconds=settings.OPS_OVERDUE_GRACE)
-    owed = owed_mail(now=now)
+    owed = marketable_q(now)
     behind = Schedule.objects.filter(is_active=True, next_due_at__lt=now - grace).filter(
-        owed_mail(now=now, via="contact__")
+        marketable_q(now, via="contact__")
     )
     active_schedule = Schedule.objects.filter(contact=OuterRef("pk"), is_active=True)
     silence = silence_count(now=now)

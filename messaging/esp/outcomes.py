@@ -47,6 +47,22 @@ class SendOutcome:
     retry_after: float | None = None
 
     @property
+    def error_class(self) -> str:
+        """Return the Delivery.ErrorClass of a failed or transient outcome: what it is, for code to branch on.
+
+        This module writes the texts the classes are read from ("recipient refused: …", "render error: …").
+        """
+        if self.status == "sent":
+            return ""
+        if self.status == "transient":
+            return "transient"
+        if self.error.startswith("recipient refused"):
+            return "recipient_refused"
+        if self.error.startswith("render error"):
+            return "render_error"
+        return "permanent"
+
+    @property
     def is_connection_error(self) -> bool:
         return self.status == "transient" and self.error.startswith("connection")
 
