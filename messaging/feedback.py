@@ -179,8 +179,8 @@ def _matches(events: list[TrackedEvent]) -> list[_Match | None]:
     }
     by_message: dict[str, list[_Match]] = {}
     if message_ids:
-        for match in load(esp_message_id__in=message_ids):
-            by_message.setdefault(match.message_id, []).append(match)
+        for candidate in load(esp_message_id__in=message_ids):
+            by_message.setdefault(candidate.message_id, []).append(candidate)
     primary = configured_esp()
     found: list[_Match | None] = []
     for tracked, wanted_id in zip(events, wanted, strict=True):
