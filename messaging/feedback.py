@@ -251,7 +251,8 @@ def delivery_events_record(*, events: list[TrackedEvent]) -> int:
                 description=description[:2000],
             )
             rows.setdefault((tracked.esp_name, row.key), row)
-        new = [row for row in rows.values() if (row.tracked.esp_name, row.key) in _insert(list(rows.values()))]
+        inserted = _insert(list(rows.values()))
+        new = [row for row in rows.values() if (row.tracked.esp_name, row.key) in inserted]
         _move_feedback(new)
         _act(new)
     return len(new)
@@ -299,10 +300,18 @@ def _move_feedback(rows: list[_Row]) -> None:
         if rank > current[0] or (rank == current[0] and (current[1] is None or row.occurred_at >= current[1])):
             match.feedback, match.feedback_at = row.type, row.occurred_at
             changed[match.id] = Delivery(id=match.id, feedback=row.type, feedback_at=row.occurred_at)
+    if not changed:
+        return
     now = timezone.now()
-    for delivery in changed.values():
-        delivery.updated_at = now
-    Delivery.objects.bulk_update(list(changed.values()), ["feedback", "feedback_at", "updated_at"], batch_size=1000)
+    rows = [(delivery.id, delivery.feedback, delivery.feedback_at, now) for delivery in changed.values()]
+    cte, params = values_cte(Delivery, ["id", "feedback", "feedback_at", "updated_at"], rows)
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{cte} UPDATE {table} SET feedback = v.feedback, feedback_at = v.feedback_at, updated_at = v.updated_at "
+            f"FROM v WHERE {table}.id = v.id",
+            params,
+        )
 
 
 def _evidence(row: _Row) -> Evidence:

@@ -19,9 +19,10 @@ from anymail import urls as anymail_urls
 from anymail.signals import AnymailTrackingEvent, inbound
 from anymail.webhooks.base import AnymailCoreWebhookView
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from config.bulk import values_cte
 from messaging.feedback import TrackedEvent, delivery_events_record
 from messaging.models import EventPost
 from messaging.webhooks import esp_key, request_from_post
@@ -94,7 +95,20 @@ def _apply(posts: list[EventPost], result: BatchResult) -> None:
             logger.error("ESP post quarantined", extra={"esp": post.esp, "post_id": post.pk, "error": post.error})
         else:
             result.processed += 1
-    EventPost.objects.bulk_update(posts, ["state", "events", "processed_at", "error"])
+    _mark(posts)
+
+
+def _mark(posts: list[EventPost]) -> None:
+    """Write the posts' state, event count, processing time and error in one statement."""
+    columns = ["id", "state", "events", "processed_at", "error"]
+    cte, params = values_cte(EventPost, columns, [[getattr(post, column) for column in columns] for post in posts])
+    table = connection.ops.quote_name(EventPost._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{cte} UPDATE {table} SET state = v.state, events = v.events, processed_at = v.processed_at, "
+            f"error = v.error FROM v WHERE {table}.id = v.id",
+            params,
+        )
 
 
 def event_posts_process_batch(*, limit: int | None = None) -> BatchResult:
