@@ -469,3 +469,5 @@ PROBE_WORKER_TIMEOUT = env.float("PROBE_WORKER_TIMEOUT", default=1.0)
 OPS_CONSUMERS_CACHE_SECONDS = env.int("OPS_CONSUMERS_CACHE_SECONDS", default=15)
 # The tick is behind when a schedule has been due for longer than this (seconds); silence is the guard's.
 OPS_OVERDUE_GRACE = env.int("OPS_OVERDUE_GRACE", default=3600)
+# The ops verdict fails when the oldest unprocessed ESP webhook post is older than this (seconds).
+OPS_EVENT_INTAKE_LAG_MAX = env.int("OPS_EVENT_INTAKE_LAG_MAX", default=60)

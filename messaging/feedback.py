@@ -303,8 +303,8 @@ def _move_feedback(rows: list[_Row]) -> None:
     if not changed:
         return
     now = timezone.now()
-    rows = [(delivery.id, delivery.feedback, delivery.feedback_at, now) for delivery in changed.values()]
-    cte, params = values_cte(Delivery, ["id", "feedback", "feedback_at", "updated_at"], rows)
+    values = [(delivery.id, delivery.feedback, delivery.feedback_at, now) for delivery in changed.values()]
+    cte, params = values_cte(Delivery, ["id", "feedback", "feedback_at", "updated_at"], values)
     table = connection.ops.quote_name(Delivery._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
