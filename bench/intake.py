@@ -168,7 +168,7 @@ def main() -> None:
         )
         p50, p99 = cursor.fetchone()[0]
     print(f"bounce -> suppression (post stored -> contact suppressed): p50 {p50:.1f} s, p99 {p99:.1f} s")
-    print(f"(processing started after the load run: latency includes the wait for the run to end)")
+    print("(processing started after the load run: latency includes the wait for the run to end)")
 
 
 if __name__ == "__main__":
