@@ -201,6 +201,25 @@ for _name, _value in env.ENVIRON.items():
         _lowered = _value.strip().lower()
         ANYMAIL[_name.removeprefix("ANYMAIL_")] = {"true": True, "false": False}.get(_lowered, _value)
 ANYMAIL["REQUESTS_TIMEOUT"] = float(ANYMAIL.get("REQUESTS_TIMEOUT", EMAIL_TIMEOUT))
+# WEBHOOK INTAKE (messaging/webhooks.py stores each post, messaging/intake.py processes them in batches)
+# Only the tracking URL of the ESP of EMAIL_BACKEND answers, plus those listed here (a migration between
+# ESPs: "postmark,sendgrid"); every other anymail URL answers 404. Inbound URLs only with WEBHOOK_INBOUND.
+WEBHOOK_ESPS = env.list("WEBHOOK_ESPS", default=[])
+WEBHOOK_INBOUND = env.bool("WEBHOOK_INBOUND", default=False)
+# Largest post taken (bytes); ESPs that post arrays of events (SendGrid: up to 1,000 a post) get the second.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+WEBHOOK_MAX_ARRAY_BODY_BYTES = env.int("WEBHOOK_MAX_ARRAY_BODY_BYTES", default=8 * 1024 * 1024)
+# A signed post (Mailgun's signature timestamp) older or further ahead than this is a replay: refused.
+# https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/#securing-webhooks
+WEBHOOK_REPLAY_WINDOW_SECONDS = env.int("WEBHOOK_REPLAY_WINDOW_SECONDS", default=3600)
+# Deepest JSON nesting taken from anyone (webhooks and the API): deeper is refused with 400.
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=64)
+# Posts claimed per processing transaction, and how long one task keeps taking batches.
+EVENT_INTAKE_BATCH_POSTS = env.int("EVENT_INTAKE_BATCH_POSTS", default=500)
+EVENT_INTAKE_MAX_SECONDS = env.float("EVENT_INTAKE_MAX_SECONDS", default=50.0)
+# A web process asks for processing at most this often (seconds); beat asks every EVENT_INTAKE_BEAT_SECONDS.
+EVENT_INTAKE_TRIGGER_SECONDS = env.float("EVENT_INTAKE_TRIGGER_SECONDS", default=0.5)
+EVENT_INTAKE_BEAT_SECONDS = env.float("EVENT_INTAKE_BEAT_SECONDS", default=10.0)
 # Soft bounces of one contact within the window that suppress it.
 SOFT_BOUNCE_LIMIT = env.int("SOFT_BOUNCE_LIMIT", default=3)
 SOFT_BOUNCE_WINDOW_DAYS = env.int("SOFT_BOUNCE_WINDOW_DAYS", default=30)
@@ -270,7 +289,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Each queue has its own exchange and routing key, so routing does not depend on the broker's defaults.
 # Durable queues and exchanges, persistent messages: with RabbitMQ a broker restart loses no queued task.
 CELERY_TASK_QUEUES = [
-    Queue(name, Exchange(name, durable=True), routing_key=name, durable=True) for name in ("welcome", "bulk", "default")
+    Queue(name, Exchange(name, durable=True), routing_key=name, durable=True)
+    for name in ("welcome", "bulk", "events", "default")
 ]
 CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
@@ -281,6 +301,8 @@ CELERY_TASK_ROUTES = {
     "cadence.tasks.*": {"queue": "default"},
     "cadence.insights.tasks.*": {"queue": "default"},
     "messaging.tasks.*": {"queue": "default"},
+    # ESP events are processed on their own queue: a nurture round never delays a bounce's suppression.
+    "messaging.tasks.event_posts_process": {"queue": "events"},
 }
 # Tasks that send are idempotent in the database, so a redelivered message is harmless.
 CELERY_TASK_ACKS_LATE = True
@@ -364,6 +386,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # JSON nested deeper than JSON_MAX_DEPTH is a 400, never a RecursionError (500).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.jsonlimits.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "signup_ip": SIGNUP_THROTTLE_PER_IP,
         "signup_address": SIGNUP_THROTTLE_PER_ADDRESS,
@@ -413,6 +441,8 @@ PROBE_WORKER_TIMEOUT = env.float("PROBE_WORKER_TIMEOUT", default=1.0)
 OPS_CONSUMERS_CACHE_SECONDS = env.int("OPS_CONSUMERS_CACHE_SECONDS", default=15)
 # The tick is behind when a schedule has been due for longer than this (seconds); silence is the guard's.
 OPS_OVERDUE_GRACE = env.int("OPS_OVERDUE_GRACE", default=3600)
+# The ops verdict fails when the oldest unprocessed ESP webhook post is older than this (seconds).
+OPS_EVENT_INTAKE_LAG_MAX = env.int("OPS_EVENT_INTAKE_LAG_MAX", default=60)
 
 # PERIODIC TASKS: the whole beat schedule, in one place (run exactly one beat; see the README).
 # Tasks outside an app's tasks.py module, so that the worker registers them.
@@ -420,6 +450,8 @@ CELERY_IMPORTS = ["cadence.insights.tasks"]
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Claim what is due and queue it (the nurture and welcome series).
     "cadence-tick": {"task": "cadence.tasks.tick", "schedule": 60.0},
+    # A backstop for processing stored ESP posts (web processes ask for it as posts arrive).
+    "event-posts-process": {"task": "messaging.tasks.event_posts_process", "schedule": EVENT_INTAKE_BEAT_SECONDS},
     # Count and repair silence; recover deliveries of lost tasks and dead workers.
     "cadence-silence-guard": {"task": "cadence.tasks.silence_guard", "schedule": crontab(minute="*/5")},
     # Service reminders go out once the contact's local clock reaches REMINDER_SEND_HOUR.

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from messaging.brake import send_cancel, send_resume
-from messaging.models import KIND_LABELS, Delivery, DeliveryEvent, SendBrake
+from messaging.models import KIND_LABELS, Delivery, DeliveryEvent, EventPost, SendBrake
 from messaging.preview import PREVIEW_TEMPLATES, find_contact, preview_message
 from preferences.admin import ContactAdmin, ContactSearchMixin, TopicAdmin
 from preferences.models import Contact, Topic
@@ -177,6 +177,38 @@ class TopicPreviewAdmin(TopicAdmin):
             "rendered": rendered,
         }
         return TemplateResponse(request, "admin/messaging/topic_preview.html", context)
+
+
+@admin.register(EventPost)
+class EventPostAdmin(admin.ModelAdmin):
+    """ESP posts as they came: read only (view permission); the raw body needs `view_event_post_body`."""
+
+    list_display = ["id", "received_at", "esp", "kind", "state", "events", "processed_at"]
+    list_filter = ["state", "esp", "kind"]
+    show_full_result_count = False
+    FIELDS = ("esp", "kind", "received_at", "state", "events", "processed_at", "error", "meta", "raw_body")
+    fields = readonly_fields = FIELDS
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EventPost]:
+        return super().get_queryset(request).defer("body")
+
+    @admin.display(description=_("body"))
+    def raw_body(self, obj: EventPost) -> str:
+        return bytes(EventPost.objects.values_list("body", flat=True).get(pk=obj.pk)).decode("utf-8", "replace")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if request.user.has_perm("messaging.view_event_post_body"):
+            return self.FIELDS
+        return tuple(name for name in self.FIELDS if name != "raw_body")
 
 
 @admin.register(SendBrake)

@@ -183,3 +183,47 @@ class SendBrake(models.Model):
 
     def __str__(self) -> str:
         return self.send_key
+
+
+class EventPost(models.Model):
+    """One authenticated ESP webhook post, stored raw as it came and processed later in batches.
+
+    Rows are only added by the web (one INSERT per post) and moved from `new` to `processed` or
+    `quarantined` by the processor (messaging.intake); the body is never changed.
+    """
+
+    class State(models.TextChoices):
+        NEW = "new", _("new")
+        PROCESSED = "processed", _("processed")
+        QUARANTINED = "quarantined", _("quarantined (could not be parsed)")
+
+    class Kind(models.TextChoices):
+        TRACKING = "tracking", _("tracking")
+        INBOUND = "inbound", _("inbound")
+
+    id = models.BigAutoField(primary_key=True)
+    # The ESP of the URL it came through ("postmark", "amazon_ses"): the only ESP it may speak for.
+    esp = models.CharField(_("ESP"), max_length=32)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.TRACKING)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    body = models.BinaryField(_("body"))
+    # What anymail's parser reads besides the body: content type, path, host, the ESP's own headers
+    # (never the credentials).
+    meta = models.JSONField(_("request headers"), default=dict)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.NEW)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    events = models.PositiveIntegerField(_("events"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("ESP event post")
+        verbose_name_plural = _("ESP event posts")
+        permissions = [("view_event_post_body", _("Can read the raw body of ESP event posts"))]
+        indexes = [
+            # The processor's claim and the intake lag read only the unprocessed ones.
+            models.Index(fields=["id"], name="event_post_new", condition=Q(state="new")),
+            models.Index(fields=["received_at"], name="event_post_quarantined", condition=Q(state="quarantined")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.esp} {self.received_at:%Y-%m-%d %H:%M:%S} {self.state}"

@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from anymail.signals import AnymailTrackingEvent, tracking
 from django.dispatch import receiver
 
-from messaging.feedback import delivery_event_record
 from messaging.models import Delivery, DeliveryEvent
 from messaging.services import deliveries_cancel
 from preferences import signals
@@ -19,12 +17,6 @@ from preferences.models import Contact
 @receiver(signals.contact_suppressed)
 def cancel_marketing(sender: Any, contact: Contact, **kwargs: Any) -> None:
     deliveries_cancel(contact=contact)
-
-
-@receiver(tracking, dispatch_uid="messaging.delivery_feedback")
-def record_delivery_feedback(sender: Any, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:
-    """Record every ESP tracking event; events about unknown messages are dropped (the ESP gets 200)."""
-    delivery_event_record(esp_name=esp_name, event=event)
 
 
 @receiver(signals.data_export_collect)

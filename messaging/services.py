@@ -298,7 +298,14 @@ def deliveries_send(
     now = timezone.now()
     result = BatchResult()
     claimed = Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.QUEUED).update(
-        status=Delivery.Status.SENDING, claim_token=token, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+        status=Delivery.Status.SENDING,
+        claim_token=token,
+        claimed_at=now,
+        attempts=F("attempts") + 1,
+        updated_at=now,
+        # Written at the claim, before the hand-off: an ESP event about a mail whose worker died before
+        # recording it is still known to come from the ESP it was handed to (messaging.feedback).
+        esp_name=esp_name(),
     )
     if not claimed:
         return result

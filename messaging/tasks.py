@@ -1,4 +1,4 @@
-"""Celery adapters of messaging's own jobs."""
+"""Celery adapters of messaging's own jobs: processing ESP events (the `events` queue) and retention."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from typing import Any
 
 from celery import shared_task
 
+from messaging import intake
 from messaging.retention import deliveries_prune as prune
+
+
+@shared_task(name="messaging.tasks.event_posts_process", acks_late=True)
+def event_posts_process() -> dict[str, int]:
+    """Process the stored ESP posts in batches until none waits (web processes and beat ask for it)."""
+    return intake.event_posts_process()
 
 
 @shared_task(name="messaging.tasks.deliveries_prune")

@@ -186,11 +186,13 @@ class Contact(models.Model):
         )
         return invited_last(kinds)
 
-    def choices_snapshot(self) -> dict[str, Any]:
-        """Return the person's choices as stored in the consent ledger."""
+    def choices_snapshot(self, topics: list[str] | None = None) -> dict[str, Any]:
+        """Return the person's choices as stored in the consent ledger (`topics`: their slugs, when known)."""
+        if topics is None:
+            topics = list(self.topics.values_list("slug", flat=True)) if self.pk else []
         return {
             "status": self.status,
-            "topics": sorted(self.topics.values_list("slug", flat=True)) if self.pk else [],
+            "topics": sorted(topics),
             "general_updates": self.general_updates,
             "frequency": self.frequency,
             "locale": self.locale,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from cadence.kinds import Kind
 from cadence.ops import figures as ops
+from messaging.intake import intake_figures
 from messaging.models import Delivery, SendBrake
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class OpsCollector(Collector):
             ("tick", self._tick),
             ("welcome_latency", self._welcome_latency),
             ("webhook_events", self._webhook_events),
+            ("event_intake", self._event_intake),
         ):
             try:
                 yield from collect()
@@ -122,6 +124,33 @@ class OpsCollector(Collector):
         for (esp, kind), n in sorted(counts.items()):
             events.add_metric([esp, kind], n)
         yield events
+
+    def _event_intake(self) -> Iterator[Metric]:
+        figures = intake_figures()
+        yield GaugeMetricFamily(
+            "cadence_event_intake_lag_seconds",
+            "Age of the oldest ESP webhook post not processed yet (0 when none waits).",
+            value=figures.lag_seconds,
+        )
+        yield GaugeMetricFamily(
+            "cadence_event_posts_waiting", "ESP webhook posts stored and not processed yet.", value=figures.waiting
+        )
+        yield GaugeMetricFamily(
+            "cadence_event_posts_quarantined",
+            "ESP webhook posts that could not be parsed, kept for ops (admin: ESP event posts).",
+            value=figures.quarantined,
+        )
+        yield CounterMetricFamily(
+            "cadence_event_posts_accepted", "ESP webhook posts taken (rate(): posts/s).", value=figures.accepted_total
+        )
+        yield CounterMetricFamily(
+            "cadence_event_posts_processed",
+            "ESP webhook posts processed or quarantined (rate(): posts/s).",
+            value=max(0, figures.accepted_total - figures.waiting),
+        )
+        yield CounterMetricFamily(
+            "cadence_delivery_events_recorded", "ESP events recorded (rate(): events/s).", value=figures.events_total
+        )
 
 
 def registry() -> CollectorRegistry:

@@ -34,6 +34,7 @@ from cadence.ops import figures as ops
 from cadence.ops import metrics, probes
 from config.celery import app as celery_app
 from config.csp import csp_nonce, strict_admin_policy
+from messaging.intake import intake_figures
 from messaging.models import Delivery, SendBrake
 from messaging.services import delivery_retry
 
@@ -195,6 +196,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
     contacts = reverse("admin:preferences_contact_changelist")
     schedules = reverse("admin:cadence_schedule_changelist")
     grace_minutes = settings.OPS_OVERDUE_GRACE // 60
+    intake = intake_figures(now=now)
     conditions = [
         Condition(_("nobody silent (no marketing mail beyond interval plus grace)"), overdue["silent"] == 0,
                   str(overdue["silent"]), f"{contacts}?silence=silent"),
@@ -211,6 +213,10 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
         Condition(_("welcome p95 under %(n)d seconds") % {"n": WELCOME_P95_TARGET},
                   percentiles is None or percentiles["p95"] <= WELCOME_P95_TARGET,
                   "-" if percentiles is None else f"{percentiles['p95']:.1f} s"),
+        Condition(_("ESP events processed within %(n)d seconds") % {"n": settings.OPS_EVENT_INTAKE_LAG_MAX},
+                  intake.lag_seconds <= settings.OPS_EVENT_INTAKE_LAG_MAX, f"{intake.lag_seconds:.0f} s"),
+        Condition(_("no ESP post quarantined in the last 24 hours"), intake.quarantined_recent == 0,
+                  str(intake.quarantined_recent), reverse("admin:messaging_eventpost_changelist") + "?state=quarantined"),
         Condition(_("database, broker and a worker answer"), all(check.ok for check in health.values()),
                   ", ".join(name for name, check in health.items() if not check.ok) or _("all answer")),
     ]  # fmt: skip
@@ -236,6 +242,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
         "latency": ops.welcome_latency(now=now),
         "percentiles": percentiles,
         "webhook_events": sorted((ops.webhook_events(now=now) or {}).items()),
+        "intake": intake,
         "failures": ops.recent_failures(),
         "braked_sends": list(SendBrake.objects.filter(status=SendBrake.Status.HELD)[:50]),
         "chart": sends_chart(ops.sends_per_hour(now=now), nonce=csp_nonce(request)),

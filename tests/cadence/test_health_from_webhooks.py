@@ -11,10 +11,11 @@ import time_machine
 from cadence.health import services as relationship
 from cadence.kinds import Kind
 from cadence.models import ContactHealth, Schedule
+from messaging.intake import event_posts_process
 from messaging.models import Delivery
 from preferences.models import Contact
 from tests.factories import ContactFactory
-from tests.messaging.esp_payloads import BUILDERS, MAILGUN_SIGNING_KEY, WEBHOOK_SECRET
+from tests.messaging.esp_payloads import BUILDERS, DELIVERY_ESP_NAMES, MAILGUN_SIGNING_KEY, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,8 @@ AUTH = "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()
 @pytest.fixture(autouse=True)
 def _webhook_settings(settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET, "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY}
+    settings.WEBHOOK_ESPS = list(BUILDERS)
+    settings.WEBHOOK_REPLAY_WINDOW_SECONDS = 10**9  # the payloads are signed on their own dates
 
 
 def long_quiet_subscriber() -> tuple[Contact, Delivery]:
@@ -48,9 +51,13 @@ def long_quiet_subscriber() -> tuple[Contact, Delivery]:
 
 
 def post(client, esp: str, event: str, delivery: Delivery) -> int:
+    """Post the ESP's event about `delivery` (sent through that ESP) and process what the intake stored."""
+    Delivery.objects.filter(pk=delivery.pk).update(esp_name=DELIVERY_ESP_NAMES[esp])
     request = BUILDERS[esp](event, delivery, 1)
     request["HTTP_AUTHORIZATION"] = AUTH
-    return client.post(f"/anymail/{esp}/tracking/", **request).status_code
+    status = client.post(f"/anymail/{esp}/tracking/", **request).status_code
+    event_posts_process()
+    return status
 
 
 @time_machine.travel(NOW, tick=False)

@@ -112,6 +112,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
         idempotency_key="f1",
         status=Delivery.Status.FAILED,
         error="recipient refused: jan@example.com",
+        error_class=Delivery.ErrorClass.RECIPIENT_REFUSED,
     )
     Delivery.objects.create(
         marketing=True,
@@ -121,6 +122,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
         idempotency_key="f2",
         status=Delivery.Status.FAILED,
         error="permanent: 400: bad sender",
+        error_class=Delivery.ErrorClass.PERMANENT,
     )
     silent = ContactFactory(confirmed_at=now - timedelta(days=40))
     Schedule.objects.create(contact=silent, next_due_at=now - timedelta(hours=3))

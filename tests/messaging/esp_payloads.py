@@ -354,3 +354,12 @@ BUILDERS = {
     "amazon_ses": amazon_ses,
     "brevo": brevo,
 }
+
+# Delivery.esp_name as the send path writes it (the lower-cased anymail backend's esp_name).
+DELIVERY_ESP_NAMES = {
+    "postmark": "postmark",
+    "mailgun": "mailgun",
+    "sendgrid": "sendgrid",
+    "amazon_ses": "amazon ses",
+    "brevo": "brevo",
+}

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from cadence.kinds import Kind
 from messaging.brake import send_is_braked
+from messaging.intake import event_posts_process
 from messaging.models import Delivery, SendBrake
 from preferences.models import Contact
 from tests.messaging import esp_payloads
@@ -20,6 +21,7 @@ SEND = "import:7f3a"
 @pytest.fixture(autouse=True)
 def _webhooks(settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": esp_payloads.WEBHOOK_SECRET}
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
     settings.BRAKE_BOUNCE_RATE = 0.05
     settings.BRAKE_COMPLAINT_RATE = 0.003
     settings.BRAKE_MIN_SENDS = 300
@@ -53,6 +55,7 @@ def bounce(client, delivery: Delivery, n: int, event: str = "hard_bounce") -> No
         "/anymail/postmark/tracking/", HTTP_AUTHORIZATION=AUTH, **esp_payloads.postmark(event, delivery, n)
     )
     assert response.status_code == 200
+    event_posts_process()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from django.db import models
 from cadence.batch import batch_send
 from cadence.kinds import Kind
 from cadence.models import Schedule
+from messaging.intake import event_posts_process
 from messaging.models import Delivery, DeliveryEvent
 from preferences.data_rights import contact_erase
 from preferences.models import ConsentEvent, Contact, ImportJob, SuppressionEntry, address_hash
@@ -176,12 +177,14 @@ def _post_event(client, esp: str, event: str, delivery: Delivery, n: int) -> Non
     request["data"] = request["data"].replace("255.255.255.255", EVENT_IP).replace("Mozilla/4.0", EVENT_BROWSER)
     response = client.post(f"/anymail/{esp}/tracking/", HTTP_AUTHORIZATION=WEBHOOK_AUTH, **request)
     assert response.status_code == 200
+    event_posts_process()
 
 
 @pytest.fixture
 def history(person, client, settings) -> Contact:
     """The person with mail sent, opened and clicked (IP, user agent), a hard bounce and an import report."""
     settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET}
+    settings.WEBHOOK_ESPS = ["sendgrid"]
     welcome = Delivery.objects.get(contact=person, kind=Kind.WELCOME)
     Delivery.objects.filter(pk=welcome.pk).update(
         status=Delivery.Status.SENT, esp_name="sendgrid", context={"first_name": NAME, "email": EMAIL}
@@ -189,7 +192,7 @@ def history(person, client, settings) -> Contact:
     welcome.refresh_from_db()
     _post_event(client, "sendgrid", "opened", welcome, 1)
     _post_event(client, "sendgrid", "clicked", welcome, 2)
-    _post_event(client, "postmark", "hard_bounce", welcome, 3)
+    _post_event(client, "sendgrid", "hard_bounce", welcome, 3)
     ImportJob.objects.create(
         file_path="/tmp/gone.csv",
         original_name="crm.csv",
@@ -228,7 +231,7 @@ def test_after_erasure_no_column_of_any_table_holds_the_address_name_ip_or_user_
     kinds = sorted(DeliveryEvent.objects.filter(contact=history).values_list("type", flat=True))
     assert kinds == ["bounced", "clicked", "opened"]
     entry = SuppressionEntry.objects.get(address_hash=address_hash(EMAIL))
-    assert entry.reason == SuppressionEntry.Reason.HARD_BOUNCE and entry.evidence["esp"] == "Postmark"
+    assert entry.reason == SuppressionEntry.Reason.HARD_BOUNCE and entry.evidence["esp"] == "SendGrid"
     assert ImportJob.objects.get().bad_rows == [[3, "locale: not a language"]]
 
 
