@@ -10,7 +10,7 @@ from django.dispatch import receiver
 
 from cadence.keys import confirmation_key, import_send_key, invitation_key, link_request_key
 from cadence.models import ContactHealth, Schedule
-from cadence.sending import deliveries_enqueue, delivery_enqueue
+from cadence.sending import DOSSIER_LINK_TEMPLATE, deliveries_enqueue, delivery_enqueue
 from cadence.services import schedule_reschedule, schedule_start, schedule_stop
 from messaging.brake import send_is_braked
 from messaging.models import Delivery
@@ -73,6 +73,20 @@ def send_link(sender: Any, contact: Contact, request_id: str, **kwargs: Any) -> 
         kind=Delivery.Kind.LINK_REQUEST,
         template=Delivery.Kind.LINK_REQUEST,
         idempotency_key=link_request_key(contact.id, request_id),
+        marketing=False,
+        queue=Delivery.Queue.WELCOME,
+        enqueue=delivery_enqueue,
+    )
+
+
+@receiver(signals.dossier_requested)
+def send_dossier_link(sender: Any, contact: Contact, request_id: str, **kwargs: Any) -> None:
+    """Queue the service mail with a one-time link to the person's dossier, on the same path as a requested link."""
+    delivery_create(
+        contact=contact,
+        kind=Delivery.Kind.LINK_REQUEST,
+        template=DOSSIER_LINK_TEMPLATE,
+        idempotency_key=link_request_key(contact.id, f"dossier-{request_id}"),
         marketing=False,
         queue=Delivery.Queue.WELCOME,
         enqueue=delivery_enqueue,

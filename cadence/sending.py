@@ -32,6 +32,9 @@ from preferences.tokens import Purpose, contact_url
 
 logger = logging.getLogger(__name__)
 
+# The requested-link mail that carries a one-time dossier link instead of a preference link.
+DOSSIER_LINK_TEMPLATE = "dossier_link"
+
 
 def deliveries_enqueue(delivery_ids: Sequence[UUID | str], *, queue: str, batch_size: int | None = None) -> None:
     """Put the deliveries on `queue` as send tasks of at most `batch_size` (CADENCE_TICK_BATCH_SIZE) each."""
@@ -95,6 +98,9 @@ class BatchContext:
                 if contact.status != Contact.Status.PENDING:
                     prepared.refused[key] = "nothing to confirm"
                 extra["confirm_url"] = contact_url(contact, Purpose.CONFIRM)
+            elif delivery.template == DOSSIER_LINK_TEMPLATE:
+                extra["dossier_url"] = contact_url(contact, Purpose.DOSSIER)
+                extra["dossier_minutes"] = settings.DOSSIER_TOKEN_MAX_AGE // 60
             elif delivery.kind == Delivery.Kind.REMINDER:
                 why = _reminder_refusal(delivery, products, timezone.localdate(now))
                 if why:

@@ -34,7 +34,7 @@ from preferences.brand import current_brand
 
 # The values that differ per person inside a group. A template may test them for emptiness
 # ({% if first_name %}), so an empty value is not a merge field: it stays in the group's context.
-MERGE_FIELDS = ("first_name", "preferences_url", "unsubscribe_url", "confirm_url")
+MERGE_FIELDS = ("first_name", "preferences_url", "unsubscribe_url", "confirm_url", "dossier_url")
 
 # Letters and digits only, so HTML escaping, URL quoting and CSS inlining leave a placeholder as it is;
 # the random part keeps text written by marketers or subscribers from ever matching one.

@@ -99,6 +99,13 @@ class Contact(models.Model):
     token_secret = models.CharField(
         max_length=64, default=new_token_secret, editable=False, verbose_name=_("link secret")
     )
+    # Bumped to revoke the preference, confirmation and dossier links sent so far (preferences/tokens.py):
+    # "sign out everywhere" and each new link asked for on /link/.
+    token_version = models.PositiveIntegerField(default=0, db_default=0, editable=False, verbose_name=_("link version"))
+    # Bumped when a dossier link is used: each one works once.
+    dossier_version = models.PositiveIntegerField(
+        default=0, db_default=0, editable=False, verbose_name=_("dossier link version")
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     confirmed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("confirmed at"))
@@ -163,6 +170,13 @@ class Contact(models.Model):
     def rotate_token_secret(self) -> None:
         self.token_secret = new_token_secret()
         self.save(update_fields=["token_secret", "updated_at"])
+
+    def revoke_links(self) -> None:
+        """Revoke every preference, confirmation and dossier link sent so far (unsubscribe links keep working)."""
+        Contact.objects.filter(pk=self.pk).update(
+            token_version=models.F("token_version") + 1, updated_at=timezone.now()
+        )
+        self.refresh_from_db(fields=["token_version", "updated_at"])
 
     def was_invited(self) -> bool:
         """Return whether the latest request to confirm was an invitation from us, not the person's own signup."""

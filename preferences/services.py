@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from preferences import signals
@@ -248,8 +248,36 @@ def contact_request_link(*, email: str) -> bool:
     contact = Contact.objects.filter(email=normalize_email(email), suppressed_at__isnull=True).first()
     if contact is None or address_is_suppressed(contact.email):
         return False
+    # The new link replaces the old ones: only the mailbox gets it, so whoever asked cannot lock anyone out.
+    contact.revoke_links()
     signals.link_requested.send(sender=Contact, contact=contact, request_id=secrets.token_hex(8))
     return True
+
+
+@transaction.atomic
+def contact_sign_out_everywhere(*, contact: Contact) -> None:
+    """Revoke every preference, confirmation and dossier link the contact holds (unsubscribe links keep working)."""
+    contact.revoke_links()
+
+
+@transaction.atomic
+def contact_request_dossier(*, contact: Contact) -> bool:
+    """Mail the contact a one-time link to their dossier (fresh proof of the mailbox). Return whether one goes out."""
+    if contact.suppressed_at is not None or address_is_suppressed(contact.email):
+        return False
+    signals.dossier_requested.send(sender=Contact, contact=contact, request_id=secrets.token_hex(8))
+    return True
+
+
+def contact_use_dossier_link(*, contact: Contact) -> bool:
+    """Spend the contact's dossier link (every one sent so far). Return False when it was spent already.
+
+    A conditional update: of two requests with the same link, exactly one wins.
+    """
+    spent = Contact.objects.filter(pk=contact.pk, dossier_version=contact.dossier_version).update(
+        dossier_version=F("dossier_version") + 1
+    )
+    return spent == 1
 
 
 @transaction.atomic
@@ -404,14 +432,17 @@ __all__ = [
     "address_hash",
     "address_is_suppressed",
     "contact_confirm",
+    "contact_request_dossier",
     "contact_request_link",
     "contact_resubscribe",
     "contact_set_share",
+    "contact_sign_out_everywhere",
     "contact_subscribe",
     "contact_sunset",
     "contact_suppress",
     "contact_unsubscribe",
     "contact_update_preferences",
+    "contact_use_dossier_link",
     "contacts_set_potential",
     "normalize_email",
     "pause_end",

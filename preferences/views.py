@@ -28,7 +28,7 @@ from preferences.policy import allowed_choices, allowed_frequencies, effective_f
 from preferences.services import PAUSE_MONTHS
 from preferences.templatetags.dates import long_date
 from preferences.throttles import link_request_allowed, signup_allowed
-from preferences.tokens import InvalidToken, Purpose, make_token, read_token
+from preferences.tokens import InvalidToken, Purpose, read_token
 
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 
@@ -118,7 +118,6 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             "contact": contact,
             "confirmed": contact.status == Contact.Status.CONFIRMED,
             "invited": contact.status == Contact.Status.PENDING and contact.was_invited(),
-            "preferences_url": f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/",
         },
     )
 
@@ -182,6 +181,7 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
     evidence = client_evidence(request, source="preference-centre")
     changed: list[str] = []
     unsubscribed_now = False
+    dossier_link_sent = False
     posted = request.method == "POST"
     action = request.POST.get("action", "save")
     form = _preferences_form(contact, locale, request.POST if posted and action == "save" else None)
@@ -217,11 +217,13 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             changed = services.contact_update_preferences(
                 contact=contact, evidence=evidence, service_reminders=request.POST.get("service_reminders") == "on"
             )
-        elif action == "export":
-            return export_response(contact_export(contact=contact, source="preference-centre"), contact)
-        elif action == "data":
-            data = contact_export(contact=contact, source="preference-centre")
-            return render(request, "preferences/your_data.html", {"sections": readable_export(data), "token": token})
+        elif action in ("dossier", "data", "export"):
+            # The dossier needs fresh proof of the mailbox: a one-time link goes there.
+            services.contact_request_dossier(contact=contact)
+            dossier_link_sent = True
+        elif action == "sign_out":
+            services.contact_sign_out_everywhere(contact=contact)
+            return render(request, "preferences/signed_out.html")
         else:
             status = 400
         contact.refresh_from_db()
@@ -239,7 +241,9 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             "policy": policy_limit(contact),
             "invited": contact.status == Contact.Status.PENDING and contact.was_invited(),
             "changes": _describe_changes(contact, changed),
-            "saved": posted and status == 200 and action not in ("unsubscribe", "reason"),
+            "saved": posted and status == 200 and action not in ("unsubscribe", "reason", "dossier", "data", "export"),
+            "dossier_link_sent": dossier_link_sent,
+            "dossier_minutes": settings.DOSSIER_TOKEN_MAX_AGE // 60,
             "unsubscribed_now": unsubscribed_now,
             "reason_given": posted and action == "reason",
             "reasons": LeaveFeedback.Reason.choices,
@@ -277,7 +281,6 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         "pause_months": PAUSE_MONTHS,
         "topics": [(topic.slug, topic.name(locale)) for topic in topics],
         "reasons": LeaveFeedback.Reason.choices,
-        "preferences_url": f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/",
         "done": None,
     }
     status = 200
@@ -339,6 +342,32 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     elif contact.status == Contact.Status.UNSUBSCRIBED:
         context["done"] = "unsubscribed"
     return render(request, "preferences/unsubscribe.html", context, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def dossier(request: HttpRequest, token: str) -> HttpResponse:
+    """The person's dossier, behind the one-time link mailed on request.
+
+    GET only shows the buttons (link scanners fetch links in mails); the POST spends the link, so a
+    second use, or a forwarded mail, shows nothing.
+    """
+    try:
+        contact = read_token(token, Purpose.DOSSIER)
+    except InvalidToken:
+        return _invalid_link(request)
+    translation.activate(_page_locale(request, contact))
+    if request.method == "GET":
+        return render(request, "preferences/dossier.html", {"token": token})
+    action = request.POST.get("action", "")
+    if action not in ("show", "export"):
+        return render(request, "preferences/dossier.html", {"token": token}, status=400)
+    if not services.contact_use_dossier_link(contact=contact):
+        return _invalid_link(request)
+    data = contact_export(contact=contact, source="dossier-link")
+    if action == "export":
+        return export_response(data, contact)
+    return render(request, "preferences/your_data.html", {"sections": readable_export(data)})
 
 
 @never_cache
