@@ -10,7 +10,7 @@ from django.dispatch import receiver
 
 from cadence.keys import confirmation_key, import_send_key, invitation_key, link_request_key
 from cadence.models import ContactHealth, Schedule
-from cadence.sending import DOSSIER_LINK_TEMPLATE, deliveries_enqueue, delivery_enqueue
+from cadence.sending import DOSSIER_LINK_TEMPLATE, PENDING_SIGNUP, deliveries_enqueue, delivery_enqueue
 from cadence.services import schedule_reschedule, schedule_start, schedule_stop
 from messaging.brake import send_is_braked
 from messaging.models import Delivery
@@ -20,8 +20,13 @@ from preferences.models import Contact
 
 
 @receiver(signals.confirmation_requested)
-def send_confirmation(sender: Any, contact: Contact, event_id: int, already_confirmed: bool, **kwargs: Any) -> None:
-    """Queue the double opt-in mail, or the note with the preference-centre link for a known address."""
+def send_confirmation(
+    sender: Any, contact: Contact, event_id: int, already_confirmed: bool, pending_signup_id: str = "", **kwargs: Any
+) -> None:
+    """Queue the double opt-in mail, or the note with the preference-centre link for a known address.
+
+    A signup for a known address waits as `pending_signup_id`: its confirmation link names it.
+    """
     kind = Delivery.Kind.ALREADY_SUBSCRIBED if already_confirmed else Delivery.Kind.CONFIRMATION
     delivery_create(
         contact=contact,
@@ -30,6 +35,7 @@ def send_confirmation(sender: Any, contact: Contact, event_id: int, already_conf
         idempotency_key=confirmation_key(kind, contact.id, event_id),
         marketing=False,
         queue=Delivery.Queue.WELCOME,
+        context={PENDING_SIGNUP: pending_signup_id} if pending_signup_id else None,
         enqueue=delivery_enqueue,
     )
 

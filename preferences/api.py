@@ -17,6 +17,7 @@ from preferences import services
 from preferences.models import Locale, Topic
 from preferences.policy import allowed_choices
 from preferences.throttles import SignupAddressThrottle, SignupIPThrottle
+from preferences.validators import refuse_control_characters
 from preferences.views import client_evidence
 
 
@@ -56,7 +57,9 @@ class SubscribeView(APIView):
             ref_name = "SubscribeRequest"
 
         email = serializers.EmailField(max_length=254)
-        first_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        first_name = serializers.CharField(
+            max_length=100, required=False, allow_blank=True, default="", validators=[refuse_control_characters]
+        )
         locale = serializers.ChoiceField(choices=Locale.choices, default=Locale.NL)
         topics = TopicSlugsField()
         frequency = serializers.CharField(required=False, help_text="One of the configured frequencies, e.g. monthly.")

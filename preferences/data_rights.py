@@ -20,6 +20,7 @@ from preferences.models import (
     Conversion,
     ImportJob,
     Locale,
+    PendingSignup,
     Product,
     SuppressionEntry,
     address_hash,
@@ -151,6 +152,9 @@ FIELD_EXPLANATIONS = {
         "The report as the email service sent it, with the internet address and browser of an open or click."
     ),
     "schedule": _("When our next regular email to you is due."),
+    "signups_waiting_for_confirmation": _(
+        "Signups with your address that change nothing until the confirmation link we emailed you is used."
+    ),
     "relationship_health": _(
         "Our own estimate of how well our emails fit you, from whether they reach you and are opened."
     ),
@@ -181,6 +185,11 @@ def contact_export(*, contact: Contact, source: str) -> dict[str, Any]:
             _row(event, LEDGER_FIELDS) for event in contact.consent_events.order_by("occurred_at", "id")
         ],
         "products": [_row(product, PRODUCT_FIELDS) for product in contact.products.order_by("created_at", "id")],
+        "signups_waiting_for_confirmation": list(
+            contact.pending_signups.order_by("created_at").values(
+                "first_name", "locale", "frequency", "topics", "source", "created_at"
+            )
+        ),
         "conversion": (
             Conversion.objects.filter(contact=contact)
             .values("converted_at", "source", "contact_source", "potential", "days_as_prospect", "mails_before")
@@ -219,6 +228,7 @@ def contact_erase(*, contact: Contact, source: str) -> Contact:
     # The ledger is append-only for people; erasure is the one legal reason to rewrite it.
     contact.consent_events.update(ip_address=None, user_agent="", source="", before={}, after={}, evidence={})
     Product.objects.filter(contact=contact).delete()
+    PendingSignup.objects.filter(contact=contact).delete()
     contact.topics.clear()
     now = timezone.now()
     contact.email = f"erased-{uuid.uuid4().hex}@{ERASED_DOMAIN}"

@@ -28,7 +28,7 @@ from preferences.policy import allowed_choices, allowed_frequencies, effective_f
 from preferences.services import PAUSE_MONTHS
 from preferences.templatetags.dates import long_date
 from preferences.throttles import link_request_allowed, signup_allowed
-from preferences.tokens import InvalidToken, Purpose, read_token
+from preferences.tokens import InvalidToken, Purpose, read_token, read_token_payload
 
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 
@@ -104,19 +104,26 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        contact = read_token(token, Purpose.CONFIRM)
+        contact, waiting = read_token_payload(token, Purpose.CONFIRM)
     except InvalidToken:
         return _invalid_link(request)
     translation.activate(_page_locale(request, contact))
+    pending = services.pending_signup_for(contact, waiting)
     if request.method == "POST":
-        services.contact_confirm(contact=contact, evidence=client_evidence(request, source="confirm-link"))
+        if services.contact_confirm(
+            contact=contact,
+            evidence=client_evidence(request, source="confirm-link"),
+            pending_signup_id=str(pending.pk) if pending else "",
+        ):
+            pending = None
         contact.refresh_from_db()
     return render(
         request,
         "preferences/confirm.html",
         {
             "contact": contact,
-            "confirmed": contact.status == Contact.Status.CONFIRMED,
+            "confirmed": contact.status == Contact.Status.CONFIRMED and pending is None,
+            "waiting": pending is not None,
             "invited": contact.status == Contact.Status.PENDING and contact.was_invited(),
         },
     )
