@@ -24,6 +24,7 @@ from cadence import rules
 from cadence.digest import DIGEST_TEMPLATES, digest_items_for, item_context
 from cadence.models import ContentItem, ContentReceipt, Schedule
 from config.bulk import values_cte
+from config.publish import publish_now_or_never
 from messaging.models import Announcement, Delivery
 from messaging.services import BatchResult, Prepared, deliveries_send
 from preferences.models import Contact, Product
@@ -58,8 +59,17 @@ def deliveries_enqueue_on_their_queues(delivery_ids: Sequence[UUID | str]) -> No
 
 
 def delivery_enqueue(delivery: Delivery) -> None:
-    """Put one delivery on its own queue (a batch of one)."""
-    deliveries_enqueue([delivery.id], queue=delivery.queue)
+    """Put one delivery on its own queue (a batch of one).
+
+    Called after a person's request committed (a confirmation, a requested link): with the broker down the
+    request must still be answered and the mail not lost. The row stays queued, dated back so that the
+    silence guard's next run queues it again (`deliveries_recover_lost`), that is once the broker answers.
+    """
+    from cadence.tasks import send_batch
+
+    if not publish_now_or_never(send_batch, ([str(delivery.id)],), queue=delivery.queue):
+        lost_since = timezone.now() - 4 * timedelta(minutes=settings.CADENCE_STUCK_SENDING_MINUTES + 1)
+        Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).update(updated_at=lost_since)
 
 
 def batch_send(*, delivery_ids: Sequence[UUID | str], now: datetime | None = None) -> BatchResult:

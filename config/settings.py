@@ -263,6 +263,10 @@ MAX_TOPICS_PER_REQUEST = env.int("MAX_TOPICS_PER_REQUEST", default=50)
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 LINK_REQUEST_THROTTLE_PER_IP = env.str("LINK_REQUEST_THROTTLE_PER_IP", default="10/hour")
 LINK_REQUEST_THROTTLE_PER_ADDRESS = env.str("LINK_REQUEST_THROTTLE_PER_ADDRESS", default="3/hour")
+# A ceiling per mail domain (after preferences.mailbox normalisation): one company's or provider's
+# mailboxes are one target. Generous: the big free providers carry many real signups.
+SIGNUP_THROTTLE_PER_DOMAIN = env.str("SIGNUP_THROTTLE_PER_DOMAIN", default="1000/hour")
+LINK_REQUEST_THROTTLE_PER_DOMAIN = env.str("LINK_REQUEST_THROTTLE_PER_DOMAIN", default="300/hour")
 
 # CELERY
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -399,6 +403,8 @@ REST_FRAMEWORK = {
         "signup_address": SIGNUP_THROTTLE_PER_ADDRESS,
         "link_request_ip": LINK_REQUEST_THROTTLE_PER_IP,
         "link_request_address": LINK_REQUEST_THROTTLE_PER_ADDRESS,
+        "signup_domain": SIGNUP_THROTTLE_PER_DOMAIN,
+        "link_request_domain": LINK_REQUEST_THROTTLE_PER_DOMAIN,
     },
     "NUM_PROXIES": NUM_PROXIES,
 }

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from preferences import services
 from preferences.models import Locale, Topic
 from preferences.policy import allowed_choices
-from preferences.throttles import SignupAddressThrottle, SignupIPThrottle
+from preferences.throttles import SIGNUP_THROTTLES
 from preferences.validators import refuse_control_characters
 from preferences.views import client_evidence
 
@@ -50,7 +50,7 @@ class SubscribeView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [SignupIPThrottle, SignupAddressThrottle]
+    throttle_classes = list(SIGNUP_THROTTLES)
 
     class InputSerializer(serializers.Serializer):
         class Meta:

@@ -17,6 +17,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from config.publish import publish_now_or_never
 from preferences import services
 from preferences.client import client_ip
 from preferences.data_rights import contact_export, readable_export
@@ -26,6 +27,7 @@ from preferences.leaving import leave_give_reason, leave_record
 from preferences.models import Contact, LeaveFeedback, Locale
 from preferences.policy import allowed_choices, allowed_frequencies, effective_frequency, policy_limit
 from preferences.services import PAUSE_MONTHS
+from preferences.tasks import link_request_resolve
 from preferences.templatetags.dates import long_date
 from preferences.throttles import link_request_allowed, signup_allowed
 from preferences.tokens import InvalidToken, Purpose, read_token, read_token_payload
@@ -377,6 +379,15 @@ def dossier(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "preferences/your_data.html", {"sections": readable_export(data)})
 
 
+def link_request_enqueue(email: str) -> None:
+    """Hand the address to a worker, whether it is known or not: one task per request, no lookup here.
+
+    With the broker down the request is dropped for every address alike (the person may ask again): the
+    answer and its time do not depend on the address.
+    """
+    publish_now_or_never(link_request_resolve, (email,), queue="welcome")
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def link_request(request: HttpRequest) -> HttpResponse:
@@ -386,6 +397,6 @@ def link_request(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if not link_request_allowed(request):
             return render(request, "preferences/link_request.html", {"form": form, "throttled": True}, status=429)
-        services.contact_request_link(email=form.cleaned_data["email"])
+        link_request_enqueue(form.cleaned_data["email"])
         return render(request, "preferences/link_request.html", {"form": form, "sent": True})
     return render(request, "preferences/link_request.html", {"form": form}, status=400 if form.errors else 200)
