@@ -133,3 +133,20 @@ def test_with_the_broker_down_a_signup_answers_as_usual_and_its_confirmation_wai
     assert requeued == 1
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.SENT
+
+
+def test_the_link_page_queues_one_task_per_request_known_or_not_and_looks_nothing_up(client, settings):
+    import redis
+
+    from tests.workers import purge_queues
+
+    ContactFactory(email="known@example.com")
+    purge_queues("welcome", "bulk", "default")
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        client.post("/link/", {"email": "known@example.com"})
+        client.post("/link/", {"email": "stranger@example.com"})
+        assert broker.llen("welcome") == 2 and broker.llen("default") == 0
+        assert not Delivery.objects.exists()  # the worker resolves the address, not the page
+    finally:
+        purge_queues("welcome", "bulk", "default")
