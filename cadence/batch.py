@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -30,6 +31,11 @@ from preferences.policy import Policies, load_policies
 from preferences.tokens import Purpose, contact_url
 
 logger = logging.getLogger(__name__)
+
+# The requested-link mail that carries a one-time dossier link instead of a preference link.
+DOSSIER_LINK_TEMPLATE = "dossier_link"
+# The key of a confirmation delivery's context that names the signup waiting for it.
+PENDING_SIGNUP = "pending_signup"
 
 
 def batch_send(*, delivery_ids: Sequence[UUID | str], now: datetime | None = None) -> BatchResult:
@@ -67,9 +73,14 @@ class BatchContext:
                     digest_contexts[ids] = [item_context(item) for item in picked]
                 extra["items"] = digest_contexts[ids]
             if delivery.kind == Kind.CONFIRMATION:
-                if contact.status != Contact.Status.PENDING:
+                # A signup for a known address waits for this mail's link (preferences.models.PendingSignup).
+                waiting = delivery.context.get(PENDING_SIGNUP, "")
+                if contact.status != Contact.Status.PENDING and not waiting:
                     prepared.refused[key] = "nothing to confirm"
-                extra["confirm_url"] = contact_url(contact, Purpose.CONFIRM)
+                extra["confirm_url"] = contact_url(contact, Purpose.CONFIRM, payload=waiting.replace("-", ""))
+            elif delivery.template == DOSSIER_LINK_TEMPLATE:
+                extra["dossier_url"] = contact_url(contact, Purpose.DOSSIER)
+                extra["dossier_minutes"] = settings.DOSSIER_TOKEN_MAX_AGE // 60
             elif delivery.kind == Kind.REMINDER:
                 why = _reminder_refusal(delivery, products, timezone.localdate(now))
                 if why:

@@ -6,11 +6,14 @@ The send task is found by name, so the producers never import their own adapters
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
+from django.utils import timezone
 
 from config.celery import app
+from config.publish import publish_now_or_never
 from messaging.models import Delivery
 
 SEND_TASK = "cadence.tasks.send_batch"
@@ -35,5 +38,12 @@ def deliveries_enqueue_on_their_queues(delivery_ids: Sequence[UUID | str]) -> No
 
 
 def delivery_enqueue(delivery: Delivery) -> None:
-    """Put one delivery on its own queue (a batch of one)."""
-    deliveries_enqueue([delivery.id], queue=delivery.queue)
+    """Put one delivery on its own queue (a batch of one).
+
+    Called after a person's request committed (a confirmation, a requested link): with the broker down the
+    request must still be answered and the mail not lost. The row stays queued, dated back so that the
+    silence guard's next run queues it again (`deliveries_recover_lost`), that is once the broker answers.
+    """
+    if not publish_now_or_never(app.tasks[SEND_TASK], ([str(delivery.id)],), queue=delivery.queue):
+        lost_since = timezone.now() - 4 * timedelta(minutes=settings.CADENCE_STUCK_SENDING_MINUTES + 1)
+        Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).update(updated_at=lost_since)

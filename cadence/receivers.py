@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
+from cadence.batch import DOSSIER_LINK_TEMPLATE, PENDING_SIGNUP
 from cadence.enqueue import deliveries_enqueue, deliveries_enqueue_on_their_queues, delivery_enqueue
 from cadence.keys import ANNOUNCEMENT_SEND, confirmation_key, import_send_key, invitation_key, link_request_key
 from cadence.kinds import Kind
@@ -25,8 +26,13 @@ EXPAND_ANNOUNCEMENT_TASK = "cadence.tasks.expand_announcement"
 
 
 @receiver(signals.confirmation_requested)
-def send_confirmation(sender: Any, contact: Contact, event_id: int, already_confirmed: bool, **kwargs: Any) -> None:
-    """Queue the double opt-in mail, or the note with the preference-centre link for a known address."""
+def send_confirmation(
+    sender: Any, contact: Contact, event_id: int, already_confirmed: bool, pending_signup_id: str = "", **kwargs: Any
+) -> None:
+    """Queue the double opt-in mail, or the note with the preference-centre link for a known address.
+
+    A signup for a known address waits as `pending_signup_id`: its confirmation link names it.
+    """
     kind = Kind.ALREADY_SUBSCRIBED if already_confirmed else Kind.CONFIRMATION
     delivery_create(
         contact=contact,
@@ -35,6 +41,7 @@ def send_confirmation(sender: Any, contact: Contact, event_id: int, already_conf
         idempotency_key=confirmation_key(kind, contact.id, event_id),
         marketing=False,
         queue=Delivery.Queue.WELCOME,
+        context={PENDING_SIGNUP: pending_signup_id} if pending_signup_id else None,
         enqueue=delivery_enqueue,
     )
 
@@ -78,6 +85,20 @@ def send_link(sender: Any, contact: Contact, request_id: str, **kwargs: Any) -> 
         kind=Kind.LINK_REQUEST,
         template=Kind.LINK_REQUEST,
         idempotency_key=link_request_key(contact.id, request_id),
+        marketing=False,
+        queue=Delivery.Queue.WELCOME,
+        enqueue=delivery_enqueue,
+    )
+
+
+@receiver(signals.dossier_requested)
+def send_dossier_link(sender: Any, contact: Contact, request_id: str, **kwargs: Any) -> None:
+    """Queue the service mail with a one-time link to the person's dossier, on the same path as a requested link."""
+    delivery_create(
+        contact=contact,
+        kind=Kind.LINK_REQUEST,
+        template=DOSSIER_LINK_TEMPLATE,
+        idempotency_key=link_request_key(contact.id, f"dossier-{request_id}"),
         marketing=False,
         queue=Delivery.Queue.WELCOME,
         enqueue=delivery_enqueue,

@@ -265,6 +265,12 @@ CADENCE_FREQUENCIES = env.list("CADENCE_FREQUENCIES", default=["biweekly=14", "m
 CADENCE_DEFAULT_FREQUENCY = env.str("CADENCE_DEFAULT_FREQUENCY", default="monthly")
 CONSENT_WORDING_VERSION = env.str("CONSENT_WORDING_VERSION", default="2026-11")
 CONFIRM_TOKEN_MAX_AGE = env.int("CONFIRM_TOKEN_MAX_AGE", default=7 * 24 * 3600)
+# How long the links in a mail stay valid, in seconds (docs/security.md). Every mail carries fresh ones.
+PREFERENCES_TOKEN_MAX_AGE = env.int("PREFERENCES_TOKEN_MAX_AGE", default=90 * 24 * 3600)
+# Leaving must work from an old mail for a long while (RFC 8058 links sit in inboxes for months).
+UNSUBSCRIBE_TOKEN_MAX_AGE = env.int("UNSUBSCRIBE_TOKEN_MAX_AGE", default=365 * 24 * 3600)
+# The one-time link to see or download one's dossier (fresh proof of the mailbox).
+DOSSIER_TOKEN_MAX_AGE = env.int("DOSSIER_TOKEN_MAX_AGE", default=30 * 60)
 # Per client IP generous (an office or a mobile carrier shares one), per address strict; the form also
 # has a honeypot field.
 SIGNUP_THROTTLE_PER_IP = env.str("SIGNUP_THROTTLE_PER_IP", default="200/hour")
@@ -276,6 +282,10 @@ MAX_TOPICS_PER_REQUEST = env.int("MAX_TOPICS_PER_REQUEST", default=50)
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 LINK_REQUEST_THROTTLE_PER_IP = env.str("LINK_REQUEST_THROTTLE_PER_IP", default="10/hour")
 LINK_REQUEST_THROTTLE_PER_ADDRESS = env.str("LINK_REQUEST_THROTTLE_PER_ADDRESS", default="3/hour")
+# A ceiling per mail domain (after preferences.mailbox normalisation): one company's or provider's
+# mailboxes are one target. Generous: the big free providers carry many real signups.
+SIGNUP_THROTTLE_PER_DOMAIN = env.str("SIGNUP_THROTTLE_PER_DOMAIN", default="1000/hour")
+LINK_REQUEST_THROTTLE_PER_DOMAIN = env.str("LINK_REQUEST_THROTTLE_PER_DOMAIN", default="300/hour")
 
 # CELERY
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -397,6 +407,8 @@ REST_FRAMEWORK = {
         "signup_address": SIGNUP_THROTTLE_PER_ADDRESS,
         "link_request_ip": LINK_REQUEST_THROTTLE_PER_IP,
         "link_request_address": LINK_REQUEST_THROTTLE_PER_ADDRESS,
+        "signup_domain": SIGNUP_THROTTLE_PER_DOMAIN,
+        "link_request_domain": LINK_REQUEST_THROTTLE_PER_DOMAIN,
     },
     "NUM_PROXIES": NUM_PROXIES,
 }

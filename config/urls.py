@@ -18,6 +18,7 @@ urlpatterns = [
     # RFC 8058 one-click POSTs to the exact URL of the header; a redirect would turn them into GETs.
     path("unsubscribe/<str:token>", preferences_views.unsubscribe, name="unsubscribe-no-slash"),
     path("link/", preferences_views.link_request, name="link-request"),
+    path("dossier/<str:token>/", preferences_views.dossier, name="dossier"),
     path("api/v1/subscribe/", preferences_api.SubscribeView.as_view(), name="api-subscribe"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -34,12 +34,15 @@ from preferences.brand import current_brand
 
 # The values that differ per person inside a group. A template may test them for emptiness
 # ({% if first_name %}), so an empty value is not a merge field: it stays in the group's context.
-MERGE_FIELDS = ("first_name", "preferences_url", "unsubscribe_url", "confirm_url")
+MERGE_FIELDS = ("first_name", "preferences_url", "unsubscribe_url", "confirm_url", "dossier_url")
 
 # Letters and digits only, so HTML escaping, URL quoting and CSS inlining leave a placeholder as it is;
 # the random part keeps text written by marketers or subscribers from ever matching one.
 _NONCE = secrets.token_hex(8)
 _PLACEHOLDER = re.compile(rf"mrg{_NONCE}x([a-z_]+)x")
+# Control characters and Unicode line/paragraph separators (names are refused with them at every door;
+# this is the second line of defence for rows stored before).
+_HEADER_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def placeholder(name: str) -> str:
@@ -106,7 +109,8 @@ def split_context(context: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         value = context.get(name)
         if value:
             shared[name] = placeholder(name)
-            values[name] = str(value)
+            # Merged into the subject (and by an ESP into its subject): no line break may reach a header.
+            values[name] = _HEADER_BREAKERS.sub(" ", str(value))
     return shared, values
 
 

@@ -16,7 +16,8 @@ from rest_framework.views import APIView
 from preferences import services
 from preferences.models import Locale, Topic
 from preferences.policy import allowed_choices
-from preferences.throttles import SignupAddressThrottle, SignupIPThrottle
+from preferences.throttles import SIGNUP_THROTTLES
+from preferences.validators import refuse_control_characters
 from preferences.views import client_evidence
 
 
@@ -49,14 +50,16 @@ class SubscribeView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [SignupIPThrottle, SignupAddressThrottle]
+    throttle_classes = list(SIGNUP_THROTTLES)
 
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "SubscribeRequest"
 
         email = serializers.EmailField(max_length=254)
-        first_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        first_name = serializers.CharField(
+            max_length=100, required=False, allow_blank=True, default="", validators=[refuse_control_characters]
+        )
         locale = serializers.ChoiceField(choices=Locale.choices, default=Locale.NL)
         topics = TopicSlugsField()
         frequency = serializers.CharField(required=False, help_text="One of the configured frequencies, e.g. monthly.")

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from preferences.frequencies import frequency_choices
 from preferences.models import Contact, Locale, Topic
 from preferences.services import contact_set_share, normalize_email
+from preferences.validators import refuse_control_characters
 
 FIELDS = [
     "external_id",
@@ -46,7 +47,7 @@ TOPIC_SEPARATORS = re.compile(r"[;,|\s]+")
 class ContactRowForm(forms.Form):
     external_id = forms.CharField(max_length=100, required=False)
     email = forms.EmailField(max_length=254)
-    first_name = forms.CharField(max_length=100, required=False)
+    first_name = forms.CharField(max_length=100, required=False, validators=[refuse_control_characters])
     locale = forms.ChoiceField(choices=[("", ""), *Locale.choices], required=False)
     share_of_customer = forms.IntegerField(min_value=0, max_value=100, required=False)
     potential = forms.ChoiceField(choices=[("", ""), *Contact.Potential.choices], required=False)

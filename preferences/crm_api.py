@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from preferences.crm import RowResult, clean_row, contacts_upsert
 from preferences.models import Contact, Locale
+from preferences.validators import refuse_control_characters
 
 MAX_BULK = 1000
 
@@ -41,7 +42,9 @@ class HasCrmSyncScope(BasePermission):
 class ContactInputSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=100)
     email = serializers.EmailField(max_length=254, required=False)
-    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    first_name = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, validators=[refuse_control_characters]
+    )
     locale = serializers.ChoiceField(choices=Locale.choices, required=False)
     share_of_customer = serializers.IntegerField(min_value=0, max_value=100, required=False)
     potential = serializers.ChoiceField(choices=Contact.Potential.choices, required=False)

@@ -20,6 +20,7 @@ from preferences.models import (
     Conversion,
     ImportJob,
     Locale,
+    PendingSignup,
     Product,
     SuppressionEntry,
     address_hash,
@@ -102,6 +103,67 @@ def _erase_from_import_reports(contact: Contact) -> None:
             ImportJob.objects.filter(pk=job.pk).update(bad_rows=kept)
 
 
+POTENTIAL_MEANING_TEXT = _(
+    "Our own estimate of how well our products may suit you (high, medium, low or none). It only limits how "
+    "often we may email you at most; it is not shared with anyone."
+)
+SHARE_MEANING_TEXT = _(
+    "From our customer records: how much of your business in our kind of products you do with us, in percent. "
+    "0 means you hold no product with us."
+)
+
+# What each internal field of the export means, for the person reading the JSON. The privacy officer's
+# decision (docs/security.md): everything held about the person is in the export, internal estimates
+# included (the right of access covers them); only the link keys (token_secret, token_version,
+# dossier_version) are left out: they are locks, not data about the person.
+FIELD_EXPLANATIONS = {
+    "profile.id": _("Our internal number for your record. It means nothing outside this service."),
+    "profile.source": _(
+        "Where your address came from: a signup form, an import from our customer records, or the CRM."
+    ),
+    "profile.external_id": _("Your customer number in our customer records (CRM), if you are a customer."),
+    "profile.share_of_customer": SHARE_MEANING_TEXT,
+    "profile.potential": POTENTIAL_MEANING_TEXT,
+    "profile.former_customer_at": _("When you stopped holding any product with us, if you did."),
+    "profile.suppressed_at": _(
+        "Since when we no longer email this address at all (a bounce, a complaint or your request)."
+    ),
+    "profile.suppression_reason": _(
+        "Why we no longer email this address: hard_bounce, soft_bounces, complaint, manual or erased."
+    ),
+    "consent_ledger": _("Every change to your consent and choices, kept as proof of what you agreed to."),
+    "consent_ledger.ip_address": _("The internet address the change came from: proof that it was you."),
+    "consent_ledger.user_agent": _("The browser the change came from, as it named itself."),
+    "consent_ledger.wording_version": _("Which version of our signup text you agreed to."),
+    "consent_ledger.before": _("Your choices just before the change."),
+    "consent_ledger.after": _("Your choices just after the change."),
+    "consent_ledger.evidence": _(
+        "Further proof of the change, such as a one-click unsubscribe from your mail program."
+    ),
+    "deliveries": _("Every email we made for you, sent or not."),
+    "deliveries.template": _("Which of our email texts it was."),
+    "deliveries.context": _("What the email was about, such as the product and date of a reminder."),
+    "deliveries.esp_name": _("The email service that delivered it for us."),
+    "deliveries.error": _("Why it could not be sent, if it could not."),
+    "delivery_events": _(
+        "What the email service reported about our emails to you: delivered, opened, clicked, bounced."
+    ),
+    "delivery_events.detail": _(
+        "The report as the email service sent it, with the internet address and browser of an open or click."
+    ),
+    "schedule": _("When our next regular email to you is due."),
+    "signups_waiting_for_confirmation": _(
+        "Signups with your address that change nothing until the confirmation link we emailed you is used."
+    ),
+    "relationship_health": _(
+        "Our own estimate of how well our emails fit you, from whether they reach you and are opened."
+    ),
+    "conversion": _(
+        "When you first became a customer while receiving our emails, and how long you had been receiving them."
+    ),
+}
+
+
 def contact_export(*, contact: Contact, source: str) -> dict[str, Any]:
     """Return everything held about the contact, ready for JSON (DjangoJSONEncoder), and log it.
 
@@ -123,6 +185,11 @@ def contact_export(*, contact: Contact, source: str) -> dict[str, Any]:
             _row(event, LEDGER_FIELDS) for event in contact.consent_events.order_by("occurred_at", "id")
         ],
         "products": [_row(product, PRODUCT_FIELDS) for product in contact.products.order_by("created_at", "id")],
+        "signups_waiting_for_confirmation": list(
+            contact.pending_signups.order_by("created_at").values(
+                "first_name", "locale", "frequency", "topics", "source", "created_at"
+            )
+        ),
         "conversion": (
             Conversion.objects.filter(contact=contact)
             .values("converted_at", "source", "contact_source", "potential", "days_as_prospect", "mails_before")
@@ -133,6 +200,7 @@ def contact_export(*, contact: Contact, source: str) -> dict[str, Any]:
         if section:
             name, value = cast(tuple[str, Any], section)
             data[name] = value
+    data["explanations"] = FIELD_EXPLANATIONS
     _log(contact, ConsentEvent.Kind.DATA_EXPORTED, source)
     return data
 
@@ -160,6 +228,7 @@ def contact_erase(*, contact: Contact, source: str) -> Contact:
     # The ledger is append-only for people; erasure is the one legal reason to rewrite it.
     contact.consent_events.update(ip_address=None, user_agent="", source="", before={}, after={}, evidence={})
     Product.objects.filter(contact=contact).delete()
+    PendingSignup.objects.filter(contact=contact).delete()
     contact.topics.clear()
     now = timezone.now()
     contact.email = f"erased-{uuid.uuid4().hex}@{ERASED_DOMAIN}"
@@ -192,14 +261,8 @@ STATUS_MEANING = {
     Contact.Status.CONFIRMED: _("You confirmed: you receive the emails you chose."),
     Contact.Status.UNSUBSCRIBED: _("You unsubscribed: you receive no marketing emails."),
 }
-POTENTIAL_MEANING = _(
-    "Our own estimate of how well our products may suit you (high, medium, low or none). It only limits how "
-    "often we may email you at most; it is not shared with anyone."
-)
-SHARE_MEANING = _(
-    "From our customer records: how much of your business in our kind of products you do with us, in percent. "
-    "0 means you hold no product with us."
-)
+POTENTIAL_MEANING = POTENTIAL_MEANING_TEXT
+SHARE_MEANING = SHARE_MEANING_TEXT
 HEALTH_STATES = {
     "healthy": _("healthy: our emails reach you and seem welcome"),
     "cooling": _("cooling: a first sign that our emails fit you less well"),

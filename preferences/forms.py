@@ -10,6 +10,7 @@ from django.utils.translation import ngettext
 from preferences.frequencies import frequency_choices
 from preferences.models import Locale, Topic
 from preferences.services import PAUSE_MONTHS
+from preferences.validators import refuse_control_characters
 
 
 class TopicsField(forms.ModelMultipleChoiceField):
@@ -55,7 +56,9 @@ class TopicLabelsMixin:
 
 class SignupForm(MarkedErrorsMixin, TopicLabelsMixin, forms.Form):
     email = forms.EmailField(label=_("Email address"), max_length=254)
-    first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
+    first_name = forms.CharField(
+        label=_("First name"), max_length=100, required=False, validators=[refuse_control_characters]
+    )
     topics = _topic_field(required=True)
     frequency = forms.ChoiceField(label=_("How often"), choices=frequency_choices, widget=forms.RadioSelect)
     locale = forms.ChoiceField(label=_("Language of our emails"), choices=Locale.choices)

@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from preferences.validators import refuse_control_characters
+
 
 def new_token_secret() -> str:
     return secrets.token_urlsafe(16)
@@ -88,7 +90,7 @@ class Contact(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name=_("contact id"))
     email = models.EmailField(_("email address"), max_length=254, unique=True)
-    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True, validators=[refuse_control_characters])
     locale = models.CharField(_("language"), max_length=2, choices=Locale.choices, default=Locale.NL)
     time_zone = models.CharField(_("time zone"), max_length=64, default=settings.DEFAULT_CONTACT_TIMEZONE)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status"))
@@ -108,6 +110,13 @@ class Contact(models.Model):
     # Rotating the secret invalidates every link ever sent to this contact.
     token_secret = models.CharField(
         max_length=64, default=new_token_secret, editable=False, verbose_name=_("link secret")
+    )
+    # Bumped to revoke the preference, confirmation and dossier links sent so far (preferences/tokens.py):
+    # "sign out everywhere" and each new link asked for on /link/.
+    token_version = models.PositiveIntegerField(default=0, db_default=0, editable=False, verbose_name=_("link version"))
+    # Bumped when a dossier link is used: each one works once.
+    dossier_version = models.PositiveIntegerField(
+        default=0, db_default=0, editable=False, verbose_name=_("dossier link version")
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
@@ -176,6 +185,13 @@ class Contact(models.Model):
     def rotate_token_secret(self) -> None:
         self.token_secret = new_token_secret()
         self.save(update_fields=["token_secret", "updated_at"])
+
+    def revoke_links(self) -> None:
+        """Revoke every preference, confirmation and dossier link sent so far (unsubscribe links keep working)."""
+        Contact.objects.filter(pk=self.pk).update(
+            token_version=models.F("token_version") + 1, updated_at=timezone.now()
+        )
+        self.refresh_from_db(fields=["token_version", "updated_at"])
 
     def was_invited(self) -> bool:
         """Return whether the latest request to confirm was an invitation from us, not the person's own signup."""
@@ -268,6 +284,32 @@ class ConsentEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValueError("The consent ledger is append-only.")
+
+
+class PendingSignup(models.Model):
+    """The choices of a signup for an address we know, waiting for the mailbox to confirm them.
+
+    Anonymous input never rewrites a person: a signup for a pending, unsubscribed or invited contact
+    changes nothing until the confirmation link it mailed (which names this row) is used.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, verbose_name=_("id"))
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="pending_signups", verbose_name=_("contact")
+    )
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    locale = models.CharField(_("language"), max_length=2, choices=Locale.choices)
+    frequency = models.CharField(_("frequency"), max_length=32)
+    topics = models.JSONField(_("topics"), default=list, blank=True)
+    source = models.CharField(_("source"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("signup waiting for confirmation")
+        verbose_name_plural = _("signups waiting for confirmation")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M}"
 
 
 class SuppressionEntry(models.Model):

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from preferences import signals
 from preferences.frequencies import frequencies, get_frequency
-from preferences.models import ConsentEvent, Contact, Conversion, SuppressionEntry, Topic, address_hash
+from preferences.models import (
+    ConsentEvent,
+    Contact,
+    Conversion,
+    PendingSignup,
+    SuppressionEntry,
+    Topic,
+    address_hash,
+)
 
 PAUSE_MONTHS = (1, 3, 6)
 
@@ -68,10 +77,12 @@ def contact_subscribe(
 ) -> Contact:
     """Record a signup and ask for confirmation.
 
-    New and unsubscribed addresses become pending and get a confirmation mail; a pending address
-    gets the confirmation again; a confirmed one gets a note with its preference-centre link and
-    its choices are left alone. An address on the suppression list gets no mail at all. The caller
-    answers the same in every case.
+    A new address becomes a pending contact with the choices given and gets a confirmation mail. A
+    known address is not changed by anyone who merely types it: for a pending or unsubscribed one
+    (CRM-invited customers included) the choices wait in a PendingSignup, named by the confirmation
+    link mailed to the address, and are applied when the owner confirms; a confirmed one gets a note
+    with its preference-centre link and its choices are left alone. An address on the suppression
+    list gets no mail at all. The caller answers the same in every case.
     """
     email = normalize_email(email)
     frequency = get_frequency(frequency or settings.CADENCE_DEFAULT_FREQUENCY).key
@@ -91,17 +102,26 @@ def contact_subscribe(
         _record(contact, ConsentEvent.Kind.SIGNUP, evidence, before, contact.choices_snapshot())
         return contact
     already_confirmed = contact.status == Contact.Status.CONFIRMED
-    if not already_confirmed:
-        contact.first_name = first_name or contact.first_name
-        contact.locale = locale
-        contact.frequency = frequency
-        contact.source = contact.source or source
-        contact.status = Contact.Status.PENDING
-        contact.save()
+    pending: PendingSignup | None = None
+    if created:
         contact.topics.set(list(topics))
+    elif not already_confirmed:
+        pending = PendingSignup.objects.create(
+            contact=contact,
+            first_name=first_name,
+            locale=locale,
+            frequency=frequency,
+            topics=sorted(topic.slug for topic in topics),
+            source=source[:100],
+        )
+        evidence = replace(evidence, extra={**evidence.extra, "pending_signup": str(pending.pk)})
     event = _record(contact, ConsentEvent.Kind.SIGNUP, evidence, before, contact.choices_snapshot())
     signals.confirmation_requested.send(
-        sender=Contact, contact=contact, event_id=event.pk, already_confirmed=already_confirmed
+        sender=Contact,
+        contact=contact,
+        event_id=event.pk,
+        already_confirmed=already_confirmed,
+        pending_signup_id=str(pending.pk) if pending else "",
     )
     return contact
 
@@ -161,13 +181,35 @@ def contacts_invite(
     return len(contacts)
 
 
+def pending_signup_for(contact: Contact, pending_signup_id: str) -> PendingSignup | None:
+    """Return the contact's signup waiting for confirmation that a confirmation link names, if it still waits."""
+    if not pending_signup_id:
+        return None
+    try:
+        return PendingSignup.objects.filter(pk=uuid.UUID(pending_signup_id), contact=contact).first()
+    except ValueError:
+        return None
+
+
 @transaction.atomic
-def contact_confirm(*, contact: Contact, evidence: Evidence) -> bool:
-    """Confirm a pending contact. Return False when there was nothing to confirm."""
+def contact_confirm(*, contact: Contact, evidence: Evidence, pending_signup_id: str = "") -> bool:
+    """Confirm a pending contact, or a known one whose signup waited for this confirmation (its choices
+    are applied now). Return False when there was nothing to confirm."""
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    if contact.status != Contact.Status.PENDING:
+    pending = pending_signup_for(contact, pending_signup_id)
+    if contact.status != Contact.Status.PENDING and pending is None:
         return False
     before = contact.choices_snapshot()
+    if pending is not None:
+        contact.first_name = pending.first_name or contact.first_name
+        contact.locale = pending.locale
+        contact.frequency = get_frequency(pending.frequency).key
+        contact.source = contact.source or pending.source
+        contact.save(update_fields=["first_name", "locale", "frequency", "source", "updated_at"])
+        contact.topics.set(Topic.objects.filter(slug__in=pending.topics, is_active=True))
+        evidence = replace(evidence, extra={**evidence.extra, "pending_signup": str(pending.pk)})
+    # What waited is spent or superseded: the owner has chosen.
+    PendingSignup.objects.filter(contact=contact).delete()
     contact.status = Contact.Status.CONFIRMED
     contact.confirmed_at = timezone.now()
     contact.unsubscribed_at = None
@@ -248,8 +290,36 @@ def contact_request_link(*, email: str) -> bool:
     contact = Contact.objects.filter(email=normalize_email(email), suppressed_at__isnull=True).first()
     if contact is None or address_is_suppressed(contact.email):
         return False
+    # The new link replaces the old ones: only the mailbox gets it, so whoever asked cannot lock anyone out.
+    contact.revoke_links()
     signals.link_requested.send(sender=Contact, contact=contact, request_id=secrets.token_hex(8))
     return True
+
+
+@transaction.atomic
+def contact_sign_out_everywhere(*, contact: Contact) -> None:
+    """Revoke every preference, confirmation and dossier link the contact holds (unsubscribe links keep working)."""
+    contact.revoke_links()
+
+
+@transaction.atomic
+def contact_request_dossier(*, contact: Contact) -> bool:
+    """Mail the contact a one-time link to their dossier (fresh proof of the mailbox). Return whether one goes out."""
+    if contact.suppressed_at is not None or address_is_suppressed(contact.email):
+        return False
+    signals.dossier_requested.send(sender=Contact, contact=contact, request_id=secrets.token_hex(8))
+    return True
+
+
+def contact_use_dossier_link(*, contact: Contact) -> bool:
+    """Spend the contact's dossier link (every one sent so far). Return False when it was spent already.
+
+    A conditional update: of two requests with the same link, exactly one wins.
+    """
+    spent = Contact.objects.filter(pk=contact.pk, dossier_version=contact.dossier_version).update(
+        dossier_version=F("dossier_version") + 1
+    )
+    return spent == 1
 
 
 @transaction.atomic
@@ -460,14 +530,17 @@ __all__ = [
     "address_hash",
     "address_is_suppressed",
     "contact_confirm",
+    "contact_request_dossier",
     "contact_request_link",
     "contact_resubscribe",
     "contact_set_share",
+    "contact_sign_out_everywhere",
     "contact_subscribe",
     "contact_sunset",
     "contact_suppress",
     "contact_unsubscribe",
     "contact_update_preferences",
+    "contact_use_dossier_link",
     "contacts_set_potential",
     "normalize_email",
     "pause_end",

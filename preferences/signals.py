@@ -24,6 +24,9 @@ confirmation_requested = Signal()
 invitations_requested = Signal()
 # Someone asked for a fresh preference-centre link for a known address; `request_id` makes it one mail.
 link_requested = Signal()
+# A person on the preference page asked to see their dossier; `request_id` makes it one mail. The mail
+# carries a one-time link (preferences/tokens.py, Purpose.DOSSIER): fresh proof of the mailbox.
+dossier_requested = Signal()
 
 # A contact's data is being exported. Each receiver returns `(section_name, json_ready_value)` for
 # the rows it owns (deliveries, schedule), so the export holds everything without preferences

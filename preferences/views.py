@@ -17,6 +17,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from config.publish import publish_now_or_never
 from preferences import services
 from preferences.client import client_ip
 from preferences.data_rights import contact_export, readable_export
@@ -26,9 +27,10 @@ from preferences.leaving import leave_give_reason, leave_record
 from preferences.models import Contact, LeaveFeedback, Locale
 from preferences.policy import allowed_choices, allowed_frequencies, effective_frequency, policy_limit
 from preferences.services import PAUSE_MONTHS
+from preferences.tasks import link_request_resolve
 from preferences.templatetags.dates import long_date
 from preferences.throttles import link_request_allowed, signup_allowed
-from preferences.tokens import InvalidToken, Purpose, make_token, read_token
+from preferences.tokens import InvalidToken, Purpose, read_token, read_token_payload
 
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 
@@ -104,21 +106,27 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        contact = read_token(token, Purpose.CONFIRM)
+        contact, waiting = read_token_payload(token, Purpose.CONFIRM)
     except InvalidToken:
         return _invalid_link(request)
     translation.activate(_page_locale(request, contact))
+    pending = services.pending_signup_for(contact, waiting)
     if request.method == "POST":
-        services.contact_confirm(contact=contact, evidence=client_evidence(request, source="confirm-link"))
+        if services.contact_confirm(
+            contact=contact,
+            evidence=client_evidence(request, source="confirm-link"),
+            pending_signup_id=str(pending.pk) if pending else "",
+        ):
+            pending = None
         contact.refresh_from_db()
     return render(
         request,
         "preferences/confirm.html",
         {
             "contact": contact,
-            "confirmed": contact.status == Contact.Status.CONFIRMED,
+            "confirmed": contact.status == Contact.Status.CONFIRMED and pending is None,
+            "waiting": pending is not None,
             "invited": contact.status == Contact.Status.PENDING and contact.was_invited(),
-            "preferences_url": f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/",
         },
     )
 
@@ -182,6 +190,7 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
     evidence = client_evidence(request, source="preference-centre")
     changed: list[str] = []
     unsubscribed_now = False
+    dossier_link_sent = False
     posted = request.method == "POST"
     action = request.POST.get("action", "save")
     form = _preferences_form(contact, locale, request.POST if posted and action == "save" else None)
@@ -217,11 +226,13 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             changed = services.contact_update_preferences(
                 contact=contact, evidence=evidence, service_reminders=request.POST.get("service_reminders") == "on"
             )
-        elif action == "export":
-            return export_response(contact_export(contact=contact, source="preference-centre"), contact)
-        elif action == "data":
-            data = contact_export(contact=contact, source="preference-centre")
-            return render(request, "preferences/your_data.html", {"sections": readable_export(data), "token": token})
+        elif action in ("dossier", "data", "export"):
+            # The dossier needs fresh proof of the mailbox: a one-time link goes there.
+            services.contact_request_dossier(contact=contact)
+            dossier_link_sent = True
+        elif action == "sign_out":
+            services.contact_sign_out_everywhere(contact=contact)
+            return render(request, "preferences/signed_out.html")
         else:
             status = 400
         contact.refresh_from_db()
@@ -239,7 +250,9 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             "policy": policy_limit(contact),
             "invited": contact.status == Contact.Status.PENDING and contact.was_invited(),
             "changes": _describe_changes(contact, changed),
-            "saved": posted and status == 200 and action not in ("unsubscribe", "reason"),
+            "saved": posted and status == 200 and action not in ("unsubscribe", "reason", "dossier", "data", "export"),
+            "dossier_link_sent": dossier_link_sent,
+            "dossier_minutes": settings.DOSSIER_TOKEN_MAX_AGE // 60,
             "unsubscribed_now": unsubscribed_now,
             "reason_given": posted and action == "reason",
             "reasons": LeaveFeedback.Reason.choices,
@@ -277,7 +290,6 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         "pause_months": PAUSE_MONTHS,
         "topics": [(topic.slug, topic.name(locale)) for topic in topics],
         "reasons": LeaveFeedback.Reason.choices,
-        "preferences_url": f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/",
         "done": None,
     }
     status = 200
@@ -343,6 +355,41 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+def dossier(request: HttpRequest, token: str) -> HttpResponse:
+    """The person's dossier, behind the one-time link mailed on request.
+
+    GET only shows the buttons (link scanners fetch links in mails); the POST spends the link, so a
+    second use, or a forwarded mail, shows nothing.
+    """
+    try:
+        contact = read_token(token, Purpose.DOSSIER)
+    except InvalidToken:
+        return _invalid_link(request)
+    translation.activate(_page_locale(request, contact))
+    if request.method == "GET":
+        return render(request, "preferences/dossier.html", {"token": token})
+    action = request.POST.get("action", "")
+    if action not in ("show", "export"):
+        return render(request, "preferences/dossier.html", {"token": token}, status=400)
+    if not services.contact_use_dossier_link(contact=contact):
+        return _invalid_link(request)
+    data = contact_export(contact=contact, source="dossier-link")
+    if action == "export":
+        return export_response(data, contact)
+    return render(request, "preferences/your_data.html", {"sections": readable_export(data)})
+
+
+def link_request_enqueue(email: str) -> None:
+    """Hand the address to a worker, whether it is known or not: one task per request, no lookup here.
+
+    With the broker down the request is dropped for every address alike (the person may ask again): the
+    answer and its time do not depend on the address.
+    """
+    publish_now_or_never(link_request_resolve, (email,), queue="welcome")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
 def link_request(request: HttpRequest) -> HttpResponse:
     """Ask for a fresh preference-centre link by address: the same answer whether it is known or not."""
     translation.activate(_page_locale(request))
@@ -350,6 +397,6 @@ def link_request(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if not link_request_allowed(request):
             return render(request, "preferences/link_request.html", {"form": form, "throttled": True}, status=429)
-        services.contact_request_link(email=form.cleaned_data["email"])
+        link_request_enqueue(form.cleaned_data["email"])
         return render(request, "preferences/link_request.html", {"form": form, "sent": True})
     return render(request, "preferences/link_request.html", {"form": form}, status=400 if form.errors else 200)

@@ -180,6 +180,9 @@ def test_axe_passes_the_pages_after_an_action(live_server, phone, topics):
     phone.get_by_label("Saving").uncheck()
     phone.get_by_role("button", name="Save my choices").click()
     assert serious_violations(phone) == [], "form with errors"
+    phone.get_by_role("button", name="Email me a link to my data").click()
+    assert serious_violations(phone) == [], "dossier link mailed"
+    phone.goto(f"{live_server.url}/dossier/{make_token(contact, Purpose.DOSSIER)}/")
     phone.get_by_role("button", name="Show my data").click()
     assert phone.get_by_role("heading", name="Your data").is_visible()
     assert serious_violations(phone) == [], "your data"

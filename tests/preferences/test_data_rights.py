@@ -48,8 +48,13 @@ def preferences_url(contact: Contact) -> str:
     return f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/"
 
 
+def dossier_url(contact: Contact) -> str:
+    """The one-time link the dossier mail carries (tests/preferences/test_links.py follows the mail itself)."""
+    return f"/dossier/{make_token(contact, Purpose.DOSSIER)}/"
+
+
 def test_the_export_from_the_preference_centre_holds_everything_about_the_contact(client, person):
-    response = client.post(preferences_url(person), {"action": "export"})
+    response = client.post(dossier_url(person), {"action": "export"})
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/json")
@@ -68,11 +73,12 @@ def test_the_export_from_the_preference_centre_holds_everything_about_the_contac
     assert sorted(d["kind"] for d in data["deliveries"]) == ["confirmation", "welcome"]
     assert data["schedule"]["is_active"] is True
     # Every field of the contact row is in the export, apart from the link secret.
-    exported = set(data["profile"]) | {"topics", "token_secret"}
+    # The link secret and versions are keys, not data about the person (docs/security.md).
+    exported = set(data["profile"]) | {"topics", "token_secret", "token_version", "dossier_version"}
     assert {f.name for f in Contact._meta.concrete_fields} | {"topics"} <= exported
     # The export itself is logged, with no personal data in the entry.
     logged = ConsentEvent.objects.filter(contact=person, kind=ConsentEvent.Kind.DATA_EXPORTED).get()
-    assert logged.source == "preference-centre" and logged.ip_address is None and logged.user_agent == ""
+    assert logged.source == "dossier-link" and logged.ip_address is None and logged.user_agent == ""
 
 
 def test_the_admin_exports_one_contact(admin_client, person):
@@ -236,7 +242,7 @@ def test_after_erasure_no_column_of_any_table_holds_the_address_name_ip_or_user_
 
 
 def test_the_export_holds_the_delivery_events_with_their_ip_and_user_agent(history, client):
-    response = client.post(preferences_url(history), {"action": "export"})
+    response = client.post(dossier_url(history), {"action": "export"})
 
     events = json.loads(response.content)["delivery_events"]
     assert [e["type"] for e in events] == ["opened", "clicked", "bounced"]

@@ -95,7 +95,8 @@ def test_the_confirm_page_of_an_invited_person_asks_and_only_says_subscribed_onc
 def test_the_preference_centre_and_data_page_of_an_invited_person_say_invited(client, invited, locale, said):
     url = f"/preferences/{make_token(invited[locale], Purpose.PREFERENCES)}/"
     assert said in client.get(url).content.decode()
-    data = _text(client.post(url, {"action": "data"}).content.decode())
+    dossier = f"/dossier/{make_token(invited[locale], Purpose.DOSSIER)}/"
+    data = _text(client.post(dossier, {"action": "show"}).content.decode())
     meaning = {
         "nl": "We hebben u uitgenodigd om onze e-mails te ontvangen en u hebt nog geen ja gezegd",
         "en": "We invited you to receive our emails and you have not said yes yet",

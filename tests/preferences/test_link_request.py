@@ -15,6 +15,16 @@ pytestmark = pytest.mark.django_db
 URL = "/link/"
 
 
+@pytest.fixture(autouse=True)
+def _link_tasks_run_here():
+    """The page hands every address to a worker task; here that task runs in the test's process."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
 def ask(client, email: str):
     return client.post(URL, {"email": email})
 

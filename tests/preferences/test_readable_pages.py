@@ -26,8 +26,8 @@ def test_the_data_page_explains_codes_and_writes_dates_out(client, topics):
     contact = ContactFactory(locale="en", potential="low", share_of_customer=40, topics=[topics[0]])
     ProductFactory(contact=contact, name="Home insurance", renews_on="2027-03-01")
     ContactHealth.objects.create(contact=contact, state="at_risk", reasons=["bounces", "topics_dropped"])
-    url = f"/preferences/{make_token(contact, Purpose.PREFERENCES)}/"
-    response = client.post(url, {"action": "data"})
+    url = f"/dossier/{make_token(contact, Purpose.DOSSIER)}/"
+    response = client.post(url, {"action": "show"})
     body = response.content.decode()
 
     assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
@@ -37,4 +37,4 @@ def test_the_data_page_explains_codes_and_writes_dates_out(client, topics):
     assert "emails to your address came back, you chose fewer topics" in body
     assert "1 March 2027" in body and "2027-03-01" not in body
     assert "at_risk" not in body and "topics_dropped" not in body
-    assert 'name="action" value="export"' in body  # the JSON stays one click away
+    assert "This link has now been used" in body  # the one-time link is spent

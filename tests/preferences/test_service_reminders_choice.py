@@ -17,9 +17,9 @@ def test_the_preference_centre_offers_the_service_reminder_opt_out_in_dutch_and_
     contact = ContactFactory(locale="nl")
     dutch = client.get(url(contact)).content.decode()
     assert "Serviceherinneringen" in dutch and 'id="id_service_reminders" checked' in dutch
-    assert "Mijn gegevens downloaden (JSON)" in dutch
+    assert "Mail mij een link naar mijn gegevens" in dutch
     english = client.get(url(contact) + "?lang=en").content.decode()
-    assert "Service reminders" in english and "Download my data (JSON)" in english
+    assert "Service reminders" in english and "Email me a link to my data" in english
 
 
 def test_turning_reminders_off_is_recorded_and_confirmed(client):
