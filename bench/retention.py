@@ -43,10 +43,10 @@ def generate_history(*, rows: int) -> None:
             cursor.execute(
                 """
                 INSERT INTO messaging_delivery (id, contact_id, kind, template, idempotency_key, status, context,
-                    esp_name, esp_message_id, attempts, error, feedback, created_at, claimed_at, sent_at, updated_at,
-                    marketing, queue, send_key)
+                    esp_name, esp_message_id, attempts, error, error_class, feedback, created_at, claimed_at, sent_at,
+                    updated_at, marketing, queue, send_key)
                 SELECT gen_random_uuid(), c.id, 'nurture', 'nurture', 'bench:' || g, 'sent', '{}'::jsonb,
-                    'test', 'msg-' || g, 1, '', 'delivered', t, t, t, t,
+                    'test', 'msg-' || g, 1, '', '', 'delivered', t, t, t, t,
                     true, 'bulk', 'nurture:' || to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD')
                 FROM generate_series(%s, %s) AS g
                 JOIN bench_contacts c ON c.n = g %% %s
