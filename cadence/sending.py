@@ -23,7 +23,7 @@ from django.utils import timezone
 from cadence import rules
 from cadence.digest import DIGEST_TEMPLATES, digest_items_for, item_context
 from cadence.models import ContentItem, ContentReceipt, Schedule
-from config.bulk import values_cte
+from config.bulk import changed_rows, values_cte
 from messaging.models import Announcement, Delivery
 from messaging.services import BatchResult, Prepared, deliveries_send
 from preferences.models import Contact, Product
@@ -185,7 +185,7 @@ def schedules_record_sends(*, deliveries: list[Delivery], policies: Policies | N
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, series_length(), now])
-        return cursor.rowcount
+        return changed_rows(cursor)
 
 
 def _products(reminders: Any) -> dict[Any, Product]:
