@@ -111,6 +111,7 @@ def welcome_latency_percentiles(*, now: datetime) -> dict[str, float] | None:
     rows = (
         Delivery.objects.filter(
             kind=Delivery.Kind.WELCOME,
+            queue=Delivery.Queue.WELCOME,  # the first welcome; the series' later steps wait days by design
             status=Delivery.Status.SENT,
             sent_at__gte=now - ops.WELCOME_LATENCY_WINDOW,
             contact__confirmed_at__isnull=False,
