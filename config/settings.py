@@ -295,7 +295,10 @@ if max(SEND_RETRY_BACKOFF_MAX, SEND_RETRY_AFTER_MAX) >= CELERY_BROKER_TRANSPORT_
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# One beat sends at a time: a second one idles behind a lease in Redis (config/beat.py) renewed every
+# third of BEAT_LOCK_SECONDS, and takes over within BEAT_LOCK_SECONDS of the first one's end.
+CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
+BEAT_LOCK_SECONDS = env.float("BEAT_LOCK_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 _ = crontab  # periodic tasks are added by the cadence engine
 # Keep Django's LOGGING (JSON, redaction) in worker and beat processes instead of Celery's own.
@@ -355,7 +358,9 @@ if CADENCE_STUCK_SENDING_MINUTES * 60 <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured(
         "CADENCE_STUCK_SENDING_MINUTES must exceed CELERY_TASK_TIME_LIMIT (a slow send is not lost)."
     )
-CELERY_BEAT_SCHEDULE["cadence-tick"] = {"task": "cadence.tasks.tick", "schedule": 60.0}
+# Seconds between ticks (a test runs it every second).
+CADENCE_TICK_SECONDS = env.float("CADENCE_TICK_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["cadence-tick"] = {"task": "cadence.tasks.tick", "schedule": CADENCE_TICK_SECONDS}
 # Announcements confirmed for a later time start within a minute of it.
 CELERY_BEAT_SCHEDULE["announcements-start"] = {
     "task": "cadence.tasks.start_scheduled_announcements",
