@@ -136,7 +136,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
 # Probes inside the cluster speak plain HTTP.
-SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^probes$"])
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^healthz$", r"^readyz$", r"^probes$"])
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
@@ -433,11 +433,13 @@ cast(dict, LOGGING["handlers"])["console"]["filters"] = ["redact"]
 # OPERATIONS (/probes, /metrics, the ops page)
 # /metrics answers only to "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 403 to everyone.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-# The checks /probes runs; a web-only liveness probe may want "database,broker".
+# The checks of /probes and /readyz?role=all (/readyz's other roles name their own, cadence/probes.py).
 PROBE_CHECKS = env.list("PROBE_CHECKS", default=["database", "broker", "tick", "worker"])
 # The tick runs every minute; older than this, beat is taken for dead.
 PROBE_TICK_MAX_AGE = env.int("PROBE_TICK_MAX_AGE", default=180)
 PROBE_WORKER_TIMEOUT = env.float("PROBE_WORKER_TIMEOUT", default=1.0)
+# /readyz, /probes and the ops page keep the worker ping's answer this long (seconds): one broadcast per period.
+PROBE_WORKER_CACHE_SECONDS = env.int("PROBE_WORKER_CACHE_SECONDS", default=15)
 # The ops page keeps the workers' answer to its "who consumes which queue" broadcast this long.
 OPS_CONSUMERS_CACHE_SECONDS = env.int("OPS_CONSUMERS_CACHE_SECONDS", default=15)
 # The tick is behind when a schedule has been due for longer than this (seconds); silence is the guard's.
