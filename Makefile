@@ -25,9 +25,9 @@ install-dev: $(VENV)/.dev
 run: install
 	$(PY) -m config.launch
 
-## test: the whole suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL, else SQLite and embedded Redis)
+## test: the whole suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL, else SQLite and embedded Redis; DEBUG off, whatever .env says)
 test: install-dev
-	SECRET_KEY="$(TEST_SECRET_KEY)" REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m pytest $(ARGS)
+	DEBUG=false SECRET_KEY="$(TEST_SECRET_KEY)" REDIS_URL="$$($(PY) -m config.devredis "$(TEST_REDIS_URL)")" $(PY) -m pytest $(ARGS)
 
 ## bench: the main benchmarks (or one: make bench ARGS="send --esp smtp --contacts 20000"); BENCH_DATABASE_URL, REDIS_URL
 BENCH_CONTACTS ?= 100000

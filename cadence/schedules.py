@@ -25,7 +25,7 @@ from cadence.enqueue import delivery_enqueue
 from cadence.keys import welcome_key
 from cadence.kinds import Kind
 from cadence.models import Schedule, WelcomeStep
-from messaging.bulk_sql import values_cte
+from messaging.bulk_sql import changed_rows, values_cte
 from messaging.models import Delivery
 from messaging.services import delivery_create
 from preferences.frequencies import frequencies
@@ -173,22 +173,24 @@ def schedule_take_slot(*, contact: Contact, interval: timedelta, now: datetime) 
     return True
 
 
-def schedules_create_after_sends(*, sends: list[tuple[Contact, datetime]]) -> None:
-    """Create the schedules of contacts past their welcome series whose last marketing mail went out at
-    the given time, each due at its next nurture slot (`nurture_due`). For imported or demo history."""
+def schedules_create_from_history(*, history: list[tuple[Contact, datetime, int, int]]) -> None:
+    """Create the schedules of contacts with a mail history: (contact, last marketing mail, welcome step,
+    slot). Each is due at its next welcome step (`welcome_step_due`) or, after the series, at its next
+    nurture slot (`nurture_due`). For imported or demo history."""
     now = timezone.now()
-    Schedule.objects.bulk_create(
-        [
-            Schedule(
-                contact=contact,
-                last_sent_at=last_sent_at,
-                welcome_step=len(welcome_series()) or 1,
-                next_due_at=nurture_due(contact=contact, last_sent_at=last_sent_at, slot=0, now=now),
+    steps = welcome_series()
+    schedules = []
+    for contact, last_sent_at, step, slot in history:
+        if step < len(steps):
+            next_due = welcome_step_due(
+                since=contact.confirmed_at or now, delay=steps[step].delay, now=now, paused_until=contact.paused_until
             )
-            for contact, last_sent_at in sends
-        ],
-        batch_size=2000,
-    )
+        else:
+            next_due = nurture_due(contact=contact, last_sent_at=last_sent_at, slot=slot, now=now)
+        schedules.append(
+            Schedule(contact=contact, last_sent_at=last_sent_at, welcome_step=step, slot=slot, next_due_at=next_due)
+        )
+    Schedule.objects.bulk_create(schedules, batch_size=2000)
 
 
 _series_cache: tuple[float, int] = (0.0, 0)
@@ -326,4 +328,4 @@ def schedules_record_sends(*, deliveries: list[Delivery], policies: Policies | N
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, series_length(), now])
-        return cursor.rowcount
+        return changed_rows(cursor)

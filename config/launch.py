@@ -55,9 +55,24 @@ def ensure_local_secrets(var_dir: Path = VAR_DIR) -> dict[str, str]:
     return {name: os.environ[name] for name in made}
 
 
+def write_dotenv(path: Path = BASE_DIR / ".env") -> bool:
+    """Write a .env with DEBUG=true unless one exists, so commands typed beside the demo (manage.py,
+    celery) run as it does and read its secrets from var/ (config/devsecrets.py). Return whether it wrote."""
+    if path.exists():
+        return False
+    path.write_text(
+        "# Written by `make run` on its first start: a development checkout. With DEBUG on, manage.py and\n"
+        "# celery read the demo's secrets from var/. Never deploy with this file: production sets DEBUG=false.\n"
+        "DEBUG=true\n"
+    )
+    return True
+
+
 def main() -> None:
     os.environ["REDIS_URL"] = ensure(os.environ.get("REDIS_URL", DEFAULT_URL))
     os.environ.setdefault("DEBUG", "true")
+    if write_dotenv():
+        print("Wrote .env (DEBUG=true): manage.py and celery beside the demo read its secrets from var/.", flush=True)
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # a key set there wins over var/
     webhook_secret = ensure_local_secrets()["ANYMAIL_WEBHOOK_SECRET"]
     os.environ["METRICS_TOKEN"] = metrics_token()

@@ -136,7 +136,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
 # Probes inside the cluster speak plain HTTP.
-SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^probes$"])
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^healthz$", r"^readyz$", r"^probes$"])
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
@@ -329,7 +329,10 @@ if max(SEND_RETRY_BACKOFF_MAX, SEND_RETRY_AFTER_MAX) >= CELERY_BROKER_TRANSPORT_
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# One beat sends at a time: a second one idles behind a lease in Redis (config/beat.py) renewed every
+# third of BEAT_LOCK_SECONDS, and takes over within BEAT_LOCK_SECONDS of the first one's end.
+CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
+BEAT_LOCK_SECONDS = env.float("BEAT_LOCK_SECONDS", default=30.0)
 # Keep Django's LOGGING (JSON, redaction) in worker and beat processes instead of Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS.setdefault("socket_connect_timeout", 5)
@@ -377,6 +380,8 @@ if CADENCE_STUCK_SENDING_MINUTES * 60 <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured(
         "CADENCE_STUCK_SENDING_MINUTES must exceed CELERY_TASK_TIME_LIMIT (a slow send is not lost)."
     )
+# Seconds between ticks (a test runs it every second).
+CADENCE_TICK_SECONDS = env.float("CADENCE_TICK_SECONDS", default=60.0)
 # BOUNCE AND COMPLAINT BRAKE: a send past these rates (over its mails sent within the window, once at
 # least BRAKE_MIN_SENDS went out) holds the rest of itself. Gmail and Yahoo refuse senders above 0.3%.
 BRAKE_BOUNCE_RATE = env.float("BRAKE_BOUNCE_RATE", default=0.05)
@@ -444,11 +449,13 @@ cast(dict, LOGGING["handlers"])["console"]["filters"] = ["redact"]
 # OPERATIONS (/probes, /metrics, the ops page)
 # /metrics answers only to "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 403 to everyone.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-# The checks /probes runs; a web-only liveness probe may want "database,broker".
+# The checks of /probes and /readyz?role=all (/readyz's other roles name their own, cadence/probes.py).
 PROBE_CHECKS = env.list("PROBE_CHECKS", default=["database", "broker", "tick", "worker"])
 # The tick runs every minute; older than this, beat is taken for dead.
 PROBE_TICK_MAX_AGE = env.int("PROBE_TICK_MAX_AGE", default=180)
 PROBE_WORKER_TIMEOUT = env.float("PROBE_WORKER_TIMEOUT", default=1.0)
+# /readyz, /probes and the ops page keep the worker ping's answer this long (seconds): one broadcast per period.
+PROBE_WORKER_CACHE_SECONDS = env.int("PROBE_WORKER_CACHE_SECONDS", default=15)
 # The ops page keeps the workers' answer to its "who consumes which queue" broadcast this long.
 OPS_CONSUMERS_CACHE_SECONDS = env.int("OPS_CONSUMERS_CACHE_SECONDS", default=15)
 # The tick is behind when a schedule has been due for longer than this (seconds); silence is the guard's.
@@ -461,7 +468,7 @@ OPS_EVENT_INTAKE_LAG_MAX = env.int("OPS_EVENT_INTAKE_LAG_MAX", default=60)
 CELERY_IMPORTS = ["cadence.insights.tasks"]
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Claim what is due and queue it (the nurture and welcome series).
-    "cadence-tick": {"task": "cadence.tasks.tick", "schedule": 60.0},
+    "cadence-tick": {"task": "cadence.tasks.tick", "schedule": CADENCE_TICK_SECONDS},
     # A backstop for processing stored ESP posts (web processes ask for it as posts arrive).
     "event-posts-process": {"task": "messaging.tasks.event_posts_process", "schedule": EVENT_INTAKE_BEAT_SECONDS},
     # Count and repair silence; recover deliveries of lost tasks and dead workers.

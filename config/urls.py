@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from cadence.insights.dashboard import dashboard_view
+from cadence.ops import probes
 from cadence.ops import views as ops_views
 from preferences import api as preferences_api
 from preferences import crm_api
@@ -23,7 +24,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("anymail/", include("messaging.webhooks")),
-    path("probes", ops_views.probes_view, name="probes"),
+    path("healthz", probes.healthz, name="healthz"),
+    path("readyz", probes.readyz, name="readyz"),
+    # The former single probe: every check of PROBE_CHECKS, with the same rules for details.
+    path("probes", probes.readyz, {"default_role": "all"}, name="probes"),
     path("metrics", ops_views.metrics_view, name="metrics"),
     path("admin/ops/", admin.site.admin_view(ops_views.ops_page), name="admin-ops"),
     path("admin/ops/retry/<uuid:delivery_id>/", admin.site.admin_view(ops_views.ops_retry), name="admin-ops-retry"),

@@ -63,3 +63,15 @@ def values_cte(
     for row in rows:
         params += [field.get_db_prep_value(value, connection) for field, value in zip(fields, row, strict=True)]
     return f"WITH v({names}) AS (VALUES {', '.join([row_sql] * len(rows))})", params
+
+
+def changed_rows(cursor: Any) -> int:
+    """Return how many rows the statement just run on `cursor` changed.
+
+    Python's sqlite3 (before 3.12) counts rows only for statements that begin with INSERT, UPDATE,
+    DELETE or REPLACE and reports -1 after `WITH v AS (...) UPDATE ...`; SQLite's own changes() knows.
+    """
+    if cursor.rowcount >= 0 or connection.vendor != "sqlite":
+        return cursor.rowcount
+    cursor.execute("SELECT changes()")
+    return cursor.fetchone()[0]

@@ -1,8 +1,17 @@
-"""The checks behind /probes: database, broker, tick age (beat alive) and a worker answering."""
+"""Liveness and readiness: /healthz (the process answers), /readyz?role=... (what that role needs answers).
+
+The checks: database, cache, broker, tick age (beat alive) and a worker answering (its ping kept for
+PROBE_WORKER_CACHE_SECONDS, so probes and the ops page cost one broadcast per period, not one per call).
+Anyone gets the status words; the details (exception text, host names) need the METRICS_TOKEN.
+/probes is /readyz with every check of PROBE_CHECKS.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -10,7 +19,11 @@ from typing import Any
 
 from celery import Celery
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
 from cadence import heartbeat
 from cadence.ops import figures as ops
@@ -73,11 +86,41 @@ def check_worker() -> Check:
     return Check(True, ", ".join(sorted(name for reply in replies for name in reply)))
 
 
+def check_cache() -> Check:
+    value = uuid.uuid4().hex
+    cache.set(CACHE_PROBE_KEY, value, 30)
+    if cache.get(CACHE_PROBE_KEY) != value:
+        return Check(False, "the cache did not return what was stored")
+    return Check(True, "cache answers")
+
+
+CACHE_PROBE_KEY = "probes:cache"
+WORKER_CACHE_KEY = "probes:worker"
+
+
+def check_worker_cached() -> Check:
+    """Return the worker ping's answer of the last PROBE_WORKER_CACHE_SECONDS, pinging when there is none.
+
+    "Nobody answered" is kept too: a probe every second must not wait out the ping timeout each time.
+    """
+    try:
+        kept = cache.get(WORKER_CACHE_KEY)
+    except Exception:  # a cache that does not answer only costs the broadcast
+        kept = None
+    if kept is not None:
+        return Check(**kept)
+    result = check_worker()
+    with contextlib.suppress(Exception):
+        cache.set(WORKER_CACHE_KEY, result.as_dict(), settings.PROBE_WORKER_CACHE_SECONDS)
+    return result
+
+
 CHECKS: dict[str, Callable[[], Check]] = {
     "database": check_database,
+    "cache": check_cache,
     "broker": check_broker,
     "tick": check_tick,
-    "worker": check_worker,
+    "worker": check_worker_cached,
 }
 # A worker cannot answer through a broker that is down; skip the ping rather than hang on it.
 NEEDS_BROKER = frozenset({"worker"})
@@ -101,3 +144,48 @@ def run_checks(names: list[str] | None = None) -> dict[str, Check]:
         result.seconds = round(time.monotonic() - started, 3)
         results[name] = result
     return results
+
+
+# What each role needs to do its work; "all" is settings.PROBE_CHECKS.
+ROLES: dict[str, tuple[str, ...] | None] = {
+    "web": ("database", "cache"),
+    "worker": ("database", "broker", "worker"),
+    "beat": ("database", "broker", "tick"),
+    "all": None,
+}
+
+
+def has_metrics_token(request: HttpRequest) -> bool:
+    """Return whether the request bears "Authorization: Bearer <METRICS_TOKEN>" (never, when it is unset)."""
+    token = settings.METRICS_TOKEN
+    scheme, _sep, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness: 200 whenever the process answers. It checks nothing else, so a database or Redis outage
+    never has the orchestrator restart healthy web processes."""
+    return HttpResponse("ok\n", content_type="text/plain")
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest, default_role: str = "web") -> JsonResponse:
+    """Readiness of a role (`?role=web|worker|beat|all`): 200 when its checks pass, 503 when one fails.
+
+    Anyone gets "ok"/"failing" per check; each check's detail and time only with the metrics token.
+    """
+    role = request.GET.get("role", default_role)
+    if role not in ROLES:
+        return JsonResponse({"status": "unknown role", "roles": list(ROLES)}, status=400)
+    names = ROLES[role]
+    results = run_checks(list(names) if names is not None else None)
+    passing = all(result.ok for result in results.values())
+    if has_metrics_token(request):
+        checks: dict[str, Any] = {name: result.as_dict() for name, result in results.items()}
+    else:
+        checks = {name: "ok" if result.ok else "failing" for name, result in results.items()}
+    body = {"status": "ok" if passing else "failing", "role": role, "checks": checks}
+    return JsonResponse(body, status=200 if passing else 503)

@@ -15,8 +15,9 @@ from cadence.batch import batch_send
 from cadence.digest import digest_items_for
 from cadence.kinds import Kind
 from cadence.models import ContentItem, ContentReceipt, Schedule
+from cadence.schedules import schedules_record_sends
 from messaging import rendering
-from messaging.bulk_sql import values_cte
+from messaging.bulk_sql import changed_rows, values_cte
 from messaging.models import Delivery
 from preferences.models import Contact
 from preferences.selectors import contacts_attach_topics
@@ -163,10 +164,27 @@ def test_values_cte_writes_values_of_the_columns_type_and_values_to_be_converted
                 f"FROM v WHERE {table}.contact_id = v.contact_id",
                 params,
             )
-            assert cursor.rowcount == 1
+            assert changed_rows(cursor) == 1
     for schedule in Schedule.objects.filter(contact__in=[contact, other]):
         assert (schedule.last_sent_at, schedule.next_due_at) == (sent, sent + timedelta(days=30))
-    assert isinstance(values_cte(Schedule, ["contact_id"], [(uuid.uuid4(),)])[1][0][0], uuid.UUID)
+    value = uuid.uuid4()
+    params = values_cte(Schedule, ["contact_id"], [(value,)])[1]
+    if connection.vendor == "postgresql":
+        assert params == [[value]] and isinstance(params[0][0], uuid.UUID)  # one native array per column
+    else:
+        assert params == [value.hex]  # one parameter per value, as the field stores it
+
+
+def test_recording_sends_returns_how_many_schedules_moved_on_every_database():
+    contacts = [ContactFactory(), ContactFactory()]
+    due_nurture(contacts)
+    sent = timezone.now()
+    deliveries = list(Delivery.objects.filter(contact__in=contacts).select_related("contact"))
+    for delivery in deliveries:
+        delivery.sent_at = sent
+
+    assert schedules_record_sends(deliveries=deliveries) == 2
+    assert schedules_record_sends(deliveries=deliveries) == 0  # a schedule that knows this mail stays
 
 
 def test_contacts_with_the_same_topics_share_a_digest_until_they_have_seen_an_item(topics, settings):

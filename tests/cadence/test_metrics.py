@@ -98,6 +98,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
             marketing=True,
             contact=contact,
             kind=Kind.WELCOME,
+            queue=Delivery.Queue.WELCOME,
             template="welcome",
             idempotency_key=f"w{contact.pk}",
             status=Delivery.Status.SENT,

@@ -76,11 +76,24 @@ def test_the_verdict_holds_when_every_condition_does_and_shows_the_guard_and_tic
         Delivery.objects.create(
             contact=other,
             kind=Kind.WELCOME,
+            queue=Delivery.Queue.WELCOME,
             template="welcome",
             idempotency_key=f"welcome:{i}",
             status=Delivery.Status.SENT,
             sent_at=other.confirmed_at + timedelta(seconds=seconds),
         )
+    # The series' second mail goes three days after confirmation by design: it is no late welcome.
+    veteran = ContactFactory(confirmed_at=now - timedelta(days=3, hours=1))
+    Schedule.objects.create(contact=veteran, next_due_at=now + timedelta(days=7), last_sent_at=now, welcome_step=2)
+    Delivery.objects.create(
+        contact=veteran,
+        kind=Kind.WELCOME,
+        queue=Delivery.Queue.BULK,
+        template="welcome_expect",
+        idempotency_key="welcome:veteran:1",
+        status=Delivery.Status.SENT,
+        sent_at=now - timedelta(hours=1),
+    )
     page = staff_client.get("/admin/ops/").content.decode()
     assert _verdict(page) == "The promise holds: nobody is left silent.", page[page.index("ops-verdict") :][:3000]
     assert "The silence guard ran in the last 15 minutes" in page

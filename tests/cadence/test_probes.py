@@ -76,12 +76,17 @@ def pointed_at_spare_redis(settings, spare_redis, worker) -> RedisProcess:
     settings.REDIS_URL = spare_redis.url()
     settings.PROBE_CHECKS = ["database", "broker", "tick", "worker"]
     settings.PROBE_WORKER_TIMEOUT = 2.0
+    settings.PROBE_WORKER_CACHE_SECONDS = 1
+    settings.METRICS_TOKEN = TOKEN
     heartbeat.tick_record()
     return spare_redis
 
 
+TOKEN = "probes-test-token"
+
+
 def probes(client) -> tuple[int, dict]:
-    response = client.get("/probes")
+    response = client.get("/probes", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     return response.status_code, response.json()
 
 
@@ -93,6 +98,8 @@ def test_probes_is_200_with_every_check_when_all_is_well(client, pointed_at_spar
     assert set(body["checks"]) == {"database", "broker", "tick", "worker"}
     assert all(check["ok"] for check in body["checks"].values())
     assert "probes-" in body["checks"]["worker"]["detail"]
+    anonymous = client.get("/probes")
+    assert anonymous.json()["checks"]["worker"] == "ok" and b"probes-" not in anonymous.content, "no host names"
 
 
 def test_probes_goes_503_when_redis_is_down_and_back_to_200(client, pointed_at_spare_redis):

@@ -1,23 +1,30 @@
-"""Load demo data: topics in Dutch and English, about 1,000 contacts, a superuser. Safe to run again."""
+"""Load demo data: topics in Dutch and English, about 1,000 contacts with the mail history the service
+would have given them, a superuser. Safe to run again; refused without DEBUG."""
 
 from __future__ import annotations
 
 import random
 import secrets
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from cadence.health.services import health_recompute
-from cadence.models import ContentItem
-from cadence.schedules import schedules_create_after_sends
-from preferences.frequencies import frequencies, get_frequency
-from preferences.models import ConsentEvent, Contact, Conversion, LeaveFeedback, Topic
+from cadence.keys import nurture_key, welcome_key
+from cadence.kinds import Kind
+from cadence.models import ContactHealth, ContentItem, WelcomeStep
+from cadence.schedules import schedules_create_from_history
+from messaging.models import Delivery, DeliveryEvent
+from preferences.frequencies import frequencies
+from preferences.models import ConsentEvent, Contact, Conversion, LeaveFeedback, SuppressionEntry, Topic
+from preferences.policy import effective_frequency, load_policies
+from preferences.services import Evidence, contact_suppress
 from preferences.tokens import Purpose, contact_url
 
 TOPICS = [
@@ -48,6 +55,12 @@ TOPICS = [
 ]
 FIRST_NAMES = ["Anna", "Bram", "Chloë", "Daan", "Emma", "Finn", "Julia", "Lars", "Noor", "Sem", "Tess", "Yusuf"]
 SOURCES = ["website", "branch", "app", "campaign-spring", "partner"]
+# The ESP named on the demo's delivery events (its mail really goes to files under var/outbox/).
+DEMO_ESP = "demo"
+# Share of contacts who signed up in the last two days: the ops page's welcome latency and sends chart.
+RECENT_SIGNUPS = 0.04
+# Share of confirmed contacts whose address bounced hard at their last mail (then suppressed).
+HARD_BOUNCES = 0.015
 
 
 class Command(BaseCommand):
@@ -58,13 +71,19 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args: Any, contacts: int, seed: int, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "The demo makes up contacts, a superuser and their mail history: it runs only with DEBUG=true."
+            )
         with transaction.atomic():
             topics = self._topics()
             self._content(topics)
             if not Contact.objects.exists():
                 self._contacts(contacts, topics, random.Random(seed))
+                self._history(random.Random(seed))
                 self._conversions(random.Random(seed))
                 self._way_out(random.Random(seed))
+                self._bounces(random.Random(seed))
             self._products_and_reminder_rules(random.Random(seed))
         self._health()
         password = self._superuser()
@@ -100,8 +119,15 @@ class Command(BaseCommand):
         statuses = [Contact.Status.CONFIRMED] * 8 + [Contact.Status.PENDING, Contact.Status.UNSUBSCRIBED]
         contacts = []
         for n in range(count):
-            created = now - timedelta(days=rng.randint(0, 540), minutes=rng.randint(0, 1440))
+            if rng.random() < RECENT_SIGNUPS:
+                created = now - timedelta(minutes=rng.randint(20, 48 * 60))
+            else:
+                created = now - timedelta(days=rng.randint(2, 540), minutes=rng.randint(0, 1440))
             status = rng.choice(statuses)
+            # The confirmation link is followed a few minutes after the signup.
+            confirmed = created + timedelta(minutes=rng.randint(1, 15), seconds=rng.randint(0, 59))
+            confirmed = min(confirmed, now - timedelta(minutes=5))
+            left = confirmed + (now - confirmed) * rng.uniform(0.3, 0.95)
             share = 0 if rng.random() < 0.45 else rng.randint(5, 100)
             contacts.append(
                 Contact(
@@ -115,8 +141,8 @@ class Command(BaseCommand):
                     potential=rng.choice(list(Contact.Potential.values)),
                     external_id=f"CRM-{100000 + n}" if share else None,
                     created_at=created,
-                    confirmed_at=created + timedelta(minutes=5) if status != Contact.Status.PENDING else None,
-                    unsubscribed_at=created + timedelta(days=30) if status == Contact.Status.UNSUBSCRIBED else None,
+                    confirmed_at=confirmed if status != Contact.Status.PENDING else None,
+                    unsubscribed_at=left if status == Contact.Status.UNSUBSCRIBED else None,
                 )
             )
         Contact.objects.bulk_create(contacts, batch_size=500)
@@ -149,13 +175,111 @@ class Command(BaseCommand):
                     )
                 )
         ConsentEvent.objects.bulk_create(events, batch_size=2000)
-        sends = []
-        for c in contacts:
-            if c.status != Contact.Status.CONFIRMED:
+
+    def _history(self, rng: random.Random) -> None:
+        """Give every confirmed contact the mail the service would have sent: the welcome seconds after
+        confirmation, the welcome series, then nurture at their own interval until now (or until they left),
+        with the opens and clicks of the engaged ones; and the schedule that follows from it."""
+        now = timezone.now()
+        policies = load_policies()
+        steps = list(WelcomeStep.objects.filter(is_active=True).order_by("position"))
+        deliveries: list[Delivery] = []
+        events: list[DeliveryEvent] = []
+        history: list[tuple[Contact, datetime, int, int]] = []
+        engaged_at: dict[Any, datetime] = {}
+        contacts = Contact.objects.exclude(confirmed_at=None).exclude(status=Contact.Status.PENDING)
+        for contact in contacts.order_by("created_at"):
+            assert contact.confirmed_at is not None
+            end = contact.unsubscribed_at or now
+            interval = effective_frequency(contact, policies).interval
+            engagement = rng.choice([0.0, 0.1, 0.3, 0.5, 0.7])
+            mails = [
+                (
+                    Kind.WELCOME,
+                    steps[0].template if steps else "welcome",
+                    welcome_key(contact.pk, 0),
+                    Delivery.Queue.WELCOME,
+                    contact.confirmed_at + timedelta(seconds=rng.uniform(2, 30)),
+                )
+            ]
+            step = 1
+            while step < len(steps) and contact.confirmed_at + steps[step].delay <= end:
+                at = contact.confirmed_at + steps[step].delay + timedelta(minutes=rng.randint(0, 20))
+                mails.append(
+                    (
+                        Kind.WELCOME,
+                        steps[step].template,
+                        welcome_key(contact.pk, step),
+                        Delivery.Queue.BULK,
+                        at,
+                    )
+                )
+                step += 1
+            slot = step - 1  # each mail after the first welcome took one slot of the schedule
+            if step >= len(steps):
+                while True:
+                    due = mails[-1][4] + interval
+                    if due > end:
+                        break
+                    at = min(due + timedelta(minutes=rng.randint(0, 240)), end - timedelta(seconds=1))
+                    slot += 1
+                    mails.append((Kind.NURTURE, "nurture", nurture_key(contact.pk, slot), Delivery.Queue.BULK, at))
+            for kind, template, key, queue, sent_at in mails:
+                delivery = Delivery(
+                    contact=contact, kind=kind, template=template, idempotency_key=key, status=Delivery.Status.SENT,
+                    marketing=True, queue=queue, esp_name=DEMO_ESP, esp_message_id=f"demo-{key}",
+                    attempts=1, created_at=sent_at - timedelta(seconds=1), claimed_at=sent_at, sent_at=sent_at,
+                )  # fmt: skip
+                deliveries.append(delivery)
+                if rng.random() < engagement:
+                    opened = min(now, sent_at + timedelta(minutes=rng.randint(2, 48 * 60)))
+                    delivery.feedback, delivery.feedback_at = DeliveryEvent.Type.OPENED, opened
+                    events.append(self._event(delivery, DeliveryEvent.Type.OPENED, opened))
+                    if rng.random() < 0.3:
+                        clicked = min(now, opened + timedelta(seconds=rng.randint(5, 600)))
+                        delivery.feedback, delivery.feedback_at = DeliveryEvent.Type.CLICKED, clicked
+                        events.append(self._event(delivery, DeliveryEvent.Type.CLICKED, clicked))
+                    engaged_at[contact.pk] = delivery.feedback_at
+                elif sent_at > now - timedelta(hours=48):
+                    events.append(self._event(delivery, DeliveryEvent.Type.DELIVERED, sent_at + timedelta(seconds=3)))
+            if contact.status == Contact.Status.CONFIRMED:
+                history.append((contact, mails[-1][4], step, slot))
+        Delivery.objects.bulk_create(deliveries, batch_size=2000)
+        DeliveryEvent.objects.bulk_create(events, batch_size=2000)
+        schedules_create_from_history(history=history)
+        ContactHealth.objects.bulk_create(
+            [ContactHealth(contact_id=pk, last_engaged_at=at) for pk, at in engaged_at.items()], batch_size=2000
+        )
+
+    @staticmethod
+    def _event(delivery: Delivery, kind: str, at: datetime) -> DeliveryEvent:
+        return DeliveryEvent(
+            delivery=delivery, contact_id=delivery.contact_id, esp_name=DEMO_ESP, event_id=uuid.uuid4().hex,
+            type=kind, esp_type=kind, occurred_at=at, received_at=at,
+        )  # fmt: skip
+
+    def _bounces(self, rng: random.Random) -> None:
+        """A few addresses bounced hard at their last mail: recorded and suppressed as a webhook would."""
+        last = Delivery.objects.filter(status=Delivery.Status.SENT).order_by("contact_id", "-sent_at")
+        seen = set()
+        for delivery in last.filter(contact__status=Contact.Status.CONFIRMED).select_related("contact"):
+            if delivery.contact_id in seen:
                 continue
-            interval = get_frequency(c.frequency).interval
-            sends.append((c, now - timedelta(seconds=rng.randint(0, int(interval.total_seconds())))))
-        schedules_create_after_sends(sends=sends)
+            seen.add(delivery.contact_id)
+            if rng.random() >= HARD_BOUNCES or delivery.sent_at is None:
+                continue
+            bounced = delivery.sent_at + timedelta(seconds=rng.randint(2, 60))
+            delivery.feedback, delivery.feedback_at = DeliveryEvent.Type.BOUNCED, bounced
+            delivery.save(update_fields=["feedback", "feedback_at"])
+            self._event(delivery, DeliveryEvent.Type.BOUNCED, bounced).save()
+            ContactHealth.objects.update_or_create(
+                contact_id=delivery.contact_id, defaults={"bounce_count": 1, "last_bounce_at": bounced}
+            )
+            contact_suppress(
+                contact=delivery.contact,
+                reason=SuppressionEntry.Reason.HARD_BOUNCE,
+                evidence=Evidence(source=f"esp:{DEMO_ESP}", extra={"demo": True, "delivery": str(delivery.pk)}),
+            )
 
     def _content(self, topics: list[Topic]) -> None:
         """Create two fresh items and one evergreen item per topic, in English and in Dutch (once)."""
