@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
@@ -99,10 +100,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # CACHE (throttling, rate limits)
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+
+def _next_redis_db(url: str) -> str:
+    """Return `url` with the next Redis database (14 for 15, the last of Redis's 16 by default)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss"}:
+        return url
+    path = parts.path.strip("/")
+    db = int(path) if path.isdigit() else 0
+    return urlunsplit(parts._replace(path=f"/{db + 1 if db < 15 else db - 1}"))
+
+
+# The cache lives in another Redis database than the Celery broker: clearing the cache (a deploy,
+# a test run, `cache.clear()`) must never drop queued tasks. Default: the database after REDIS_URL's.
+CACHE_URL = env.str("CACHE_URL", default="") or _next_redis_db(REDIS_URL)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="cadence"),
     }
 }
@@ -172,9 +188,19 @@ if EMAIL_URL:
     EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
     EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
 else:
+    # The file backend is for development: with DEBUG off it stops the start (config/checks.py).
     EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 # Seconds to wait for the SMTP relay, and for an ESP's API unless ANYMAIL_REQUESTS_TIMEOUT says otherwise.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
+
+# PRODUCTION DEFAULTS
+# With DEBUG off the service refuses to start on a development default (config/checks.py,
+# cadence.E010-E012) unless one of these says it is meant: a SQLite file, a mail backend that
+# sends nothing (file, console, memory), or the cache in the Celery broker's Redis database.
+ALLOW_SQLITE_IN_PRODUCTION = env.bool("ALLOW_SQLITE_IN_PRODUCTION", default=False)
+ALLOW_DEV_MAIL_BACKEND = env.bool("ALLOW_DEV_MAIL_BACKEND", default=False)
+ALLOW_SHARED_REDIS_DB = env.bool("ALLOW_SHARED_REDIS_DB", default=False)
+
 # BRAND
 # The sender's identity on every public page and in every mail (preferences/brand.py).
 BRAND_NAME = env.str("BRAND_NAME", default="Example Bank")

@@ -12,6 +12,11 @@ from django.db import connection
 from config.celery import app as celery_app
 from tests.factories import TopicFactory
 
+# The suite runs with DEBUG off, on SQLite on a fresh machine, and starts worker processes that run
+# the production start-up checks: it says so explicitly (config/checks.py, cadence.E010/E011).
+os.environ.setdefault("ALLOW_SQLITE_IN_PRODUCTION", "true")
+os.environ.setdefault("ALLOW_DEV_MAIL_BACKEND", "true")
+
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles(settings) -> Iterator[None]:

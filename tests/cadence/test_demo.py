@@ -7,11 +7,25 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from cadence.models import ContactHealth, ContentItem, Schedule
 from preferences.models import Contact, Conversion, LeaveFeedback, Topic
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _debug(settings):
+    settings.DEBUG = True
+
+
+def test_the_demo_refuses_to_run_without_debug(settings):
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("demo", contacts=10)
+    assert not Contact.objects.exists()
 
 
 def test_the_demo_loads_topics_contacts_prospects_content_and_a_superuser(capsys, client):

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -57,6 +57,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args: Any, contacts: int, seed: int, **options: Any) -> None:
+        # Invented people and a superuser with a printed password have no place in production.
+        if not settings.DEBUG:
+            raise CommandError("The demo loads only with DEBUG=true (make run sets it).")
         with transaction.atomic():
             topics = self._topics()
             self._content(topics)
