@@ -7,6 +7,7 @@ Registered as Django system checks (run by `runserver`, `migrate`, `check`) and 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -178,5 +179,9 @@ def production_defaults_check(app_configs: Any = None, **kwargs: Any) -> list[ch
 def refuse_to_start_without_secrets() -> None:
     """Raise ImproperlyConfigured when a start-up check fails (for servers that run no checks)."""
     errors = secrets_check() + production_defaults_check()
+    from config.otp import otp_check
+
+    for warning in otp_check():
+        logging.getLogger(__name__).warning("%s: %s", warning.id, warning.msg)
     if errors:
         raise ImproperlyConfigured("\n".join(f"{error.id}: {error.msg}" for error in errors))

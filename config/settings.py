@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 from urllib.parse import urlsplit, urlunsplit
@@ -36,7 +37,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework_api_key",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -56,9 +61,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -141,6 +149,39 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+
+# LOGINS (docs/security.md, "Logins")
+# https://docs.djangoproject.com/en/5.2/topics/auth/passwords/#enabling-password-validation
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("PASSWORD_MIN_LENGTH", default=12)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes counts failed logins in the database and locks the username from that client IP out
+# for AXES_COOLOFF_HOURS after AXES_FAILURE_LIMIT failures; `manage.py axes_reset` lifts a lockout.
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(hours=env.float("AXES_COOLOFF_HOURS", default=1))
+# Per username and IP together: a stranger cannot lock a colleague out from elsewhere; per IP alone
+# too, so one client cannot try every username.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "preferences.client.client_ip"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+# Staff sign in to the admin with a password and a TOTP code (django-otp). Required unless DEBUG;
+# switching it off in production is a start-up warning (cadence.W020). `manage.py otp_device add
+# <username>` enrols a device and prints its otpauth:// URL once.
+# https://django-otp-official.readthedocs.io/en/stable/
+OTP_REQUIRED = env.bool("OTP_REQUIRED", default=not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Cadence")
 
 # SECURITY
 # An https SITE_URL turns on HTTPS-only cookies, the redirect to https and HSTS; each can be set on its
@@ -345,7 +386,8 @@ HEALTH_REENGAGE_EVERY_DAYS = env.int("HEALTH_REENGAGE_EVERY_DAYS", default=180)
 HEALTH_SUNSET_AFTER_MONTHS = env.int("HEALTH_SUNSET_AFTER_MONTHS", default=12)
 HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", default=6)
 ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10000)
-CRM_SYNC_GROUP = env.str("CRM_SYNC_GROUP", default="crm-sync")
+# A CRM API key (`manage.py crm_key create`) lives this many days unless told otherwise.
+CRM_API_KEY_DAYS = env.int("CRM_API_KEY_DAYS", default=365)
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
 # A cell that starts with "=" is a formula to Excel and LibreOffice; a contact's name must not run
 # as one (CSV injection). The library strips the "="; ContactResource also quotes + - @ tab and CR.
@@ -409,10 +451,8 @@ CELERY_BEAT_SCHEDULE["delivery-retention"] = {
 # REST FRAMEWORK
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
+    # The CRM API takes hashed, expiring API keys (preferences/crm_api.py); DRF's clear-text tokens are gone.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_THROTTLE_RATES": {
         "signup_ip": SIGNUP_THROTTLE_PER_IP,

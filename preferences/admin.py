@@ -492,3 +492,6 @@ class CadencePolicyAdmin(admin.ModelAdmin):
     form = CadencePolicyForm
     list_display = ["potential", "max_frequency", "welcome_only", "updated_at"]
     list_editable = ["max_frequency", "welcome_only"]
+
+
+from preferences import api_keys_admin  # noqa: E402,F401  (CRM API keys: an expiry is required)

@@ -26,6 +26,13 @@ def _fresh_throttles(settings) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _password_alone_signs_staff_in(settings) -> None:
+    """Admin tests sign staff in with force_login; the second factor has tests of its own
+    (tests/config/test_logins.py), which switch OTP_REQUIRED back on."""
+    settings.OTP_REQUIRED = False
+
+
 @pytest.fixture
 def celery_eager() -> Iterator[None]:
     """Run tasks in-process for tests about the service, not the queue."""
