@@ -9,7 +9,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from cadence.keys import confirmation_key, import_send_key, invitation_key, link_request_key
-from cadence.models import ContactHealth, Schedule
+from cadence.models import ContactHealth, ContentReceipt, Schedule
 from cadence.sending import deliveries_enqueue, delivery_enqueue
 from cadence.services import schedule_reschedule, schedule_start, schedule_stop
 from messaging.brake import send_is_braked
@@ -96,6 +96,25 @@ def export_health(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, An
         ContactHealth.objects.filter(contact=contact).values("state", "reasons", "state_since", "computed_at").first()
     )
     return "relationship_health", health
+
+
+@receiver(signals.data_export_collect)
+def export_content_receipts(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, Any]:
+    """Which content items the person received in nurture mails (so none is sent twice), and when."""
+    receipts = (
+        ContentReceipt.objects.filter(contact=contact)
+        .order_by("received_at", "id")
+        .values("received_at", "item__title", "item__language", "item__topic__slug")
+    )
+    return "content_received", [
+        {
+            "received_at": row["received_at"],
+            "title": row["item__title"],
+            "language": row["item__language"],
+            "topic": row["item__topic__slug"],
+        }
+        for row in receipts
+    ]
 
 
 @receiver(signals.contact_erasing)

@@ -183,6 +183,14 @@ AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
 OTP_REQUIRED = env.bool("OTP_REQUIRED", default=not DEBUG)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Cadence")
 
+# ERASURE (docs/security.md, "Erasure")
+# The suppression list keeps HMAC-SHA256(key, address). Unset: a key derived from SECRET_KEY (and the
+# SECRET_KEY_FALLBACKS are tried on lookup). Rotation: move the old key to SUPPRESSION_HASH_OLD_KEYS
+# (comma-separated), set the new one, run `manage.py suppression_hashes --rehash`.
+SUPPRESSION_HASH_KEY = env.str("SUPPRESSION_HASH_KEY", default="")
+SUPPRESSION_HASH_OLD_KEYS = env.list("SUPPRESSION_HASH_OLD_KEYS", default=[])
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+
 # SECURITY
 # An https SITE_URL turns on HTTPS-only cookies, the redirect to https and HSTS; each can be set on its
 # own. `manage.py check --deploy` is clean for the production settings in the README.
@@ -394,6 +402,10 @@ DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
 # https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-escape-formulae-on-export
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
+# An import validating or applying for longer than this lost its worker: beat fails it and deletes
+# its file (preferences/import_jobs.py); the files of ended imports are deleted on the same run.
+IMPORT_STALE_MINUTES = env.int("IMPORT_STALE_MINUTES", default=120)
+CELERY_BEAT_SCHEDULE["import-jobs-reap"] = {"task": "preferences.tasks.reap_import_jobs", "schedule": 600.0}
 CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "cadence.health_tasks"]
 CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
     "task": "cadence.tasks.health_recompute_all",

@@ -11,3 +11,11 @@ from preferences import importing
 def run_import_job(job_id: str) -> None:
     """Run one background import (not redelivered: a half-applied file is re-run by hand, idempotently)."""
     importing.import_job_run(job_id=job_id)
+
+
+@shared_task(name="preferences.tasks.reap_import_jobs")
+def reap_import_jobs() -> None:
+    """Fail imports whose worker was lost and delete the files of ended imports (beat)."""
+    from preferences.import_jobs import import_jobs_reap
+
+    import_jobs_reap()
