@@ -206,6 +206,17 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 X_FRAME_OPTIONS = "DENY"
+# The sites that may frame the embeddable signup form (/subscribe/), as origins:
+# "https://www.example-bank.nl,https://example-bank.nl". None by default: no site may frame it.
+# https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Content-Security-Policy/frame-ancestors
+SIGNUP_FRAME_ANCESTORS = env.list("SIGNUP_FRAME_ANCESTORS", default=[])
+for _origin in SIGNUP_FRAME_ANCESTORS:
+    _parts = urlsplit(_origin)
+    if _parts.scheme not in {"https", "http"} or not _parts.netloc or _parts.path not in {"", "/"} or " " in _origin:
+        raise ImproperlyConfigured(
+            f"SIGNUP_FRAME_ANCESTORS: {_origin!r} is not an origin such as https://www.example.org"
+        )
+SIGNUP_FRAME_ANCESTORS = [_origin.rstrip("/") for _origin in SIGNUP_FRAME_ANCESTORS]
 # Content-Security-Policy of every page outside these prefixes (config/csp.py); the admin and the API
 # docs use inline scripts and styles of their own.
 CSP_EXCLUDE_PREFIXES = env.list("CSP_EXCLUDE_PREFIXES", default=["/admin/", "/api/docs/"])
