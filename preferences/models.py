@@ -133,8 +133,9 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
-        # Never the address: this is what the admin's change log keeps (object_repr) after an erasure.
-        return f"contact {str(self.pk)[:8]}"
+        # The admin names a contact by address on its pages and lists; its change log does not
+        # (preferences/admin_log.py), so an erasure leaves no address there.
+        return self.email
 
     @property
     def is_prospect(self) -> bool:
