@@ -26,6 +26,7 @@ def names_a_person(model: type[models.Model]) -> bool:
 
 @receiver(pre_save, sender=LogEntry)
 def log_entry_without_address(sender: Any, instance: LogEntry, **kwargs: Any) -> None:
-    model = instance.content_type.model_class() if instance.content_type_id else None
+    content_type = instance.content_type if instance.content_type_id else None
+    model = content_type.model_class() if content_type is not None else None
     if model is not None and names_a_person(model):
         instance.object_repr = f"{model._meta.model_name} {str(instance.object_id or '')[:8]}"
