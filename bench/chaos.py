@@ -368,7 +368,12 @@ def run(
     else:
         env.pop("EMAIL_URL", None)
         env.update(
-            {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": str(outbox)}
+            {
+                "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+                "EMAIL_FILE_PATH": str(outbox),
+                # The workers run the production start-up checks; the file backend is meant here.
+                "ALLOW_DEV_MAIL_BACKEND": "true",
+            }
         )
     processes = Processes(env, workdir, workers, log or workdir / "processes.log")
     started = time.monotonic()

@@ -12,7 +12,7 @@ from cadence.batch import DOSSIER_LINK_TEMPLATE, PENDING_SIGNUP
 from cadence.enqueue import deliveries_enqueue, deliveries_enqueue_on_their_queues, delivery_enqueue
 from cadence.keys import ANNOUNCEMENT_SEND, confirmation_key, import_send_key, invitation_key, link_request_key
 from cadence.kinds import Kind
-from cadence.models import ContactHealth, Schedule
+from cadence.models import ContactHealth, ContentReceipt, Schedule
 from cadence.schedules import schedule_reschedule, schedule_start, schedule_stop
 from config.celery import app
 from messaging import signals as messaging_signals
@@ -122,6 +122,25 @@ def export_health(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, An
         ContactHealth.objects.filter(contact=contact).values("state", "reasons", "state_since", "computed_at").first()
     )
     return "relationship_health", health
+
+
+@receiver(signals.data_export_collect)
+def export_content_receipts(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, Any]:
+    """Which content items the person received in nurture mails (so none is sent twice), and when."""
+    receipts = (
+        ContentReceipt.objects.filter(contact=contact)
+        .order_by("received_at", "id")
+        .values("received_at", "item__title", "item__language", "item__topic__slug")
+    )
+    return "content_received", [
+        {
+            "received_at": row["received_at"],
+            "title": row["item__title"],
+            "language": row["item__language"],
+            "topic": row["item__topic__slug"],
+        }
+        for row in receipts
+    ]
 
 
 @receiver(signals.contact_erasing)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+
+from config.otp import OTPRequiredAdminSite
 
 # Apps, then models within them, in the order a marketer works; anything not named comes after, by name.
 APP_ORDER = ["preferences", "messaging", "cadence"]
@@ -35,7 +36,7 @@ def _position(order: list[str], name: str) -> tuple[int, str]:
     return (order.index(name) if name in order else len(order), name)
 
 
-class CadenceAdminSite(admin.AdminSite):
+class CadenceAdminSite(OTPRequiredAdminSite):
     site_header = _("Email preferences and cadence")
     site_title = _("Cadence admin")
     index_title = _("Your work")

@@ -16,4 +16,4 @@ class SiteConfig(AppConfig):
     verbose_name = "Site"
 
     def ready(self) -> None:
-        from config import checks  # noqa: F401  (registers the start-up checks)
+        from config import checks, otp  # noqa: F401  (registers the start-up checks)

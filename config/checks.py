@@ -1,4 +1,5 @@
-"""Start-up checks: with DEBUG off, the service refuses to start without its secrets.
+"""Start-up checks: with DEBUG off, the service refuses to start without its secrets or on a
+development default (SQLite, a mail backend that sends nothing, the cache in the broker's Redis database).
 
 Registered as Django system checks (run by `runserver`, `migrate`, `check`) and run again by
 `config.wsgi` before gunicorn serves a request, because gunicorn runs no system checks.
@@ -6,7 +7,9 @@ Registered as Django system checks (run by `runserver`, `migrate`, `check`) and 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
@@ -95,8 +98,90 @@ def secrets_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     return errors
 
 
+# Mail backends that deliver nothing: the mail is "sent" and recorded as sent, and nobody gets it.
+DEV_MAIL_BACKENDS = frozenset(
+    {
+        "django.core.mail.backends.filebased.EmailBackend",
+        "django.core.mail.backends.console.EmailBackend",
+        "django.core.mail.backends.locmem.EmailBackend",
+        "django.core.mail.backends.dummy.EmailBackend",
+    }
+)
+
+
+def redis_database(url: str) -> tuple[str, int, int] | None:
+    """Return (host, port, database) of a redis:// or rediss:// URL, else None."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in {"redis", "rediss"}:
+        return None
+    host = (parts.hostname or "localhost").lower()
+    host = "127.0.0.1" if host == "localhost" else host
+    path = parts.path.strip("/")
+    return host, parts.port or 6379, int(path) if path.isdigit() else 0
+
+
+def shared_redis_database() -> tuple[str, int, int] | None:
+    """Return the Redis database the cache and the Celery broker share, or None."""
+    broker = redis_database(str(getattr(settings, "CELERY_BROKER_URL", "") or ""))
+    if broker is None:
+        return None
+    for cache in settings.CACHES.values():
+        if not str(cache.get("BACKEND", "")).endswith("RedisCache"):
+            continue
+        locations = cache.get("LOCATION", "")
+        for location in [locations] if isinstance(locations, str) else list(locations):
+            if redis_database(location) == broker:
+                return broker
+    return None
+
+
+@checks.register("production", checks.Tags.security)
+def production_defaults_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Return an error for each development default a production (DEBUG off) start would run on."""
+    if settings.DEBUG:
+        return []
+    errors: list[checks.CheckMessage] = []
+    sqlite = [alias for alias, db in settings.DATABASES.items() if db["ENGINE"].endswith("sqlite3")]
+    if sqlite and not settings.ALLOW_SQLITE_IN_PRODUCTION:
+        errors.append(
+            checks.Error(
+                "The database is a SQLite file on this machine (DATABASE_URL is not set): every machine "
+                "would run its own database.",
+                hint="Set DATABASE_URL=postgres://user:password@host:5432/cadence, or "
+                "ALLOW_SQLITE_IN_PRODUCTION=true if one machine with SQLite is really meant.",
+                id="cadence.E010",
+            )
+        )
+    if settings.EMAIL_BACKEND in DEV_MAIL_BACKENDS and not settings.ALLOW_DEV_MAIL_BACKEND:
+        errors.append(
+            checks.Error(
+                f"EMAIL_BACKEND is {settings.EMAIL_BACKEND}: mail would be recorded as sent and reach nobody.",
+                hint="Set EMAIL_BACKEND to an anymail ESP or EMAIL_URL to an SMTP relay, or "
+                "ALLOW_DEV_MAIL_BACKEND=true if no mail should leave this instance.",
+                id="cadence.E011",
+            )
+        )
+    shared = shared_redis_database()
+    if shared and not settings.ALLOW_SHARED_REDIS_DB:
+        host, port, db = shared
+        errors.append(
+            checks.Error(
+                f"The cache and the Celery broker share Redis database {db} on {host}:{port}: clearing the "
+                "cache would drop every queued task.",
+                hint="Set CACHE_URL to another Redis database (by default it is REDIS_URL's next one), or "
+                "ALLOW_SHARED_REDIS_DB=true.",
+                id="cadence.E012",
+            )
+        )
+    return errors
+
+
 def refuse_to_start_without_secrets() -> None:
     """Raise ImproperlyConfigured when a start-up check fails (for servers that run no checks)."""
-    errors = secrets_check()
+    errors = secrets_check() + production_defaults_check()
+    from config.otp import otp_check
+
+    for warning in otp_check():
+        logging.getLogger(__name__).warning("%s: %s", warning.id, warning.msg)
     if errors:
         raise ImproperlyConfigured("\n".join(f"{error.id}: {error.msg}" for error in errors))

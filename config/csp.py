@@ -1,8 +1,9 @@
 """Content-Security-Policy for the public pages (Django 5.2 has none built in).
 
 The pages a person sees load only this site's stylesheet and post only to this site, so the
-policy allows nothing else. A page that may be framed (the embeddable signup form, marked with
-`xframe_options_exempt`) omits `frame-ancestors`; every other page may not be framed at all.
+policy allows nothing else. No page may be framed (`frame-ancestors 'none'`, and X-Frame-Options
+DENY from Django's middleware), except the embeddable signup form by the sites listed in
+SIGNUP_FRAME_ANCESTORS (`framable_by`): none by default.
 
 The admin is left out as a whole (CSP_EXCLUDE_PREFIXES), but an admin page that keeps to it can
 carry a policy of its own (`strict_admin_policy`): the admin's own scripts and stylesheets, and inline
@@ -36,14 +37,35 @@ def _logo_origin() -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in {"http", "https"} and parts.netloc else ""
 
 
-def content_security_policy(*, framable: bool) -> str:
-    """Return the policy header value; `framable` pages may be embedded by other sites.
+def content_security_policy(*, frame_ancestors: list[str] | tuple[str, ...] = ()) -> str:
+    """Return the policy header value; a page may be framed only by the origins in `frame_ancestors`.
 
     The brand's logo may come from the bank's own host (BRAND_LOGO_URL): that origin joins img-src.
     """
     logo = _logo_origin()
     policy = tuple(f"{part} {logo}" if logo and part.startswith("img-src") else part for part in POLICY)
-    return "; ".join(policy if framable else (*policy, "frame-ancestors 'none'"))
+    return "; ".join((*policy, f"frame-ancestors {' '.join(frame_ancestors) or chr(39) + 'none' + chr(39)}"))
+
+
+def framable_by(setting: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Let the origins listed in the setting named `setting` frame the view's page; with none, nobody may.
+
+    Listed origins get `frame-ancestors <origins>` and no X-Frame-Options (which cannot name them).
+    """
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            response = view(request, *args, **kwargs)
+            origins = list(getattr(settings, setting, []))
+            if origins:
+                setattr(response, "xframe_options_exempt", True)  # noqa: B010
+                setattr(response, "csp_frame_ancestors", origins)  # noqa: B010
+            return response
+
+        return wrapped
+
+    return decorate
 
 
 ADMIN_POLICY = (
@@ -85,6 +107,6 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if "Content-Security-Policy" in response or request.path.startswith(tuple(settings.CSP_EXCLUDE_PREFIXES)):
             return response
-        framable = getattr(response, "xframe_options_exempt", False)
-        response["Content-Security-Policy"] = content_security_policy(framable=framable)
+        frame_ancestors = getattr(response, "csp_frame_ancestors", ())
+        response["Content-Security-Policy"] = content_security_policy(frame_ancestors=frame_ancestors)
         return response

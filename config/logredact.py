@@ -14,8 +14,18 @@ from typing import Any
 EMAIL_MASK = "[email]"
 TOKEN_MASK = "[token]"
 
-# An address ends in a top-level domain of letters, so "user:**@127.0.0.1" in a broker URL stays.
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\b")
+# An address: a local part (letters of any script, RFC 6531, or "quoted, even with spaces"), "@", one or
+# more labels with a dot (any script, or punycode) and a top-level domain of letters or punycode (xn--),
+# so "user:**@127.0.0.1" in a broker URL stays.
+# Linear time on any input: every repetition is possessive (`++`, no backtracking into it), an unquoted
+# local part starts only where a run of its characters starts (the lookbehind), a label takes its dot
+# only when another label follows (so "bob@example.com." still ends at "com"), and the quoted part has
+# two alternatives that no character can match both of.
+_LOCAL_CHAR = r"[\w.!#$%&'*+/=?^`{|}~-]"
+_EMAIL = re.compile(
+    rf'(?:(?<!{_LOCAL_CHAR}){_LOCAL_CHAR}++|"(?:[^"\\\r\n]|\\.){{1,64}}+")'
+    r"@(?:[\w-]++\.(?=[\w-]))++(?:xn--[A-Za-z0-9-]++|[^\W\d_]{2,}+)(?![\w-])"
+)
 # Contact link tokens (`<22 chars>.<timestamp>.<signature>`) wherever they appear, and secrets
 # after a key that names them (token=..., Authorization: Bearer ..., api_key: ...).
 _LINK_TOKEN = re.compile(r"\b[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from celery.schedules import crontab
@@ -35,7 +37,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework_api_key",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -55,9 +61,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,10 +108,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # CACHE (throttling, rate limits)
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+
+def _next_redis_db(url: str) -> str:
+    """Return `url` with the next Redis database (14 for 15, the last of Redis's 16 by default)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss"}:
+        return url
+    path = parts.path.strip("/")
+    db = int(path) if path.isdigit() else 0
+    return urlunsplit(parts._replace(path=f"/{db + 1 if db < 15 else db - 1}"))
+
+
+# The cache lives in another Redis database than the Celery broker: clearing the cache (a deploy,
+# a test run, `cache.clear()`) must never drop queued tasks. Default: the database after REDIS_URL's.
+CACHE_URL = env.str("CACHE_URL", default="") or _next_redis_db(REDIS_URL)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="cadence"),
     }
 }
@@ -126,6 +150,47 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# LOGINS (docs/security.md, "Logins")
+# https://docs.djangoproject.com/en/5.2/topics/auth/passwords/#enabling-password-validation
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("PASSWORD_MIN_LENGTH", default=12)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes counts failed logins in the database and locks the username from that client IP out
+# for AXES_COOLOFF_HOURS after AXES_FAILURE_LIMIT failures; `manage.py axes_reset` lifts a lockout.
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(hours=env.float("AXES_COOLOFF_HOURS", default=1))
+# Per username and IP together: a stranger cannot lock a colleague out from elsewhere; per IP alone
+# too, so one client cannot try every username.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "preferences.client.client_ip"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+# Staff sign in to the admin with a password and a TOTP code (django-otp). Required unless DEBUG;
+# switching it off in production is a start-up warning (cadence.W020). `manage.py otp_device add
+# <username>` enrols a device and prints its otpauth:// URL once.
+# https://django-otp-official.readthedocs.io/en/stable/
+OTP_REQUIRED = env.bool("OTP_REQUIRED", default=not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Cadence")
+
+# ERASURE (docs/security.md, "Erasure")
+# The suppression list keeps HMAC-SHA256(key, address). Unset: a key derived from SECRET_KEY (and the
+# SECRET_KEY_FALLBACKS are tried on lookup). Rotation: move the old key to SUPPRESSION_HASH_OLD_KEYS
+# (comma-separated), set the new one, run `manage.py suppression_hashes --rehash`.
+SUPPRESSION_HASH_KEY = env.str("SUPPRESSION_HASH_KEY", default="")
+SUPPRESSION_HASH_OLD_KEYS = env.list("SUPPRESSION_HASH_OLD_KEYS", default=[])
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+
 # SECURITY
 # An https SITE_URL turns on HTTPS-only cookies, the redirect to https and HSTS; each can be set on its
 # own. `manage.py check --deploy` is clean for the production settings in the README.
@@ -141,6 +206,17 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 X_FRAME_OPTIONS = "DENY"
+# The sites that may frame the embeddable signup form (/subscribe/), as origins:
+# "https://www.example-bank.nl,https://example-bank.nl". None by default: no site may frame it.
+# https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Content-Security-Policy/frame-ancestors
+SIGNUP_FRAME_ANCESTORS = env.list("SIGNUP_FRAME_ANCESTORS", default=[])
+for _origin in SIGNUP_FRAME_ANCESTORS:
+    _parts = urlsplit(_origin)
+    if _parts.scheme not in {"https", "http"} or not _parts.netloc or _parts.path not in {"", "/"} or " " in _origin:
+        raise ImproperlyConfigured(
+            f"SIGNUP_FRAME_ANCESTORS: {_origin!r} is not an origin such as https://www.example.org"
+        )
+SIGNUP_FRAME_ANCESTORS = [_origin.rstrip("/") for _origin in SIGNUP_FRAME_ANCESTORS]
 # Content-Security-Policy of every page outside these prefixes (config/csp.py); the admin and the API
 # docs use inline scripts and styles of their own.
 CSP_EXCLUDE_PREFIXES = env.list("CSP_EXCLUDE_PREFIXES", default=["/admin/", "/api/docs/"])
@@ -172,9 +248,19 @@ if EMAIL_URL:
     EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
     EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
 else:
+    # The file backend is for development: with DEBUG off it stops the start (config/checks.py).
     EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 # Seconds to wait for the SMTP relay, and for an ESP's API unless ANYMAIL_REQUESTS_TIMEOUT says otherwise.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
+
+# PRODUCTION DEFAULTS
+# With DEBUG off the service refuses to start on a development default (config/checks.py,
+# cadence.E010-E012) unless one of these says it is meant: a SQLite file, a mail backend that
+# sends nothing (file, console, memory), or the cache in the Celery broker's Redis database.
+ALLOW_SQLITE_IN_PRODUCTION = env.bool("ALLOW_SQLITE_IN_PRODUCTION", default=False)
+ALLOW_DEV_MAIL_BACKEND = env.bool("ALLOW_DEV_MAIL_BACKEND", default=False)
+ALLOW_SHARED_REDIS_DB = env.bool("ALLOW_SHARED_REDIS_DB", default=False)
+
 # BRAND
 # The sender's identity on every public page and in every mail (preferences/brand.py).
 BRAND_NAME = env.str("BRAND_NAME", default="Example Bank")
@@ -353,13 +439,17 @@ HEALTH_REENGAGE_EVERY_DAYS = env.int("HEALTH_REENGAGE_EVERY_DAYS", default=180)
 HEALTH_SUNSET_AFTER_MONTHS = env.int("HEALTH_SUNSET_AFTER_MONTHS", default=12)
 HEALTH_SUNSET_STOP_AFTER_MONTHS = env.int("HEALTH_SUNSET_STOP_AFTER_MONTHS", default=6)
 ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10000)
-CRM_SYNC_GROUP = env.str("CRM_SYNC_GROUP", default="crm-sync")
+# A CRM API key (`manage.py crm_key create`) lives this many days unless told otherwise.
+CRM_API_KEY_DAYS = env.int("CRM_API_KEY_DAYS", default=365)
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
 # A cell that starts with "=" is a formula to Excel and LibreOffice; a contact's name must not run
 # as one (CSV injection). The library strips the "="; ContactResource also quotes + - @ tab and CR.
 # https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-escape-formulae-on-export
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
+# An import validating or applying for longer than this lost its worker: beat fails it and deletes
+# its file (preferences/import_jobs.py); the files of ended imports are deleted on the same run.
+IMPORT_STALE_MINUTES = env.int("IMPORT_STALE_MINUTES", default=120)
 
 # CADENCE
 # When nurture mail may arrive, in each contact's own time zone: "mon-fri 09:00-17:00", "daily 08:00-20:00".
@@ -396,10 +486,8 @@ DELIVERY_RETENTION_MAX_SECONDS = env.float("DELIVERY_RETENTION_MAX_SECONDS", def
 # REST FRAMEWORK
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
+    # The CRM API takes hashed, expiring API keys (preferences/crm_api.py); DRF's clear-text tokens are gone.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     # JSON nested deeper than JSON_MAX_DEPTH is a 400, never a RecursionError (500).
     "DEFAULT_PARSER_CLASSES": [
@@ -480,4 +568,6 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "health-recompute-all": {"task": "cadence.tasks.health_recompute_all", "schedule": crontab(minute=30, hour=3)},
     "dashboard-refresh": {"task": "cadence.insights.tasks.dashboard_refresh", "schedule": DASHBOARD_CACHE_SECONDS},
     "delivery-retention": {"task": "messaging.tasks.deliveries_prune", "schedule": crontab(minute=15, hour="1-5")},
+    # Fail imports whose worker was lost and delete the files of ended imports.
+    "import-jobs-reap": {"task": "preferences.tasks.reap_import_jobs", "schedule": 600.0},
 }

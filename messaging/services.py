@@ -28,9 +28,11 @@ from messaging.bulk_sql import values_cte
 from messaging.models import Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group_cached, split_context
-from preferences.models import Contact, SuppressionEntry, address_hash
+from preferences.models import Contact
 from preferences.policy import Policies, effective_frequency, load_policies
 from preferences.selectors import contacts_attach_topics
+from preferences.suppression import is_listed
+from preferences.suppression import suppressed_hashes as listed_hashes
 from preferences.tokens import Purpose, contact_url, token_timestamp
 
 logger = logging.getLogger(__name__)
@@ -149,7 +151,7 @@ def refusal(contact: Contact, *, marketing: bool, suppressed_hashes: set[str], n
     """Return why a mail to `contact` must not go out now, or '' when it may (consent at send time)."""
     if contact.suppressed_at is not None:
         return "suppressed"
-    if address_hash(contact.email) in suppressed_hashes:
+    if is_listed(contact.email, suppressed_hashes):
         return "suppressed address"
     if marketing and not contact.may_receive_marketing(now):
         return f"no consent: {contact.status}" + (", paused" if contact.is_paused(now) else "")
@@ -312,7 +314,7 @@ def deliveries_send(
     deliveries = list(Delivery.objects.select_related("contact").filter(claim_token=token))
     contacts_attach_topics(delivery.contact for delivery in deliveries)
     recorder = _Recorder(result, on_recorded)
-    suppressed = _suppressed({address_hash(delivery.contact.email) for delivery in deliveries})
+    suppressed = listed_hashes(delivery.contact.email for delivery in deliveries)
     ready = []
     for delivery in deliveries:
         why = refusal(delivery.contact, marketing=delivery.marketing, suppressed_hashes=suppressed, now=now)
@@ -484,10 +486,6 @@ def deliveries_fail(
     return Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.FAILED, error=error[:2000], error_class=error_class, updated_at=timezone.now()
     )
-
-
-def _suppressed(hashes: set[str]) -> set[str]:
-    return set(SuppressionEntry.objects.filter(address_hash__in=hashes).values_list("address_hash", flat=True))
 
 
 def esp_name() -> str:

@@ -45,7 +45,7 @@ from preferences.models import (
     Lifecycle,
     Product,
     SuppressionEntry,
-    address_hash,
+    address_hashes,
 )
 from preferences.resources import ContactResource
 from preferences.views import export_response
@@ -454,7 +454,7 @@ class SuppressionEntryAdmin(admin.ModelAdmin):
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         """Let an address be searched for: it is hashed as the list keys it."""
         if "@" in search_term:
-            return queryset.filter(address_hash=address_hash(search_term)), False
+            return queryset.filter(address_hash__in=address_hashes(search_term)), False
         return super().get_search_results(request, queryset, search_term)
 
 
@@ -491,3 +491,7 @@ class CadencePolicyAdmin(admin.ModelAdmin):
     form = CadencePolicyForm
     list_display = ["potential", "max_frequency", "welcome_only", "updated_at"]
     list_editable = ["max_frequency", "welcome_only"]
+
+
+# Admins of their own modules: CRM API keys (an expiry is required), background imports (queue again).
+from preferences import api_keys_admin, import_admin  # noqa: E402, F401

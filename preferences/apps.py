@@ -7,3 +7,6 @@ from django.utils.translation import gettext_lazy as _
 class PreferencesConfig(AppConfig):
     name = "preferences"
     verbose_name = _("Contacts and preferences")
+
+    def ready(self) -> None:
+        from preferences import admin_log  # noqa: F401  (no address in the admin's change log)

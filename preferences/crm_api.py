@@ -1,25 +1,24 @@
 """CRM sync API: create, read, update and bulk upsert contacts by CRM (external) id.
 
-Token authentication only; the token's user needs the `preferences.sync_contacts` permission or
-membership of the CRM_SYNC_GROUP group. The API manages profiles, never consent (see crm.py).
+Authenticated by a named, hashed, expiring API key per integration (preferences/api_keys.py) and
+nothing else: no session, no user token. The API manages profiles, never consent (see crm.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from preferences.api_keys import CrmApiKeyAuthentication
 from preferences.crm import RowResult, clean_row, contacts_upsert
 from preferences.models import Contact, Locale
 from preferences.validators import refuse_control_characters
@@ -27,16 +26,13 @@ from preferences.validators import refuse_control_characters
 MAX_BULK = 1000
 
 
-class HasCrmSyncScope(BasePermission):
-    """Allow a user with `preferences.sync_contacts` or in the CRM sync group; refuse any other token."""
+class HasCrmApiKey(BasePermission):
+    """Allow a request that a valid CRM API key authenticated; refuse anything else."""
 
-    message = "This token may not sync contacts."
+    message = "A valid CRM API key is required."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not user or not user.is_authenticated or not user.is_active:
-            return False
-        return user.has_perm("preferences.sync_contacts") or user.groups.filter(name=settings.CRM_SYNC_GROUP).exists()
+        return isinstance(request.successful_authenticator, CrmApiKeyAuthentication) and request.auth is not None
 
 
 class ContactInputSerializer(serializers.Serializer):
@@ -118,8 +114,8 @@ def _contact_or_404(external_id: str) -> Contact:
 
 
 class CrmView(APIView):
-    authentication_classes = [TokenAuthentication]
-    permission_classes = [HasCrmSyncScope]
+    authentication_classes = [CrmApiKeyAuthentication]
+    permission_classes = [HasCrmApiKey]
 
 
 def _answer(result: RowResult) -> Response:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from preferences import signals
 from preferences.frequencies import get_frequency
+from preferences.import_jobs import import_files_of_ended_jobs_delete
 from preferences.models import (
     ConsentEvent,
     Contact,
@@ -23,10 +24,10 @@ from preferences.models import (
     PendingSignup,
     Product,
     SuppressionEntry,
-    address_hash,
     invited_last,
     new_token_secret,
 )
+from preferences.suppression import suppression_add
 from preferences.templatetags.dates import long_date
 
 logger = logging.getLogger(__name__)
@@ -164,6 +165,24 @@ FIELD_EXPLANATIONS = {
 }
 
 
+def _erase_from_admin_log(contact: Contact) -> None:
+    """Scrub the admin's change log: the contact's own entries, and any entry that names its address or CRM id.
+
+    The entries stay (who changed what, when) with a neutral description and no change message.
+    """
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    erased = "erased contact"
+    own = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Contact), object_id=str(contact.pk))
+    own.update(object_repr=erased, change_message="")
+    for needle in [value for value in (contact.email, contact.external_id, contact.first_name) if value]:
+        if len(needle) < 3 and needle != contact.email:
+            continue  # a two-letter name would scrub half the log
+        LogEntry.objects.filter(object_repr__icontains=needle).update(object_repr=erased)
+        LogEntry.objects.filter(change_message__icontains=needle).update(change_message="")
+
+
 def contact_export(*, contact: Contact, source: str) -> dict[str, Any]:
     """Return everything held about the contact, ready for JSON (DjangoJSONEncoder), and log it.
 
@@ -189,6 +208,9 @@ def contact_export(*, contact: Contact, source: str) -> dict[str, Any]:
             contact.pending_signups.order_by("created_at").values(
                 "first_name", "locale", "frequency", "topics", "source", "created_at"
             )
+        ),
+        "leaving_feedback": list(
+            contact.leave_feedback.order_by("occurred_at", "id").values("occurred_at", "outcome", "reason")
         ),
         "conversion": (
             Conversion.objects.filter(contact=contact)
@@ -216,14 +238,15 @@ def contact_erase(*, contact: Contact, source: str) -> Contact:
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.email.endswith("@" + ERASED_DOMAIN):
         return contact
-    entry, created = SuppressionEntry.objects.get_or_create(
-        address_hash=address_hash(contact.email), defaults={"reason": SuppressionEntry.Reason.ERASED}
-    )
+    entry, created = suppression_add(email=contact.email, reason=SuppressionEntry.Reason.ERASED)
     if not created:
         # The entry's evidence (a bounce report) names the recipient; keep only what names nobody.
         entry.evidence = {key: value for key, value in entry.evidence.items() if key in SUPPRESSION_EVIDENCE_KEPT}
         entry.save(update_fields=["evidence"])
     _erase_from_import_reports(contact)
+    # An uploaded file that outlived its job would still hold the address (files of running jobs go when they end).
+    import_files_of_ended_jobs_delete()
+    _erase_from_admin_log(contact)
     signals.contact_erasing.send(sender=Contact, contact=contact)
     # The ledger is append-only for people; erasure is the one legal reason to rewrite it.
     contact.consent_events.update(ip_address=None, user_agent="", source="", before={}, after={}, evidence={})

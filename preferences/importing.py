@@ -189,7 +189,7 @@ def import_job_run(*, job_id: Any) -> Any:
     from preferences.models import ImportJob
 
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.VALIDATING
+        status=ImportJob.Status.VALIDATING, started_at=timezone.now()
     )
     if not claimed:
         return None
@@ -221,10 +221,14 @@ def import_job_run(*, job_id: Any) -> Any:
             on_progress=progress,
             invite=invite if job.invite else None,
         )
-    except Exception as exc:
+    except BaseException as exc:  # a time limit or a worker shutdown too: the file never outlives its job
         ImportJob.objects.filter(pk=job_id).update(
-            status=ImportJob.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+            status=ImportJob.Status.FAILED,
+            error=type(exc).__name__ + ": " + str(exc)[:2000],
+            finished_at=timezone.now(),
         )
+        Path(job.file_path).unlink(missing_ok=True)
+        ImportJob.objects.filter(pk=job_id).update(file_path="")
         raise
     ImportJob.objects.filter(pk=job_id).update(
         status=ImportJob.Status.DONE if report.applied else ImportJob.Status.REFUSED,
@@ -235,4 +239,5 @@ def import_job_run(*, job_id: Any) -> Any:
         finished_at=timezone.now(),
     )
     Path(job.file_path).unlink(missing_ok=True)
+    ImportJob.objects.filter(pk=job_id).update(file_path="")
     return ImportJob.objects.get(pk=job_id)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -13,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from preferences import addresshash
 from preferences.validators import refuse_control_characters
 
 
@@ -153,6 +153,8 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
+        # The admin names a contact by address on its pages and lists; its change log does not
+        # (preferences/admin_log.py), so an erasure leaves no address there.
         return self.email
 
     @property
@@ -326,7 +328,9 @@ class SuppressionEntry(models.Model):
         MANUAL = "manual", _("suppressed by hand")
         ERASED = "erased", _("erased on request")
 
-    address_hash = models.CharField(max_length=64, unique=True, verbose_name=_("address hash (SHA-256)"))
+    address_hash = models.CharField(max_length=64, unique=True, verbose_name=_("address hash (HMAC-SHA256)"))
+    # Which key made the hash (preferences.addresshash.key_id), or "sha256" for an unkeyed legacy entry.
+    hash_key_id = models.CharField(max_length=12, default="", editable=False, verbose_name=_("hash key"))
     reason = models.CharField(max_length=32, choices=Reason.choices, verbose_name=_("reason"))
     created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
     evidence = models.JSONField(default=dict, blank=True, verbose_name=_("evidence"))
@@ -371,8 +375,13 @@ class Product(models.Model):
 
 
 def address_hash(email: str) -> str:
-    """Return the SHA-256 of the normalised address: what outlives an erased contact."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    """Return the keyed hash (HMAC-SHA256) of the normalised address: what outlives an erased contact."""
+    return addresshash.keyed_hash(email)
+
+
+def address_hashes(email: str) -> list[str]:
+    """Return every hash the address may be listed under (current key, old keys, legacy SHA-256)."""
+    return addresshash.lookup_hashes(email)
 
 
 class Conversion(models.Model):
@@ -454,6 +463,7 @@ class ImportJob(models.Model):
     bad_count = models.PositiveIntegerField(_("bad rows"), default=0)
     error = models.TextField(blank=True, verbose_name=_("error"))
     created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
     finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -13,13 +14,24 @@ from preferences.crm import FIELDS, clean_row, match_contact, row_keys
 from preferences.models import Contact, Topic
 from preferences.services import contact_set_share
 
-# What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet reads as the start of a formula (OWASP "CSV injection"), the full-width forms
+# some spreadsheets fold to them included. Leading blanks and line breaks do not hide one: Excel and
+# LibreOffice skip them (" =1+1", "\n=HYPERLINK(...)").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+# Control characters other than tab, LF and CR: no spreadsheet shows them, and XLSX refuses them
+# (an export with one would fail as a whole).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def escape_formula(value: Any) -> Any:
-    """Return a text cell that a spreadsheet shows as text: a leading formula character gets a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    """Return a text cell that a spreadsheet shows as text: a value that starts a formula, after any
+    leading whitespace, gets a quote in front (the text itself is kept); control characters go."""
+    if not isinstance(value, str):
+        return value
+    value = CONTROL_CHARACTERS.sub("", value)
+    if value.startswith(FORMULA_STARTS) or value.lstrip().startswith(FORMULA_STARTS):
         return "'" + value
     return value
 

@@ -25,6 +25,7 @@ from preferences.models import (
     Topic,
     address_hash,
 )
+from preferences.suppression import is_listed, suppressed_hashes, suppression_add, suppression_entry_for
 
 PAUSE_MONTHS = (1, 3, 6)
 
@@ -47,7 +48,7 @@ def normalize_email(email: str) -> str:
 
 def address_is_suppressed(email: str) -> bool:
     """Return whether the address is on the suppression list."""
-    return SuppressionEntry.objects.filter(address_hash=address_hash(email)).exists()
+    return suppression_entry_for(email) is not None
 
 
 def _record(contact: Contact, kind: str, evidence: Evidence, before: dict, after: dict) -> ConsentEvent:
@@ -91,7 +92,7 @@ def contact_subscribe(
         defaults={"first_name": first_name, "locale": locale, "frequency": frequency, "source": source},
     )
     before = {} if created else contact.choices_snapshot()
-    suppression = SuppressionEntry.objects.filter(address_hash=address_hash(email)).first()
+    suppression = suppression_entry_for(email)
     if suppression is not None:
         # The address bounced or complained before: record the signup, mail nothing; the caller
         # answers exactly as for any other address.
@@ -149,12 +150,8 @@ def contacts_invite(
         .exclude(Exists(invited_before))
         .order_by("pk")
     )
-    suppressed = set(
-        SuppressionEntry.objects.filter(address_hash__in=[address_hash(c.email) for c in contacts]).values_list(
-            "address_hash", flat=True
-        )
-    )
-    contacts = [c for c in contacts if address_hash(c.email) not in suppressed]
+    suppressed = suppressed_hashes(c.email for c in contacts)
+    contacts = [c for c in contacts if not is_listed(c.email, suppressed)]
     sources = consent_sources or {}
     events = ConsentEvent.objects.bulk_create(
         [
@@ -346,9 +343,7 @@ def contact_suppress(*, contact: Contact, reason: str, evidence: Evidence) -> bo
     the contact was suppressed already.
     """
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    SuppressionEntry.objects.get_or_create(
-        address_hash=address_hash(contact.email), defaults={"reason": reason, "evidence": evidence.extra}
-    )
+    suppression_add(email=contact.email, reason=reason, evidence=evidence.extra)
     if contact.suppressed_at is not None:
         return False
     before = contact.choices_snapshot()

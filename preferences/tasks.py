@@ -20,3 +20,11 @@ def link_request_resolve(email: str) -> None:
     The page enqueues this for every request, known or not, so its answer cannot tell them apart.
     """
     services.contact_request_link(email=email)
+
+
+@shared_task(name="preferences.tasks.reap_import_jobs")
+def reap_import_jobs() -> None:
+    """Fail imports whose worker was lost and delete the files of ended imports (beat)."""
+    from preferences.import_jobs import import_jobs_reap
+
+    import_jobs_reap()

@@ -13,10 +13,10 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from config.csp import framable_by
 from config.publish import publish_now_or_never
 from preferences import services
 from preferences.client import client_ip
@@ -74,7 +74,7 @@ def _invalid_link(request: HttpRequest) -> HttpResponse:
     return render(request, "preferences/invalid_link.html", status=404)
 
 
-@xframe_options_exempt
+@framable_by("SIGNUP_FRAME_ANCESTORS")
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     locale = _page_locale(request)

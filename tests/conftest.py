@@ -12,6 +12,11 @@ from django.db import connection
 from config.celery import app as celery_app
 from tests.factories import TopicFactory
 
+# The suite runs with DEBUG off, on SQLite on a fresh machine, and starts worker processes that run
+# the production start-up checks: it says so explicitly (config/checks.py, cadence.E010/E011).
+os.environ.setdefault("ALLOW_SQLITE_IN_PRODUCTION", "true")
+os.environ.setdefault("ALLOW_DEV_MAIL_BACKEND", "true")
+
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles(settings) -> Iterator[None]:
@@ -19,6 +24,13 @@ def _fresh_throttles(settings) -> Iterator[None]:
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _password_alone_signs_staff_in(settings) -> None:
+    """Admin tests sign staff in with force_login; the second factor has tests of its own
+    (tests/config/test_logins.py), which switch OTP_REQUIRED back on."""
+    settings.OTP_REQUIRED = False
 
 
 @pytest.fixture

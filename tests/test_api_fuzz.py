@@ -1,7 +1,7 @@
 """Property test over the whole OpenAPI schema: whatever a client sends, the API never answers 5xx.
 
 Schemathesis generates requests from `/api/schema/` (valid and invalid bodies, paths and query
-strings) and sends them to the WSGI app, authenticated with a CRM sync token.
+strings) and sends them to the WSGI app, authenticated with a CRM API key.
 """
 
 from __future__ import annotations
@@ -10,15 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from django.conf import settings as django_settings
-from django.contrib.auth.models import Group, User
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 
+from preferences.api_keys import crm_key_create
 from tests.factories import ContactFactory, TopicFactory
 
 # Django's own WSGI handler: config.wsgi would also run the production start-up checks, which the
@@ -40,11 +38,9 @@ def wsgi_in_the_test_transaction() -> Iterator[None]:
 
 @pytest.fixture
 def crm_token(db, wsgi_in_the_test_transaction) -> str:
-    user = User.objects.create_user("crm-fuzz")
-    user.groups.add(Group.objects.get_or_create(name=django_settings.CRM_SYNC_GROUP)[0])
     TopicFactory(slug="saving")
     ContactFactory(external_id="crm-1", email="known@example.com")
-    return Token.objects.create(user=user).key
+    return crm_key_create(name="crm-fuzz", expires_in_days=30)[1]
 
 
 @pytest.mark.django_db
@@ -56,5 +52,5 @@ def crm_token(db, wsgi_in_the_test_transaction) -> str:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_no_request_the_schema_allows_or_not_gets_a_server_error(case, crm_token):
-    response = case.call(headers={"Authorization": f"Token {crm_token}"})
+    response = case.call(headers={"Authorization": f"Api-Key {crm_token}"})
     case.validate_response(response, checks=[not_a_server_error])

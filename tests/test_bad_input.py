@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from preferences.api_keys import crm_key_create
 from preferences.models import ConsentEvent, Contact
 from preferences.tokens import Purpose, make_token
 from tests.factories import ContactFactory
@@ -21,10 +20,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def crm(db) -> APIClient:
-    user = User.objects.create_user("crm")
-    user.groups.add(Group.objects.create(name="crm-sync"))
     client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {crm_key_create(name='crm', expires_in_days=30)[1]}")
     return client
 
 

@@ -58,7 +58,7 @@ def ticks_sent(log: Path) -> int:
 
 
 def test_two_beats_at_once_tick_once_and_send_each_mail_once(tmp_path, settings):
-    from cadence.ops import redis_client
+    from cadence.heartbeat import redis_client
 
     redis_client(settings.REDIS_URL).delete(lease_key())
     purge_queues("default", "bulk", "welcome")

@@ -72,9 +72,39 @@ def test_public_pages_carry_a_content_security_policy(client, topics):
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "script-src" not in policy
 
 
-def test_the_embeddable_signup_form_may_be_framed_under_its_policy(client, topics):
-    policy = client.get("/subscribe/").headers["Content-Security-Policy"]
-    assert "form-action 'self'" in policy and "frame-ancestors" not in policy
+def test_by_default_no_site_may_frame_the_signup_form(client, topics):
+    response = client.get("/subscribe/")
+    assert "form-action 'self'" in response["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_the_sites_in_signup_frame_ancestors_may_frame_the_signup_form_and_no_other_page(client, topics, settings):
+    settings.SIGNUP_FRAME_ANCESTORS = ["https://www.example-bank.nl", "https://example-bank.nl"]
+
+    response = client.get("/subscribe/")
+    assert "frame-ancestors https://www.example-bank.nl https://example-bank.nl" in response["Content-Security-Policy"]
+    assert "X-Frame-Options" not in response
+    other = client.get(f"/preferences/{make_token(ContactFactory(), Purpose.PREFERENCES)}/")
+    assert "frame-ancestors 'none'" in other["Content-Security-Policy"] and other["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize("value", ["*", "example-bank.nl", "https://example-bank.nl/embed", "javascript:alert(1)"])
+def test_a_frame_ancestor_that_is_not_an_origin_stops_the_start(value):
+    import subprocess
+    import sys
+
+    from tests.test_startup_checks import BASE_DIR, clean_env
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=BASE_DIR,
+        env={**clean_env(SIGNUP_FRAME_ANCESTORS=value), "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "SIGNUP_FRAME_ANCESTORS" in result.stderr
 
 
 def test_the_admin_keeps_its_own_inline_scripts(client):

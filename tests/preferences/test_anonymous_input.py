@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core import mail
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cadence.batch import batch_send
 from cadence.kinds import Kind
 from messaging.models import Delivery
+from preferences.api_keys import crm_key_create
 from preferences.importing import contacts_import_file
 from preferences.models import Contact, PendingSignup
 from preferences.tokens import Purpose, make_token
@@ -136,10 +135,8 @@ def test_a_name_with_control_characters_is_refused_by_the_api(topics):
 
 
 def test_a_name_with_control_characters_is_refused_by_the_crm_api():
-    user = User.objects.create_user("crm")
-    user.groups.add(Group.objects.create(name="crm-sync"))
     crm = APIClient()
-    crm.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    crm.credentials(HTTP_AUTHORIZATION=f"Api-Key {crm_key_create(name='crm', expires_in_days=30)[1]}")
     created = crm.post("/api/v1/contacts/", {"external_id": "c-1", "email": "a@example.com", "first_name": EVIL})
     assert created.status_code == 400 and "first_name" in created.json()
     ContactFactory(external_id="c-2", first_name="Ann")

@@ -49,3 +49,33 @@ def test_the_admin_export_writes_formula_like_cells_as_text(staff, extension):
     assert [cell for cell in cells if cell.startswith(tuple(DANGEROUS))] == []
     # The text stays readable: only a quote is put in front.
     assert "'" + HYPERLINK in cells and "'@SUM(1+1)" in cells and "'+31 20 123 4567" in cells
+
+
+HIDDEN = [
+    "\n=1+1",
+    ' =HYPERLINK("https://evil.example")',
+    "\r\n@SUM(A1)",
+    "\u00a0+1",
+    "  -1+2",
+    "\uff1dSUM(1)",
+    "\x0b=1",
+]
+
+
+@pytest.mark.parametrize("extension", ["csv", "xlsx"])
+@pytest.mark.parametrize("value", HIDDEN)
+def test_a_formula_behind_leading_whitespace_or_a_line_break_is_written_as_text(staff, extension, value):
+    ContactFactory(email="hidden@example.com", first_name=value, source="web")
+
+    cells = cells_of(export(staff, extension), extension)
+
+    dangerous = [cell for cell in cells if cell.lstrip().startswith((*DANGEROUS, "\uff1d"))]
+    assert dangerous == [], dangerous
+    assert any(cell.startswith("'") and cell.lstrip("'").strip() == value.strip() for cell in cells), cells
+
+
+@pytest.mark.parametrize("value", ["Anna", "Jean-Luc", "a@b in the middle", "1 + 1", ""])
+def test_ordinary_values_are_left_alone(value):
+    from preferences.resources import escape_formula
+
+    assert escape_formula(value) == value

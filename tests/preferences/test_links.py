@@ -7,16 +7,15 @@ import json
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cadence.batch import batch_send
 from cadence.kinds import Kind
 from messaging.models import Delivery
 from preferences import services
+from preferences.api_keys import crm_key_create
 from preferences.models import Contact
 from preferences.tokens import InvalidToken, Purpose, make_token, read_token
 from tests.factories import ContactFactory
@@ -51,10 +50,8 @@ def test_an_unsubscribe_link_expires_too(settings):
 def test_a_change_of_address_through_the_crm_revokes_every_link(client):
     contact = ContactFactory(external_id="c-1", email="old@example.com")
     links = {purpose: page(purpose, contact) for purpose in Purpose}
-    user = User.objects.create_user("crm")
-    user.groups.add(Group.objects.create(name="crm-sync"))
     crm = APIClient()
-    crm.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    crm.credentials(HTTP_AUTHORIZATION=f"Api-Key {crm_key_create(name='crm', expires_in_days=30)[1]}")
 
     response = crm.patch("/api/v1/contacts/c-1/", {"email": "new@example.com"}, format="json")
 

@@ -139,6 +139,8 @@ def test_the_signup_form_subscribes_and_keeps_input_on_errors(client, topics):
     assert contact.consent_events.get().source == "partner-site"
 
 
-def test_the_signup_form_may_be_embedded_in_a_frame(client, topics):
+def test_the_signup_form_may_be_embedded_only_by_the_listed_sites(client, topics, settings):
+    assert client.get("/subscribe/").headers["X-Frame-Options"] == "DENY"
+    settings.SIGNUP_FRAME_ANCESTORS = ["https://www.example-bank.nl"]
     assert "X-Frame-Options" not in client.get("/subscribe/").headers
     assert client.get("/admin/login/").headers["X-Frame-Options"] == "DENY"
