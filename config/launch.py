@@ -58,6 +58,8 @@ def ensure_local_secrets(var_dir: Path = VAR_DIR) -> dict[str, str]:
 def main() -> None:
     os.environ["REDIS_URL"] = ensure(os.environ.get("REDIS_URL", DEFAULT_URL))
     os.environ.setdefault("DEBUG", "true")
+    for folder in (VAR_DIR, BASE_DIR / "staticfiles"):  # settings make none (a read-only image)
+        folder.mkdir(exist_ok=True)
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # a key set there wins over var/
     webhook_secret = ensure_local_secrets()["ANYMAIL_WEBHOOK_SECRET"]
     os.environ["METRICS_TOKEN"] = metrics_token()

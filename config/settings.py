@@ -12,8 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Local state of `make run` and `make test` (SQLite, outbox, imports). Settings create no folder: the root
+# filesystem of a container may be read-only; the code that writes a file creates its folder.
 VAR_DIR = BASE_DIR / "var"
-VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -117,14 +118,20 @@ TIME_ZONE = "UTC"
 DEFAULT_CONTACT_TIMEZONE = env.str("DEFAULT_CONTACT_TIMEZONE", default="Europe/Amsterdam")
 
 # STATIC
+# With DEBUG off whitenoise serves what `manage.py collectstatic` (run when the image is built) put in
+# STATIC_ROOT, under hashed names with compressed copies; with DEBUG on it serves from the apps' folders.
+# https://whitenoise.readthedocs.io/en/stable/django.html
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise serves from finders in development
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = DEBUG
 
 # SECURITY
 # An https SITE_URL turns on HTTPS-only cookies, the redirect to https and HSTS; each can be set on its
@@ -325,7 +332,18 @@ DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
 # as one (CSV injection). The library strips the "="; ContactResource also quotes + - @ tab and CR.
 # https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-escape-formulae-on-export
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Files of the admin's background import, written by the web and read by a worker: through a storage of
+# their own, so both may run on different machines. A shared volume (FileSystemStorage, IMPORT_DIR is its
+# folder) or a bucket, e.g. IMPORT_STORAGE_BACKEND=storages.backends.s3.S3Storage with
+# IMPORT_STORAGE_OPTIONS='{"bucket_name": "cadence-imports"}' (django-storages; IMPORT_DIR is the key prefix).
+# https://docs.djangoproject.com/en/5.2/ref/settings/#storages  https://django-storages.readthedocs.io/
 IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
+STORAGES["imports"] = {
+    "BACKEND": env.str("IMPORT_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
+    "OPTIONS": {"location": IMPORT_DIR, **env.json("IMPORT_STORAGE_OPTIONS", default={})},
+}
+if STORAGES["imports"]["BACKEND"].endswith("FileSystemStorage"):
+    STORAGES["imports"]["OPTIONS"].setdefault("file_permissions_mode", 0o600)  # personal data
 CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "cadence.health_tasks"]
 CELERY_BEAT_SCHEDULE["health-recompute-all"] = {
     "task": "cadence.tasks.health_recompute_all",
@@ -419,11 +437,26 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler (DEBUG only) would print "Not Found: /confirm/<token>/" unredacted:
+        # everything goes through the root's console handler and its filter instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
 # No email addresses or tokens in logs, whatever the formatter.
-LOGGING["filters"] = {"redact": {"()": "config.logredact.RedactFilter"}}
+LOGGING["filters"] = {
+    "redact": {"()": "config.logredact.RedactFilter"},
+    "short_tokens": {"()": "config.accesslog.ShortenTokensFilter"},
+}
 cast(dict, LOGGING["handlers"])["console"]["filters"] = ["redact"]
+# runserver's request lines, as gunicorn's access log (gunicorn.conf.py): tokens cut to their first characters.
+cast(dict, LOGGING["loggers"])["django.server"] = {
+    "handlers": ["console"],
+    "filters": ["short_tokens"],
+    "level": "INFO",
+    "propagate": False,
+}
 
 # OPERATIONS (/probes, /metrics, the ops page)
 # /metrics answers only to "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 403 to everyone.
