@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import environ
 from celery.schedules import crontab
@@ -123,7 +123,7 @@ DEFAULT_CONTACT_TIMEZONE = env.str("DEFAULT_CONTACT_TIMEZONE", default="Europe/A
 # https://whitenoise.readthedocs.io/en/stable/django.html
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -99,10 +101,8 @@ def test_gunicorns_access_and_error_logs_hold_no_whole_token(tmp_path):
             except OSError:
                 time.sleep(0.2)
         for path in PATHS:
-            try:
+            with contextlib.suppress(urllib.error.HTTPError):  # a refused token is still logged
                 urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10)
-            except urllib.error.HTTPError:
-                pass  # a refused token is still logged
         time.sleep(0.5)
     finally:
         os.killpg(server.pid, signal.SIGTERM)

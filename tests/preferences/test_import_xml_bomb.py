@@ -100,7 +100,9 @@ def xlsx_format_index(staff) -> str:
 def test_a_plain_xlsx_file_imports(staff):
     """The workbook builder makes a file the import reads: the refusals below are about the entities."""
     upload = SimpleUploadedFile("contacts.xlsx", workbook("", "plain@example.com"), content_type=XLSX_TYPE)
-    response = staff.post("/admin/preferences/contact/import/", {"import_file": upload, "format": xlsx_format_index(staff)})
+    response = staff.post(
+        "/admin/preferences/contact/import/", {"import_file": upload, "format": xlsx_format_index(staff)}
+    )
 
     assert response.status_code == 200
     assert "confirm_form" in response.context, response.content.decode()[:2000]
@@ -109,7 +111,9 @@ def test_a_plain_xlsx_file_imports(staff):
 @pytest.mark.parametrize(("doctype", "cell"), [(BILLION_LAUGHS, "&lol9;"), (SMUGGLED, "&address;")])
 def test_an_xlsx_with_xml_entities_is_refused_with_an_error_and_imports_nothing(staff, doctype, cell):
     upload = SimpleUploadedFile("contacts.xlsx", workbook(doctype, cell), content_type=XLSX_TYPE)
-    response = staff.post("/admin/preferences/contact/import/", {"import_file": upload, "format": xlsx_format_index(staff)})
+    response = staff.post(
+        "/admin/preferences/contact/import/", {"import_file": upload, "format": xlsx_format_index(staff)}
+    )
 
     assert response.status_code in (200, 400)
     assert "confirm_form" not in (response.context or {}), "the file was parsed and offered for import"
