@@ -6,7 +6,7 @@ TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
 # Tests sign links too; the settings have no fallback key.
 TEST_SECRET_KEY ?= $(or $(SECRET_KEY),test-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz)
 
-.PHONY: run test bench lint messages install install-dev demo lock
+.PHONY: run prod test bench lint messages install install-dev demo lock
 
 # make run's set: production requirements plus requirements-local.txt (embedded Redis, honcho).
 $(VENV)/.runtime: requirements.txt requirements-local.txt
@@ -25,6 +25,11 @@ install-dev: $(VENV)/.dev
 ## run: install, migrate, load the demo and start web, worker, beat and Flower
 run: install
 	$(PY) -m config.launch
+
+## prod: the production process set (gunicorn, workers, one beat) with DEBUG=false on PostgreSQL, RabbitMQ
+## and an SMTP relay; SECRET_KEY and ANYMAIL_WEBHOOK_SECRET from the environment (docs/operations.md)
+prod: install
+	$(PY) -m config.prod
 
 ## test: the whole suite (PostgreSQL/Redis from DATABASE_URL/REDIS_URL, else SQLite and embedded Redis)
 test: install-dev
