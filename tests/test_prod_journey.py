@@ -76,7 +76,9 @@ def answers(url: str) -> bool:
 def text_of(message: Message) -> str:
     for part in message.walk():
         if part.get_content_type() == "text/plain":
-            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode(part.get_content_charset() or "utf-8")
     raise AssertionError("no text part")
 
 
