@@ -34,3 +34,11 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # /link/... and token= queries in every atom. No user agent's cookies or Authorization header.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
 logger_class = "config.gunicorn_logging.TokenSafeLogger"
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Drop a finished worker's live gauges from the multiprocess HTTP metrics (cadence/http_metrics.py)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
