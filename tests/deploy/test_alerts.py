@@ -67,3 +67,20 @@ def _exposition() -> str:
     from prometheus_client import generate_latest
 
     return generate_latest(metrics.registry()).decode()
+
+
+@pytest.mark.django_db
+def test_the_grafana_dashboard_reads_only_metrics_that_are_exposed(client):
+    import json
+
+    from cadence.http_metrics import http_exposition
+
+    client.get("/subscribe/")
+    client.get("/no-such-page/")
+    families = list(text_string_to_metric_families(_exposition() + http_exposition().decode()))
+    exposed = {family.name for family in families} | {sample.name for family in families for sample in family.samples}
+    dashboard = json.loads((BASE_DIR / "deploy" / "grafana" / "cadence.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {name for expr in expressions for name in re.findall(r"\b((?:cadence|django)_[a-z0-9_]+)\{", expr)}
+
+    assert used and used - exposed - ELSEWHERE == set()
