@@ -71,6 +71,8 @@ def write_dotenv(path: Path = BASE_DIR / ".env") -> bool:
 def main() -> None:
     os.environ["REDIS_URL"] = ensure(os.environ.get("REDIS_URL", DEFAULT_URL))
     os.environ.setdefault("DEBUG", "true")
+    for folder in (VAR_DIR, BASE_DIR / "staticfiles"):  # settings make none (a read-only image)
+        folder.mkdir(exist_ok=True)
     if write_dotenv():
         print("Wrote .env (DEBUG=true): manage.py and celery beside the demo read its secrets from var/.", flush=True)
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # a key set there wins over var/

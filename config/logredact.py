@@ -29,7 +29,8 @@ _EMAIL = re.compile(
 # Contact link tokens (`<22 chars>.<timestamp>.<signature>`) wherever they appear, and secrets
 # after a key that names them (token=..., Authorization: Bearer ..., api_key: ...).
 _LINK_TOKEN = re.compile(r"\b[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
-_LINK_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe)/)[^/\s\"'?#]+")
+# A token already cut short for the access log (config/accesslog.py: "AbCdEf…") is left as it is.
+_LINK_PATH = re.compile(r"(/(?:confirm|preferences|unsubscribe)/)(?![^/\s\"'?#]{1,6}…)[^/\s\"'?#]+")
 _NAMED_SECRET = re.compile(
     r"(?i)\b(token|secret|password|api[_-]?key|authorization|bearer)(\s*[=:]\s*|\s+)(bearer\s+)?[^\s,;&\"']+"
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
@@ -14,8 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Local state of `make run` and `make test` (SQLite, outbox, imports). Settings create no folder: the root
+# filesystem of a container may be read-only; the code that writes a file creates its folder.
 VAR_DIR = BASE_DIR / "var"
-VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -54,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # HTTP request counts and latencies per view for /metrics (first and last: they time everything between).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -67,6 +70,8 @@ MIDDLEWARE = [
     "config.csp.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout answer.
     "axes.middleware.AxesMiddleware",
+    # After it, the HTTP metrics' closing half (django-prometheus wants it last).
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -104,6 +109,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Behind PgBouncer in transaction mode: no server-side cursors (QuerySet.iterator()), CONN_MAX_AGE=0.
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#transaction-pooling-server-side-cursors
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DB_DISABLE_SERVER_SIDE_CURSORS", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # CACHE (throttling, rate limits)
@@ -141,14 +149,20 @@ TIME_ZONE = "UTC"
 DEFAULT_CONTACT_TIMEZONE = env.str("DEFAULT_CONTACT_TIMEZONE", default="Europe/Amsterdam")
 
 # STATIC
+# With DEBUG off whitenoise serves what `manage.py collectstatic` (run when the image is built) put in
+# STATIC_ROOT, under hashed names with compressed copies; with DEBUG on it serves from the apps' folders.
+# https://whitenoise.readthedocs.io/en/stable/django.html
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise serves from finders in development
-STORAGES = {
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = DEBUG
 
 # LOGINS (docs/security.md, "Logins")
 # https://docs.djangoproject.com/en/5.2/topics/auth/passwords/#enabling-password-validation
@@ -446,10 +460,21 @@ DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
 # as one (CSV injection). The library strips the "="; ContactResource also quotes + - @ tab and CR.
 # https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-escape-formulae-on-export
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Files of the admin's background import, written by the web and read by a worker: through a storage of
+# their own, so both may run on different machines. A shared volume (FileSystemStorage, IMPORT_DIR is its
+# folder) or a bucket, e.g. IMPORT_STORAGE_BACKEND=storages.backends.s3.S3Storage with
+# IMPORT_STORAGE_OPTIONS='{"bucket_name": "cadence-imports"}' (django-storages; IMPORT_DIR is the key prefix).
+# https://docs.djangoproject.com/en/5.2/ref/settings/#storages  https://django-storages.readthedocs.io/
 IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
 # An import validating or applying for longer than this lost its worker: beat fails it and deletes
 # its file (preferences/import_jobs.py); the files of ended imports are deleted on the same run.
 IMPORT_STALE_MINUTES = env.int("IMPORT_STALE_MINUTES", default=120)
+STORAGES["imports"] = {
+    "BACKEND": env.str("IMPORT_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
+    "OPTIONS": {"location": IMPORT_DIR, **env.json("IMPORT_STORAGE_OPTIONS", default={})},
+}
+if STORAGES["imports"]["BACKEND"].endswith("FileSystemStorage"):
+    STORAGES["imports"]["OPTIONS"].setdefault("file_permissions_mode", 0o600)  # personal data
 
 # CADENCE
 # When nurture mail may arrive, in each contact's own time zone: "mon-fri 09:00-17:00", "daily 08:00-20:00".
@@ -528,11 +553,26 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler (DEBUG only) would print "Not Found: /confirm/<token>/" unredacted:
+        # everything goes through the root's console handler and its filter instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
 # No email addresses or tokens in logs, whatever the formatter.
-LOGGING["filters"] = {"redact": {"()": "config.logredact.RedactFilter"}}
+LOGGING["filters"] = {
+    "redact": {"()": "config.logredact.RedactFilter"},
+    "short_tokens": {"()": "config.accesslog.ShortenTokensFilter"},
+}
 cast(dict, LOGGING["handlers"])["console"]["filters"] = ["redact"]
+# runserver's request lines, as gunicorn's access log (gunicorn.conf.py): tokens cut to their first characters.
+cast(dict, LOGGING["loggers"])["django.server"] = {
+    "handlers": ["console"],
+    "filters": ["short_tokens"],
+    "level": "INFO",
+    "propagate": False,
+}
 
 # OPERATIONS (/probes, /metrics, the ops page)
 # /metrics answers only to "Authorization: Bearer <METRICS_TOKEN>"; unset, it answers 403 to everyone.

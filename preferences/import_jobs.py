@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from preferences.importing import import_storage
 from preferences.models import ImportJob
 
 ENDED = [ImportJob.Status.DONE, ImportJob.Status.REFUSED, ImportJob.Status.FAILED]
@@ -41,7 +41,7 @@ def import_files_of_ended_jobs_delete() -> int:
     """Delete the file of every ended job still on disk (a crash between the end and the delete); return how many."""
     count = 0
     for job in ImportJob.objects.filter(status__in=ENDED).exclude(file_path="").only("pk", "file_path").iterator():
-        Path(job.file_path).unlink(missing_ok=True)
+        import_storage().delete(job.file_path)
         ImportJob.objects.filter(pk=job.pk).update(file_path="")
         count += 1
     return count
@@ -57,7 +57,7 @@ def import_jobs_requeue(*, jobs: Iterable[Any]) -> int:
     ids = [
         str(job.pk)
         for job in jobs
-        if job.status == ImportJob.Status.QUEUED and job.file_path and Path(job.file_path).exists()
+        if job.status == ImportJob.Status.QUEUED and job.file_path and import_storage().exists(job.file_path)
     ]
     for job_id in ids:
         transaction.on_commit(partial(run_import_job.delay, job_id))

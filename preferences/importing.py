@@ -7,10 +7,12 @@ by a Celery task). Rows follow `preferences.crm` (same checks as the admin impor
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from preferences.crm import clean_row, contacts_upsert, row_keys
 
@@ -46,9 +48,14 @@ class ImportReport:
         ]
 
 
-def _rows(path: Path, phase: str, on_progress: ProgressCallback | None) -> Iterator[tuple[int, dict[str, str]]]:
-    total = path.stat().st_size
-    with path.open("rb") as raw, open(raw.fileno(), encoding="utf-8-sig", newline="", closefd=False) as handle:
+# Opens the file for reading in binary mode: a local path's open, or a storage's.
+Opener = Callable[[], AbstractContextManager[IO[bytes]]]
+
+
+def _rows(
+    opener: Opener, total: int, phase: str, on_progress: ProgressCallback | None
+) -> Iterator[tuple[int, dict[str, str]]]:
+    with opener() as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         try:
             fieldnames = reader.fieldnames
@@ -68,7 +75,8 @@ def _rows(path: Path, phase: str, on_progress: ProgressCallback | None) -> Itera
 
 def contacts_import_file(
     *,
-    path: Path,
+    path: Path | None = None,
+    storage_name: str | None = None,
     skip_bad_rows: bool = False,
     source: str = "import",
     on_progress: ProgressCallback | None = None,
@@ -80,7 +88,18 @@ def contacts_import_file(
     bad row (the first occurrence counts). Raise ImportFileError when the file is unreadable.
     With `invite`, each applied batch's contacts without consent (pending) are passed to it, with the
     row's `consent_source` (else the contact's source), as soon as the batch is written.
+    The file is a local `path`, or `storage_name` in the "imports" storage (settings.STORAGES).
     """
+    if path is not None:
+        local = path
+        opener: Opener = lambda: local.open("rb")  # noqa: E731
+        total = local.stat().st_size
+    elif storage_name is not None:
+        storage = import_storage()
+        opener = lambda: storage.open(storage_name, "rb")  # noqa: E731
+        total = storage.size(storage_name)
+    else:
+        raise TypeError("contacts_import_file needs a path or a storage_name")
     report = ImportReport()
     seen: dict[str, int] = {}
     batch: list[tuple[int, dict[str, Any]]] = []
@@ -101,7 +120,7 @@ def contacts_import_file(
         batch.clear()
 
     try:
-        for line, row in _rows(path, "validating", on_progress):
+        for line, row in _rows(opener, total, "validating", on_progress):
             report.rows += 1
             cleaned, errors = clean_row(row)
             if cleaned is None:
@@ -139,7 +158,7 @@ def contacts_import_file(
         if invite is not None and ids:
             report.invited += invite(ids, invitable)
 
-    for line, row in _rows(path, "applying", on_progress):
+    for line, row in _rows(opener, total, "applying", on_progress):
         if line in bad_lines:
             continue
         cleaned, _errors = clean_row(row)
@@ -153,28 +172,33 @@ def contacts_import_file(
     return report
 
 
+def import_storage() -> Any:
+    """Return the storage of background import files (STORAGES["imports"]: a shared volume or a bucket)."""
+    from django.core.files.storage import storages
+
+    return storages["imports"]
+
+
 def import_job_create(*, upload: Any, skip_bad_rows: bool, requested_by: str, invite: bool = False) -> Any:
-    """Store an uploaded file under IMPORT_DIR, create its ImportJob and queue it. Return the job."""
+    """Store an uploaded file in the imports storage, create its ImportJob and queue it. Return the job.
+
+    The job keeps the file's name in that storage, which the worker reads on whatever machine it runs.
+    """
     import uuid
 
-    from django.conf import settings
     from django.db import transaction
 
     from preferences.models import ImportJob
 
-    folder = Path(settings.IMPORT_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{uuid.uuid4()}.csv"
-    with target.open("wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
+    storage = import_storage()
+    name = storage.save(f"{uuid.uuid4()}.csv", upload)
     job = ImportJob.objects.create(
-        file_path=str(target),
+        file_path=name,
         original_name=getattr(upload, "name", "upload.csv")[:255],
         skip_bad_rows=skip_bad_rows,
         invite=invite,
         requested_by=requested_by[:150],
-        bytes_total=target.stat().st_size,
+        bytes_total=storage.size(name),
     )
     from preferences.tasks import run_import_job
 
@@ -215,7 +239,7 @@ def import_job_run(*, job_id: Any) -> Any:
 
     try:
         report = contacts_import_file(
-            path=Path(job.file_path),
+            storage_name=job.file_path,
             skip_bad_rows=job.skip_bad_rows,
             source="import",
             on_progress=progress,
@@ -227,7 +251,7 @@ def import_job_run(*, job_id: Any) -> Any:
             error=type(exc).__name__ + ": " + str(exc)[:2000],
             finished_at=timezone.now(),
         )
-        Path(job.file_path).unlink(missing_ok=True)
+        import_storage().delete(job.file_path)
         ImportJob.objects.filter(pk=job_id).update(file_path="")
         raise
     ImportJob.objects.filter(pk=job_id).update(
@@ -238,6 +262,6 @@ def import_job_run(*, job_id: Any) -> Any:
         bad_count=report.bad_count,
         finished_at=timezone.now(),
     )
-    Path(job.file_path).unlink(missing_ok=True)
+    import_storage().delete(job.file_path)
     ImportJob.objects.filter(pk=job_id).update(file_path="")
     return ImportJob.objects.get(pk=job_id)

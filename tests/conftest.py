@@ -18,6 +18,24 @@ os.environ.setdefault("ALLOW_SQLITE_IN_PRODUCTION", "true")
 os.environ.setdefault("ALLOW_DEV_MAIL_BACKEND", "true")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Local folders the settings no longer create, and static files from the apps' folders.
+
+    With DEBUG off the settings serve hashed names from `collectstatic`'s output, which a test run has
+    not built; tests/test_prod_journey.py runs that path for real.
+    """
+    from django.conf import settings
+
+    from config.localdirs import ensure_local_dirs
+
+    ensure_local_dirs()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+
+
 @pytest.fixture(autouse=True)
 def _fresh_throttles(settings) -> Iterator[None]:
     """Each test starts with empty throttle counters and mail from the anymail test backend."""
@@ -74,3 +92,11 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def use_import_storage(settings, folder) -> None:
+    """Point the background import's storage (STORAGES["imports"]) at `folder` for one test."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "imports": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(folder)}},
+    }

@@ -69,7 +69,11 @@ def broker_is_redis() -> bool:
 
 
 def queue_depths() -> dict[str, int]:
-    """Return the messages waiting per queue, priority lists included. Empty when the broker is not Redis."""
+    """Return the messages waiting per queue: Redis lists (priority lists included) or RabbitMQ's ready counts."""
+    if urlsplit(settings.CELERY_BROKER_URL).scheme in {"amqp", "amqps", "pyamqp"}:
+        from cadence.ops.amqp_depths import amqp_queue_depths
+
+        return amqp_queue_depths(settings.CELERY_BROKER_URL, queue_names())
     if not broker_is_redis():
         return {}
     client = redis_client(settings.CELERY_BROKER_URL)

@@ -53,7 +53,10 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     scheme, _sep, given = request.headers.get("Authorization", "").partition(" ")
     if not token or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
         return HttpResponse("forbidden\n", status=403, content_type="text/plain")
-    return HttpResponse(generate_latest(metrics.registry()), content_type=CONTENT_TYPE_LATEST)
+    from cadence.ops.http_metrics import http_exposition
+
+    body = generate_latest(metrics.registry()) + http_exposition()
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
 
 def sends_chart(hours: list[tuple[datetime, int]], *, nonce: str = "") -> dict[str, Any]:

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from preferences.models import Contact, Conversion
 from preferences.resources import ContactResource
+from tests.conftest import use_import_storage
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -163,7 +164,7 @@ def test_a_background_import_records_progress_and_its_report(tmp_path, settings,
     from preferences.models import ImportJob
     from preferences.tasks import run_import_job
 
-    settings.IMPORT_DIR = str(tmp_path)
+    use_import_storage(settings, tmp_path)
     client = Client()
     client.force_login(User.objects.create_superuser("m", password="pw"))
     upload = SimpleUploadedFile("big.csv", BAD.encode(), content_type="text/csv")

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from cadence.kinds import Kind
 from messaging.models import Delivery
 from preferences.models import ConsentEvent, Contact
+from tests.conftest import use_import_storage
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -150,7 +151,7 @@ def _import_large(staff, text: str, capture, **options: str):
 def test_a_background_import_invites_only_those_without_consent_and_only_when_asked(
     staff, topics, celery_eager, django_capture_on_commit_callbacks, tmp_path, settings
 ):
-    settings.IMPORT_DIR = str(tmp_path)
+    use_import_storage(settings, tmp_path)
     ContactFactory(email="chloe@example.com", status=Contact.Status.CONFIRMED)
     dirk = ContactFactory(email="dirk@example.com", status=Contact.Status.PENDING, confirmed_at=None)
     ContactFactory(email="erik@example.com", status=Contact.Status.PENDING, confirmed_at=None, source="fair")
@@ -201,7 +202,7 @@ def test_a_background_import_invites_only_those_without_consent_and_only_when_as
 def test_a_refused_background_import_invites_nobody(
     staff, topics, celery_eager, django_capture_on_commit_callbacks, tmp_path, settings
 ):
-    settings.IMPORT_DIR = str(tmp_path)
+    use_import_storage(settings, tmp_path)
     job, page = _import_large(
         staff, FILE + "crm-9,not-an-address,X,nl,0,low,website,,,\n", django_capture_on_commit_callbacks, invite="on"
     )
