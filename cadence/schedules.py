@@ -168,7 +168,7 @@ def marketing_may_go(*, last_sent_at: datetime | None, interval: timedelta, now:
     return last_sent_at is None or now - last_sent_at >= interval
 
 
-def _interval_pairs(policies: Policies) -> list[tuple[str, str, timedelta]]:
+def effective_intervals(policies: Policies) -> list[tuple[str, str, timedelta]]:
     """Return (potential, frequency, effective interval) for every combination (`effective_frequency`)."""
     return [
         (
@@ -184,7 +184,7 @@ def _interval_pairs(policies: Policies) -> list[tuple[str, str, timedelta]]:
 def marketing_may_go_q(*, now: datetime, policies: Policies | None = None) -> Q:
     """Return `marketing_may_go` as a filter over contacts (by their schedule's last marketing mail)."""
     allowed = Q(schedule__isnull=True) | Q(schedule__last_sent_at__isnull=True)
-    for potential, frequency, interval in _interval_pairs(policies or cadence_policies()):
+    for potential, frequency, interval in effective_intervals(policies or cadence_policies()):
         allowed |= Q(potential=potential, frequency=frequency, schedule__last_sent_at__lte=now - interval)
     return allowed
 
