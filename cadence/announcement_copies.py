@@ -45,8 +45,9 @@ class Claimed:
 
 def copies_claim(deliveries: Iterable[Delivery]) -> Claimed:
     """Claim, for each carrier, the copies of its person that wait (or that rode in a mail that did not go),
-    in one UPDATE for the whole batch, and return them. A marketing announcement's own mail claims only
-    its own copy; a mail of the schedule claims every copy that waits.
+    in one UPDATE for the whole batch, and return them. A marketing announcement's own mail claims its own
+    copy and every other copy that waits (it is the person's next mail); a mail of the schedule claims
+    every copy that waits.
     """
     rows = [
         (
@@ -67,7 +68,7 @@ def copies_claim(deliveries: Iterable[Delivery]) -> Claimed:
     sql = (
         f"{cte} UPDATE {table} SET state = %s, delivered_in = v.delivered_in FROM v "
         f"WHERE {table}.contact_id = v.contact_id "
-        f"AND (v.announcement_id IS NULL OR {table}.announcement_id = v.announcement_id) "
+        f"AND (v.announcement_id IS NULL OR {table}.announcement_id = v.announcement_id OR {table}.state = %s) "
         f"AND ({table}.state = %s OR ({table}.state = %s AND ({table}.delivered_in = v.delivered_in "
         f"OR NOT EXISTS (SELECT 1 FROM {deliveries_table} d WHERE d.id = {table}.delivered_in "
         f"AND d.status IN ({live}))))) "
@@ -75,7 +76,7 @@ def copies_claim(deliveries: Iterable[Delivery]) -> Claimed:
     )
     state = AnnouncementRecipient.State
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, state.RIDING, state.PENDING, state.RIDING, *_LIVE])
+        cursor.execute(sql, [*params, state.RIDING, state.PENDING, state.PENDING, state.RIDING, *_LIVE])
         returned = cursor.fetchall()
     if not returned:
         return claimed

@@ -83,14 +83,17 @@ class BatchContext:
                 announcement = announcements.get(delivery.context.get("announcement_id"))
                 if announcement is None:
                     prepared.refused[key] = "announcement deleted"
-                elif announcement.is_marketing and not copies.for_delivery(key):
+                elif announcement.is_marketing and announcement not in copies.for_delivery(key):
                     prepared.refused[key] = "announcement delivered in another mail already"
                 else:
                     extra.update(subject=announcement.subject(contact.locale), body=announcement.body(contact.locale))
             if carries_copies(delivery):
                 self.carrying.add(key)
-                if delivery.kind != Kind.ANNOUNCEMENT:
-                    carried = copies.for_delivery(key)
+                carried = copies.for_delivery(key)
+                if delivery.kind == Kind.ANNOUNCEMENT:
+                    # Its own mail is the person's next mail: the other copies that wait ride along.
+                    carried = [a for a in carried if a.pk != delivery.context.get("announcement_id")]
+                if carried:
                     # Mails with the same blocks share one context: messaging renders the group once.
                     block_key = (tuple(a.pk for a in carried), contact.locale)
                     if block_key not in blocks:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
 from django.core import mail
 from django.db import transaction
 from django.test import TestCase
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from cadence.announcements import announcement_confirm, announcement_expand
@@ -60,8 +61,8 @@ class Run:
     def __init__(self, contacts: list[Contact]) -> None:
         self.now = START
         self.contacts = contacts
-        self.sends: dict[object, list[tuple[datetime, str]]] = {}  # contact -> (sent at, delivery id)
-        self.lengthened: dict[object, datetime] = {}  # contact -> when they chose a longer interval
+        self.sends: dict[Any, list[tuple[datetime, str]]] = {}  # contact -> (sent at, delivery id)
+        self.lengthened: dict[Any, datetime] = {}  # contact -> when they chose a longer interval
         self.announcements: list[Announcement] = []
 
     def record(self, deliveries: list[Delivery]) -> None:
@@ -71,7 +72,7 @@ class Run:
                 self.sends.setdefault(delivery.contact_id, []).append((delivery.sent_at, str(delivery.id)))
                 self.check_interval(delivery.contact_id)
 
-    def check_interval(self, contact_id: object) -> None:
+    def check_interval(self, contact_id: Any) -> None:
         contact = Contact.objects.get(pk=contact_id)
         interval = effective_frequency(contact).interval
         sends = sorted(self.sends[contact_id])
@@ -90,7 +91,7 @@ class Run:
 
     def announce(self, mode: str, n: int) -> None:
         with time_machine.travel(self.now, tick=False):
-            announcement = AnnouncementFactory(
+            announcement = AnnouncementFactory.create(
                 kind=Announcement.Kind.MARKETING,
                 audience=Announcement.Audience.ALL_CONTACTS,
                 delivery_mode=mode,
@@ -144,7 +145,10 @@ class Run:
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=12,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(people=people_strategy, steps=st.lists(operations, min_size=4, max_size=14))
 def test_announcements_keep_every_interval_and_reach_everyone_once_by_the_promised_date(people, steps, topics):
@@ -186,9 +190,7 @@ def test_announcements_keep_every_interval_and_reach_everyone_once_by_the_promis
             copies = AnnouncementRecipient.objects.filter(announcement=announcement)
             assert copies.count() == announcement.audience_count == PEOPLE
             for copy in copies:
-                received = [
-                    m for m in mail.outbox if copy.contact.email in m.to and f"Body-{number}-end" in m.body
-                ]
+                received = [m for m in mail.outbox if copy.contact.email in m.to and f"Body-{number}-end" in m.body]
                 assert len(received) == 1, f"announcement {number} reached a person {len(received)} times"
                 assert copy.state == AnnouncementRecipient.State.DELIVERED
                 assert copy.delivered_at is not None
