@@ -13,7 +13,7 @@ import time_machine
 from django.core import mail
 from django.db import transaction
 from django.test import TestCase
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cadence.announcements import announcement_confirm, announcement_expand
@@ -147,7 +147,6 @@ class Run:
 @settings(
     max_examples=12,
     deadline=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(people=people_strategy, steps=st.lists(operations, min_size=4, max_size=14))
