@@ -3,6 +3,8 @@ follow the progress."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -22,6 +24,7 @@ from cadence.announcements import (
     announcement_audience,
     announcement_audience_breakdown,
     announcement_confirm,
+    announcement_plan,
     announcement_preview,
     announcement_progress,
     announcement_resume,
@@ -38,7 +41,7 @@ class AnnouncementAdmin(admin.ModelAdmin):
     list_filter = ["status", "kind", "audience"]
     actions = ["confirm_and_send", "resume_sending"]
     fieldsets = [
-        (None, {"fields": ["title", "kind"]}),
+        (None, {"fields": ["title", "kind", "delivery_mode"]}),
         (_("Message"), {"fields": ["subject_en", "body_en", "subject_nl", "body_nl", "preview"]}),
         (_("Audience"), {"fields": ["audience", "segment_potential", "segment_lifecycle", "segment_topic"]}),
         (
@@ -154,10 +157,23 @@ class AnnouncementAdmin(admin.ModelAdmin):
         if obj.pk is None or obj.status == Announcement.Status.DRAFT:
             return "-"
         counts = announcement_progress(obj)
-        return (
+        text = (
             _("queued %(queued)s · sending %(sending)s · sent %(sent)s · failed %(failed)s · skipped %(cancelled)s")
             % counts
         )
+        if obj.is_marketing:
+            text += " — " + (
+                _(
+                    "copies: waiting for their next mail %(copy_pending)s · on their way %(copy_riding)s · "
+                    "delivered %(copy_delivered)s"
+                )
+                % counts
+            )
+            if obj.promised_by is not None:
+                text += " — " + _("everyone with consent has it by %(date)s") % {
+                    "date": date_format(timezone.localtime(obj.promised_by), "DATETIME_FORMAT")
+                }
+        return text
 
     @admin.action(description=_("Confirm and send the selected announcement…"), permissions=["change"])
     def confirm_and_send(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> HttpResponse | None:
@@ -210,9 +226,30 @@ class AnnouncementAdmin(admin.ModelAdmin):
             "announcement": announcement,
             "count": announcement_audience(announcement).count(),
             "breakdown": _breakdown_rows(announcement_audience_breakdown(announcement)),
+            **_plan_context(announcement),
             "change_url": change_url,
         }
         return TemplateResponse(request, "admin/cadence/announcement/confirm.html", context)
+
+
+def _plan_context(announcement: Announcement) -> dict[str, object]:
+    """Return what the confirmation page says will happen: per language now, in the next mail, never; and by
+    when everyone with consent has it ("all within 92 days")."""
+    now = timezone.now()
+    start = max(now, announcement.scheduled_at or now)
+    plan = announcement_plan(announcement, now=start)
+    rows = [(language, plan.now[code], plan.next_mail[code], plan.never[code]) for code, language in Locale.choices]
+    days = None
+    if plan.promised_by is not None and plan.total("next_mail"):
+        days = max(1, -(-(plan.promised_by - now) // timedelta(days=1)))
+    return {
+        "plan": plan,
+        "plan_rows": rows,
+        "plan_totals": (plan.total("now"), plan.total("next_mail"), plan.total("never")),
+        "promised_days": days,
+        "promised_by": plan.promised_by,
+        "estimated": start > now,
+    }
 
 
 def _breakdown_rows(counts: dict[str, int]) -> list[tuple[str, int, int, int]]:

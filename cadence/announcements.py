@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from cadence.enqueue import deliveries_enqueue
 from cadence.keys import announcement_key, announcement_prefix, announcement_send_key
 from cadence.kinds import Kind
-from cadence.models import Announcement
+from cadence.models import Announcement, AnnouncementRecipient, Schedule
+from cadence.schedules import marketing_may_go_q, schedules_take_slots
 from messaging.brake import send_is_braked
 from messaging.models import Delivery
 from messaging.rendering import RenderedMessage, render_message
@@ -28,15 +31,20 @@ from preferences.selectors import customers_q
 from preferences.services import normalize_email
 
 EXPAND_BATCH_SIZE = 1000
+# The promise ("everyone has it by") is the latest next slot plus this, for the tick and the send.
+PROMISE_MARGIN = timedelta(hours=1)
 PENDING_STATUSES = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
 
 
-def announcement_audience(announcement: Announcement, *, now: datetime | None = None) -> QuerySet[Contact]:
+def announcement_audience(
+    announcement: Announcement, *, now: datetime | None = None, consent: bool = True
+) -> QuerySet[Contact]:
     """Return the contacts the announcement goes to.
 
     Every audience needs a valid (unsuppressed) address. A service announcement reaches customers
     whatever their value or marketing consent; "all contacts" and segments add confirmed
-    subscribers who are not customers. A marketing announcement also needs marketing consent now.
+    subscribers who are not customers. A marketing announcement also needs marketing consent now
+    (without `consent`: everyone it would reach with consent, for the preview's "never").
     """
     now = now or timezone.now()
     customers = customers_q(now.date())
@@ -54,9 +62,71 @@ def announcement_audience(announcement: Announcement, *, now: datetime | None = 
             contacts = contacts.exclude(customers)
         if announcement.segment_topic_id:
             contacts = contacts.filter(topics=announcement.segment_topic_id)
-    if announcement.is_marketing:
+    if announcement.is_marketing and consent:
         contacts = contacts.filter(marketable_q(now))
     return contacts
+
+
+@dataclass
+class Plan:
+    """What will happen when the announcement is sent, per language: how many get it now, in their next
+    mail (all by `promised_by`), and never (no marketing consent)."""
+
+    now: dict[str, int]
+    next_mail: dict[str, int]
+    never: dict[str, int]
+    promised_by: datetime | None
+
+    def total(self, part: str) -> int:
+        return sum(getattr(self, part).values())
+
+
+def announcement_plan(announcement: Announcement, *, now: datetime | None = None) -> Plan:
+    """Return what sending the announcement now means, in one query.
+
+    A service announcement goes to its whole audience at once. A marketing one goes now to those a
+    marketing mail may go to now (`marketing_may_go`, nothing else on its way) when it is sent "as
+    soon as the cadence allows", or only to those without a schedule of their own when it rides "in
+    each person's next mail"; everyone else with consent gets it in their next mail, the last of them
+    at the latest next slot of the audience (`promised_by`, an hour later for the tick and the send).
+    """
+    now = now or timezone.now()
+    locales = Locale.values
+    audience = announcement_audience(announcement, now=now, consent=False)
+    if not announcement.is_marketing:
+        counts = audience.aggregate(**{locale: Count("pk", filter=Q(locale=locale)) for locale in locales})
+        return Plan(now=counts, next_mail=dict.fromkeys(locales, 0), never=dict.fromkeys(locales, 0), promised_by=None)
+    consent = marketable_q(now)
+    goes_now = consent & announcement_goes_now_q(announcement, now=now)
+    rides = consent & ~goes_now
+    counts = audience.aggregate(
+        **{f"now_{locale}": Count("pk", filter=goes_now & Q(locale=locale)) for locale in locales},
+        **{f"next_{locale}": Count("pk", filter=rides & Q(locale=locale)) for locale in locales},
+        **{f"never_{locale}": Count("pk", filter=~consent & Q(locale=locale)) for locale in locales},
+        latest=Max("schedule__next_due_at", filter=rides),
+    )
+    latest = counts["latest"]
+    return Plan(
+        now={locale: counts[f"now_{locale}"] for locale in locales},
+        next_mail={locale: counts[f"next_{locale}"] for locale in locales},
+        never={locale: counts[f"never_{locale}"] for locale in locales},
+        promised_by=None if latest is None else max(latest, now) + PROMISE_MARGIN,
+    )
+
+
+def announcement_goes_now_q(announcement: Announcement, *, now: datetime) -> Q:
+    """Return the filter for the audience members who get the marketing announcement in a mail of its own
+    now (the rest, with consent, get it in their next mail)."""
+    on_its_way = Exists(
+        Delivery.objects.filter(
+            contact=OuterRef("pk"), marketing=True, status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING]
+        )
+    )
+    allowed = marketing_may_go_q(now=now) & ~Q(on_its_way)
+    if announcement.delivery_mode == Announcement.DeliveryMode.NEXT_MAIL:
+        # Only people without a schedule have no next mail to ride in.
+        return allowed & ~Q(Exists(Schedule.objects.filter(contact=OuterRef("pk"), is_active=True)))
+    return allowed
 
 
 def announcement_confirm(
@@ -73,6 +143,7 @@ def announcement_confirm(
         confirmed = Announcement.objects.filter(pk=announcement.pk, status=Announcement.Status.DRAFT).update(
             status=Announcement.Status.CONFIRMED,
             audience_count=count,
+            promised_by=announcement_plan(announcement, now=now).promised_by,
             confirmed_by=confirmed_by[:150],
             confirmed_at=now,
             updated_at=now,
@@ -156,8 +227,15 @@ def announcement_expand(
                 announcement.expanded_at = now
                 announcement.save(update_fields=["status", "expanded_at", "updated_at"])
                 return True
+            if announcement.expanded_through is None and announcement.is_marketing:
+                # Fixed when sending starts: a scheduled announcement's audience has moved on since.
+                announcement.promised_by = announcement_plan(announcement, now=now).promised_by
+                announcement.save(update_fields=["promised_by", "updated_at"])
             context = {"announcement_id": announcement.pk}
-            keys = [announcement_key(announcement.pk, contact_id) for contact_id in contact_ids]
+            own_mail = contact_ids
+            if announcement.is_marketing:
+                own_mail = _slots_take(announcement, contact_ids, now=now)
+            keys = [announcement_key(announcement.pk, contact_id) for contact_id in own_mail]
             Delivery.objects.bulk_create(
                 [
                     Delivery(
@@ -170,16 +248,33 @@ def announcement_expand(
                         context=context,
                         send_key=announcement_send_key(announcement.pk),
                     )
-                    for contact_id, key in zip(contact_ids, keys, strict=True)
+                    for contact_id, key in zip(own_mail, keys, strict=True)
                 ],
                 ignore_conflicts=True,
             )
-            queued = [
-                str(pk)
-                for pk in Delivery.objects.filter(idempotency_key__in=keys, status=Delivery.Status.QUEUED).values_list(
-                    "id", flat=True
+            created = list(
+                Delivery.objects.filter(idempotency_key__in=keys, status=Delivery.Status.QUEUED).values_list(
+                    "id", "contact_id"
                 )
-            ]
+            )
+            queued = [str(pk) for pk, _contact_id in created]
+            if announcement.is_marketing:
+                # One copy each: those who get it now have it in its own mail, the rest wait for their next mail.
+                riding = {contact_id: pk for pk, contact_id in created}
+                AnnouncementRecipient.objects.bulk_create(
+                    [
+                        AnnouncementRecipient(
+                            announcement=announcement,
+                            contact_id=contact_id,
+                            state=AnnouncementRecipient.State.RIDING
+                            if contact_id in riding
+                            else AnnouncementRecipient.State.PENDING,
+                            delivered_in=riding.get(contact_id),
+                        )
+                        for contact_id in contact_ids
+                    ],
+                    ignore_conflicts=True,
+                )
             announcement.expanded_through = contact_ids[-1]
             announcement.created_count += len(contact_ids)
             announcement.save(update_fields=["status", "expanded_through", "created_count", "updated_at"])
@@ -188,8 +283,19 @@ def announcement_expand(
             return False
 
 
+def _slots_take(announcement: Announcement, contact_ids: list[Any], *, now: datetime) -> list[Any]:
+    """Take the slot of those in one batch of a marketing announcement's audience who get it in a mail of
+    their own now (the one rule in cadence.schedules). Return their ids, in the batch's order."""
+    contacts = list(Contact.objects.filter(pk__in=contact_ids).filter(announcement_goes_now_q(announcement, now=now)))
+    now_ids = schedules_take_slots(contacts=contacts, now=now)
+    return [contact_id for contact_id in contact_ids if contact_id in now_ids]
+
+
 def announcement_progress(announcement: Announcement) -> dict[str, int]:
-    """Return the announcement's deliveries counted by status, and mark it done when none is pending."""
+    """Return the announcement's deliveries counted by status and, for a marketing one, its copies by state
+    (`copy_pending`, `copy_riding`, `copy_delivered`); mark it done when nothing is on its way any more
+    and no copy waits (or the promised date has passed: a copy that still waits belongs to someone who
+    since withdrew consent or chose to hear from us less often)."""
     rows = (
         Delivery.objects.filter(
             kind=Kind.ANNOUNCEMENT, idempotency_key__startswith=announcement_prefix(announcement.pk)
@@ -200,6 +306,18 @@ def announcement_progress(announcement: Announcement) -> dict[str, int]:
     progress = {status: 0 for status in Delivery.Status.values}
     progress.update({row["status"]: row["n"] for row in rows})
     pending = sum(progress[status] for status in PENDING_STATUSES)
+    if announcement.is_marketing:
+        copies = dict(
+            AnnouncementRecipient.objects.filter(announcement=announcement)
+            .order_by()
+            .values_list("state")
+            .annotate(n=Count("pk"))
+            .values_list("state", "n")
+        )
+        for state in AnnouncementRecipient.State.values:
+            progress[f"copy_{state}"] = copies.get(state, 0)
+        overdue = announcement.promised_by is not None and announcement.promised_by < timezone.now()
+        pending += progress["copy_riding"] + (0 if overdue else progress["copy_pending"])
     if announcement.status == Announcement.Status.SENDING and announcement.expanded_at and not pending:
         now = timezone.now()
         Announcement.objects.filter(pk=announcement.pk, status=Announcement.Status.SENDING).update(

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from cadence.announcement_copies import carries_copies, copies_claim, copies_record
 from cadence.digest import DIGEST_TEMPLATES, digest_items_for, item_context
 from cadence.kinds import Kind
 from cadence.models import Announcement, ContentItem, ContentReceipt
@@ -51,6 +52,8 @@ class BatchContext:
         self.now = now
         self.digests: dict[str, list[ContentItem]] = {}
         self.policies: Policies | None = None
+        # Deliveries that carry announcement copies: their outcome delivers or gives back the copies.
+        self.carrying: set[str] = set()
 
     def prepare(self, deliveries: list[Delivery]) -> Prepared:
         """Return the batch's template context and refusals, in a few queries for the whole batch."""
@@ -60,6 +63,8 @@ class BatchContext:
         items = digest_items_for(list(digest_contacts.values()), now=now) if digest_contacts else {}
         products = _products(d for d in deliveries if d.kind == Kind.REMINDER)
         announcements = _announcements(d for d in deliveries if d.kind == Kind.ANNOUNCEMENT)
+        copies = copies_claim(deliveries)  # one statement for the batch's marketing mails
+        blocks: dict[tuple[tuple[int, ...], str], dict[str, Any]] = {}
         # Contacts with the same digest share one list: messaging renders (and keys) it once.
         digest_contexts: dict[tuple[int, ...], list[dict[str, str]]] = {}
         for delivery in deliveries:
@@ -89,8 +94,22 @@ class BatchContext:
                 announcement = announcements.get(delivery.context.get("announcement_id"))
                 if announcement is None:
                     prepared.refused[key] = "announcement deleted"
+                elif announcement.is_marketing and announcement not in copies.for_delivery(key):
+                    prepared.refused[key] = "announcement delivered in another mail already"
                 else:
                     extra.update(subject=announcement.subject(contact.locale), body=announcement.body(contact.locale))
+            if carries_copies(delivery):
+                self.carrying.add(key)
+                carried = copies.for_delivery(key)
+                if delivery.kind == Kind.ANNOUNCEMENT:
+                    # Its own mail is the person's next mail: the other copies that wait ride along.
+                    carried = [a for a in carried if a.pk != delivery.context.get("announcement_id")]
+                if carried:
+                    # Mails with the same blocks share one context: messaging renders the group once.
+                    block_key = (tuple(a.pk for a in carried), contact.locale)
+                    if block_key not in blocks:
+                        blocks[block_key] = _announcement_blocks(carried, contact.locale)
+                    extra.update(blocks[block_key])
             prepared.contexts[key] = extra
         return prepared
 
@@ -101,6 +120,9 @@ class BatchContext:
         if marketing and self.policies is None:
             self.policies = load_policies()  # once per batch, however many times it is recorded
         schedules_record_sends(deliveries=marketing, policies=self.policies)
+        carried = [d for d in deliveries if str(d.id) in self.carrying]
+        if carried:
+            copies_record(carried)
         receipts = [(d.contact_id, item.pk, d.sent_at) for d in sent for item in self.digests.get(str(d.id), [])]
         if receipts:
             receipts_record(rows=receipts)
@@ -128,6 +150,16 @@ def _announcements(deliveries: Any) -> dict[Any, Announcement]:
     ids = {d.context.get("announcement_id") for d in deliveries}
     ids.discard(None)
     return Announcement.objects.in_bulk(list(ids)) if ids else {}
+
+
+def _announcement_blocks(announcements: list[Announcement], locale: str) -> dict[str, Any]:
+    """Return the lead blocks a mail of the person's schedule carries, in their language. An announcement
+    sent "as soon as the cadence allows" makes the mail its own: its subject becomes the mail's subject."""
+    if not announcements:
+        return {}
+    blocks = [{"subject": a.subject(locale), "body": a.body(locale)} for a in announcements]
+    lead = next((a for a in announcements if a.delivery_mode == Announcement.DeliveryMode.CADENCE_ALLOWS), None)
+    return {"announcements": blocks, "lead_subject": lead.subject(locale) if lead is not None else ""}
 
 
 def _reminder_refusal(delivery: Delivery, products: dict[Any, Product], today: date) -> str:

@@ -191,6 +191,11 @@ class Announcement(models.Model):
         PROSPECT = "prospect", _("prospects (no share of customer)")
         CUSTOMER = "customer", _("customers")
 
+    class DeliveryMode(models.TextChoices):
+        # Only for marketing announcements: a service announcement goes to every recipient at once.
+        CADENCE_ALLOWS = "cadence_allows", _("as soon as each person's cadence allows")
+        NEXT_MAIL = "next_mail", _("in each person's next mail")
+
     class Status(models.TextChoices):
         DRAFT = "draft", _("draft")
         CONFIRMED = "confirmed", _("confirmed, waiting to start")
@@ -203,6 +208,17 @@ class Announcement(models.Model):
     subject_nl = models.CharField(_("subject (Dutch)"), max_length=200)
     body_en = models.TextField(_("body (English)"))
     body_nl = models.TextField(_("body (Dutch)"))
+    delivery_mode = models.CharField(
+        _("delivery (marketing only)"),
+        max_length=16,
+        choices=DeliveryMode.choices,
+        default=DeliveryMode.CADENCE_ALLOWS,
+        help_text=_(
+            "In each person's next mail: it leads their next mail from us, no extra mail. As soon as each "
+            "person's cadence allows: now to those whose last mail is at least one interval ago, to everyone "
+            "else at their next slot instead of that mail."
+        ),
+    )
     audience = models.CharField(_("audience"), max_length=16, choices=Audience.choices, default=Audience.ALL_CUSTOMERS)
     segment_potential = models.CharField(
         _("segment: potential"), max_length=8, choices=Contact.Potential.choices, blank=True
@@ -221,6 +237,8 @@ class Announcement(models.Model):
     expanded_through = models.UUIDField(
         null=True, blank=True, editable=False, verbose_name=_("expanded through (contact id)")
     )
+    # The latest next slot of the audience at confirmation: by then everyone with consent has it.
+    promised_by = models.DateTimeField(_("everyone has it by"), null=True, blank=True)
     confirmed_by = models.CharField(_("confirmed by"), max_length=150, blank=True)
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     expanded_at = models.DateTimeField(_("audience expanded at"), null=True, blank=True)
@@ -247,3 +265,42 @@ class Announcement(models.Model):
 
     def body(self, locale: str) -> str:
         return self.body_nl if locale == "nl" else self.body_en
+
+
+class AnnouncementRecipient(models.Model):
+    """One person's copy of a marketing announcement: waiting for a mail to ride in, riding in one, or delivered.
+
+    Made when the audience is expanded; the unique key makes it one copy per person. A copy that waits
+    is carried by the person's next marketing mail (`cadence.batch`); `delivered_in` is the delivery
+    that carries it (a mail of its own, or the person's next mail).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting for the person's next mail")
+        RIDING = "riding", _("in a mail on its way")
+        DELIVERED = "delivered", _("delivered")
+
+    announcement = models.ForeignKey(
+        Announcement, on_delete=models.CASCADE, related_name="recipients", verbose_name=_("announcement")
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="announcement_copies", verbose_name=_("contact")
+    )
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    delivered_in = models.UUIDField(_("delivered in (delivery id)"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("announcement recipient")
+        verbose_name_plural = _("announcement recipients")
+        constraints = [
+            models.UniqueConstraint(fields=["announcement", "contact"], name="announcement_recipient_once"),
+        ]
+        indexes = [
+            models.Index(fields=["contact"], name="announcement_copy_open", condition=~Q(state="delivered")),
+            models.Index(fields=["delivered_in"], name="announcement_copy_carrier"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.announcement} -> {self.contact}: {self.get_state_display()}"

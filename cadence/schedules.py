@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from cadence import rules
@@ -88,12 +88,12 @@ def provisional_due(*, contact: Contact, now: datetime, policies: Policies) -> d
     return now + effective_frequency(contact, policies).interval
 
 
-def _interval_days_sql(params: list[Any], *, policies: Policies) -> str:
-    """Return the effective interval in days as SQL over `due.potential` and `due.frequency`, from
+def _interval_days_sql(params: list[Any], *, policies: Policies, alias: str = "due") -> str:
+    """Return the effective interval in days as SQL over `<alias>.potential` and `<alias>.frequency`, from
     `effective_table` (the chosen frequency, capped by the potential's policy)."""
     whens = []
     for frequency, potential, applied in effective_table(policies):
-        whens.append("WHEN due.potential = %s AND due.frequency = %s THEN %s")
+        whens.append(f"WHEN {alias}.potential = %s AND {alias}.frequency = %s THEN %s")
         params.extend([potential, frequency, applied.days])
     params.append(frequencies()[-1].days)
     return f"(CASE {' '.join(whens)} ELSE %s END)"
@@ -154,13 +154,80 @@ def schedules_make_due(schedules: QuerySet[Schedule], *, now: datetime) -> int:
     return schedules.update(next_due_at=now, updated_at=now)
 
 
+# MAY A MARKETING MAIL GO TO THIS PERSON NOW
+# One rule, written once in Python and rendered from the same intervals as a filter and as SQL: the
+# tick's claim, re-engagement and announcements all ask it.
+
+
+def marketing_may_go(*, last_sent_at: datetime | None, interval: timedelta, now: datetime) -> bool:
+    """Return whether a marketing mail outside the welcome series may go now: the last marketing mail
+    (if any) went out at least one effective interval ago, in real elapsed time."""
+    return last_sent_at is None or now - last_sent_at >= interval
+
+
+def effective_intervals(policies: Policies) -> list[tuple[str, str, timedelta]]:
+    """Return (potential, frequency, effective interval) for every combination, from `effective_table`."""
+    return [(potential, frequency, applied.interval) for frequency, potential, applied in effective_table(policies)]
+
+
+def marketing_may_go_q(*, now: datetime, policies: Policies | None = None) -> Q:
+    """Return `marketing_may_go` as a filter over contacts (by their schedule's last marketing mail)."""
+    allowed = Q(schedule__isnull=True) | Q(schedule__last_sent_at__isnull=True)
+    for potential, frequency, interval in effective_intervals(policies or cadence_policies()):
+        allowed |= Q(potential=potential, frequency=frequency, schedule__last_sent_at__lte=now - interval)
+    return allowed
+
+
+def marketing_may_go_sql(params: list[Any], *, now: datetime, last_sent_at: str, alias: str) -> str:
+    """Return `marketing_may_go` as SQL over the column `last_sent_at` and `<alias>.potential`/`.frequency`
+    (the contact), appending its parameters to `params`."""
+    params.append(now)
+    days = _interval_days_sql(params, policies=cadence_policies(), alias=alias)
+    return f"({last_sent_at} IS NULL OR {last_sent_at} <= %s - make_interval(days => {days}))"
+
+
+def schedules_take_slots(*, contacts: list[Contact], now: datetime, policies: Policies | None = None) -> set[Any]:
+    """Take the next marketing slot of every contact a marketing mail may go to now (`marketing_may_go`, and
+    no other marketing mail on its way) for a mail outside the tick; return their ids. Their nurture mail
+    comes one interval after this one (the send moves it exactly). A few queries for the whole list; call
+    inside a transaction (the schedules are locked; a concurrent tick skips them)."""
+    if not contacts:
+        return set()
+    policies = policies or cadence_policies()
+    ids = [contact.pk for contact in contacts]
+    schedules = {
+        schedule.contact_id: schedule
+        for schedule in Schedule.objects.select_for_update().filter(contact_id__in=ids).order_by("contact_id")
+    }
+    busy = set(
+        Delivery.objects.filter(
+            contact_id__in=ids, marketing=True, status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING]
+        ).values_list("contact_id", flat=True)
+    )
+    taken: set[Any] = set()
+    moved: list[Schedule] = []
+    for contact in contacts:
+        schedule = schedules.get(contact.pk)
+        interval = effective_frequency(contact, policies).interval
+        last_sent_at = schedule.last_sent_at if schedule is not None else None
+        if contact.pk in busy or not marketing_may_go(last_sent_at=last_sent_at, interval=interval, now=now):
+            continue
+        taken.add(contact.pk)
+        if schedule is not None:
+            schedule.next_due_at, schedule.updated_at = max(schedule.next_due_at, now + interval), now
+            moved.append(schedule)
+    Schedule.objects.bulk_update(moved, ["next_due_at", "updated_at"], batch_size=1000)
+    return taken
+
+
 def schedule_take_slot(*, contact: Contact, interval: timedelta, now: datetime) -> bool:
     """Take the contact's next marketing slot for a mail outside the tick (re-engagement) and return True,
     or return False when one may not go now: the last marketing mail is younger than the interval, or
     another marketing mail is on its way. Call inside a transaction (the schedule's row is locked).
     """
     schedule = Schedule.objects.select_for_update().filter(contact=contact).first()
-    if schedule is not None and schedule.last_sent_at is not None and now - schedule.last_sent_at < interval:
+    last_sent_at = schedule.last_sent_at if schedule is not None else None
+    if not marketing_may_go(last_sent_at=last_sent_at, interval=interval, now=now):
         return False
     pending = Delivery.objects.filter(
         contact=contact, marketing=True, status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING]
@@ -191,6 +258,13 @@ def schedules_create_from_history(*, history: list[tuple[Contact, datetime, int,
             Schedule(contact=contact, last_sent_at=last_sent_at, welcome_step=step, slot=slot, next_due_at=next_due)
         )
     Schedule.objects.bulk_create(schedules, batch_size=2000)
+
+
+def schedules_create_after_sends(*, sends: list[tuple[Contact, datetime]]) -> None:
+    """Create the schedules of contacts past their welcome series whose last marketing mail went out at
+    the given time, each due at its next nurture slot (`schedules_create_from_history`)."""
+    past_the_series = len(welcome_series()) or 1
+    schedules_create_from_history(history=[(contact, last, past_the_series, 0) for contact, last in sends])
 
 
 _series_cache: tuple[float, int] = (0.0, 0)

@@ -20,6 +20,7 @@ from cadence.models import Schedule, WelcomeStep
 from messaging.brake import send_is_braked
 from messaging.models import Delivery
 from messaging.services import delivery_create
+from preferences.policy import effective_frequency
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ def _claim_batch_postgres(
     moved_params: list[Any] = []
     moved = schedules.claim_move_sql(moved_params, steps=steps, now=now)
     columns, expressions, values = _delivery_columns(now)
+    may_go_params: list[Any] = []
+    may_go = schedules.marketing_may_go_sql(may_go_params, now=now, last_sent_at="s.last_sent_at", alias="c")
     # Each claim moves the schedule on provisionally; the send places the next nurture mail exactly.
     sql = f"""
     WITH due AS (
@@ -101,6 +104,7 @@ def _claim_batch_postgres(
             COALESCE(c.confirmed_at, s.created_at) AS since
         FROM cadence_schedule s JOIN preferences_contact c ON c.id = s.contact_id
         WHERE s.is_active AND s.next_due_at <= %s AND (NOT %s OR s.welcome_step < %s)
+            AND (s.welcome_step < %s OR {may_go})
         ORDER BY s.next_due_at
         LIMIT %s
         FOR UPDATE OF s SKIP LOCKED
@@ -118,7 +122,7 @@ def _claim_batch_postgres(
     )
     SELECT NULL::uuid, (SELECT count(*) FROM moved) UNION ALL SELECT id, NULL FROM created
     """
-    params: list[Any] = [now, nurture_braked, n, limit, *moved_params, *values]
+    params: list[Any] = [now, nurture_braked, n, n, *may_go_params, limit, *moved_params, *values]
     params += [n, n, templates, n, n, nurture_send_key]
     with connection.cursor() as cursor:
         # Losing the last claims in a database crash is harmless: the claim, the moved schedules and the
@@ -171,8 +175,14 @@ def _claim_batch_portable(
     due_schedules = list(due.select_related("contact").order_by("next_due_at")[:limit])
     ids = []
     policies = schedules.cadence_policies()
+    claimed = []
     for schedule in due_schedules:
         contact = schedule.contact
+        if schedule.welcome_step >= len(steps) and not schedules.marketing_may_go(
+            last_sent_at=schedule.last_sent_at, interval=effective_frequency(contact, policies).interval, now=now
+        ):
+            continue  # the claim's SQL skips it the same way: it stays due until its interval has passed
+        claimed.append(schedule)
         old_step = schedules.schedule_claim_move(schedule, steps=steps, now=now, policies=policies)
         if old_step < len(steps):
             kind, template = Kind.WELCOME, steps[old_step].template
@@ -191,5 +201,5 @@ def _claim_batch_portable(
         )
         if delivery is not None:
             ids.append(str(delivery.id))
-    schedules.schedules_save_claims(due_schedules)
-    return ids, len(due_schedules)
+    schedules.schedules_save_claims(claimed)
+    return ids, len(claimed)

@@ -12,11 +12,26 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Case, CharField, Count, Exists, Min, OuterRef, Q, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
+from cadence import schedules
 from cadence.guard import silence_count
 from cadence.heartbeat import last_tick_at, redis_client
 from cadence.kinds import Kind
@@ -185,6 +200,43 @@ def overdue_by_reason(*, now: datetime | None = None) -> dict[str, int]:
         .exclude(Exists(active_schedule))
         .count(),
     }
+
+
+# THE PROMISE: NEVER MORE THAN CHOSEN
+
+INTERVAL_BREACH_WINDOW = timedelta(days=7)
+
+
+def marketing_interval_breaches(*, now: datetime | None = None, window: timedelta = INTERVAL_BREACH_WINDOW) -> int:
+    """Return how many people got two marketing mails inside one effective interval (expected 0): a marketing
+    mail sent in the last `window`, other than a welcome step, with an earlier one less than the person's
+    interval before it. One query, bounded by the window's sends (each looks back along the contact's
+    own deliveries)."""
+    now = now or timezone.now()
+    interval = Case(
+        *[
+            When(contact__potential=potential, contact__frequency=frequency, then=Value(days))
+            for potential, frequency, days in schedules.effective_intervals(schedules.cadence_policies())
+        ],
+        default=Value(timedelta(days=1)),
+        output_field=DurationField(),
+    )
+    earlier = Delivery.objects.filter(
+        contact=OuterRef("contact"),
+        marketing=True,
+        status=Delivery.Status.SENT,
+        sent_at__lt=OuterRef("sent_at"),
+        sent_at__gt=OuterRef("allowed_after"),
+    )
+    return (
+        Delivery.objects.filter(marketing=True, status=Delivery.Status.SENT, sent_at__gte=now - window)
+        .exclude(kind=Kind.WELCOME)
+        .annotate(allowed_after=ExpressionWrapper(F("sent_at") - interval, output_field=DateTimeField()))
+        .filter(Exists(earlier))
+        .values("contact")
+        .distinct()
+        .count()
+    )
 
 
 # WELCOME LATENCY

@@ -92,6 +92,12 @@ class OpsCollector(Collector):
             overdue.add_metric([reason], n)
         yield overdue
         yield GaugeMetricFamily(
+            "cadence_marketing_interval_breaches",
+            "People who got two marketing mails inside one interval, outside the welcome series (last 7 days; "
+            "expected 0).",
+            value=ops.marketing_interval_breaches(),
+        )
+        yield GaugeMetricFamily(
             "cadence_tick_lag_seconds", "Age of the oldest due schedule (0 when none is due).", value=ops.tick_lag()
         )
 

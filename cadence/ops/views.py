@@ -187,6 +187,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
     health = probes.run_checks()
     guard_age = _age(beat_last_run(GUARD_TASK), now)
     percentiles = welcome_latency_percentiles(now=now)
+    breaches = ops.marketing_interval_breaches(now=now)
     contacts = reverse("admin:preferences_contact_changelist")
     schedules = reverse("admin:cadence_schedule_changelist")
     grace_minutes = settings.OPS_OVERDUE_GRACE // 60
@@ -200,6 +201,8 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
                   overdue["tick_behind"] == 0, str(overdue["tick_behind"]), f"{schedules}?silence=tick_behind"),
         Condition(_("every confirmed subscriber has a schedule (after %(n)d minutes)") % {"n": grace_minutes},
                   overdue["no_schedule"] == 0, str(overdue["no_schedule"]), f"{contacts}?silence=no_schedule"),
+        Condition(_("nobody got two marketing mails inside one interval (last 7 days, welcome series aside)"),
+                  breaches == 0, str(breaches)),
         Condition(_("the tick ran in the last %(n)d seconds") % {"n": settings.PROBE_TICK_MAX_AGE},
                   tick_age is not None and tick_age <= settings.PROBE_TICK_MAX_AGE, _seconds_ago(tick_age)),
         Condition(_("the silence guard ran in the last %(n)d minutes") % {"n": GUARD_MAX_AGE // 60},

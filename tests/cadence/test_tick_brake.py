@@ -30,7 +30,10 @@ def due_tomorrow(topics):
         welcomed = ContactFactory(topics=[topics[0]], frequency="biweekly", confirmed_at=MONDAY)
         start(nurtured)
         start(welcomed)
-    Schedule.objects.filter(pk=nurtured.pk).update(welcome_step=len(welcome_series()), next_due_at=TUESDAY)
+    # Its last marketing mail an interval ago: the claim never takes a second one inside one interval.
+    Schedule.objects.filter(pk=nurtured.pk).update(
+        welcome_step=len(welcome_series()), next_due_at=TUESDAY, last_sent_at=MONDAY - timedelta(days=14)
+    )
     Schedule.objects.filter(pk=welcomed.pk).update(next_due_at=TUESDAY)
     return nurtured, welcomed
 
