@@ -155,9 +155,18 @@ def _broadcast_consumers_per_queue() -> dict[str, int] | None:
     return counts
 
 
-def beat_last_run(name: str) -> datetime | None:
-    """Return when beat last started the periodic task `name` (django-celery-beat's record), or None."""
-    return PeriodicTask.objects.filter(name=name).values_list("last_run_at", flat=True).first()
+def beat_run_in_time(name: str, *, now: datetime, limit: float) -> tuple[float | None, bool]:
+    """Return the seconds since beat last started `name` (None: never) and whether that is in time: within
+    `limit`, or never yet while beat wrote the entry less than `limit` ago (a beat that just started has
+    not reached the task's first run: a fresh start is not a broken promise)."""
+    row = PeriodicTask.objects.filter(name=name).values("last_run_at", "date_changed").first()
+    if row is None:
+        return None, False
+    age = _age(row["last_run_at"], now)
+    if age is not None:
+        return age, age <= limit
+    since = _age(row["date_changed"], now)
+    return None, since is not None and since <= limit
 
 
 def _age(at: datetime | None, now: datetime) -> float | None:
@@ -185,7 +194,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
         by_status[status] = by_status.get(status, 0) + n
     overdue = ops.overdue_by_reason(now=now)
     health = probes.run_checks()
-    guard_age = _age(beat_last_run(GUARD_TASK), now)
+    guard_age, guard_in_time = beat_run_in_time(GUARD_TASK, now=now, limit=GUARD_MAX_AGE)
     percentiles = welcome_latency_percentiles(now=now)
     breaches = ops.marketing_interval_breaches(now=now)
     contacts = reverse("admin:preferences_contact_changelist")
@@ -206,7 +215,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
         Condition(_("the tick ran in the last %(n)d seconds") % {"n": settings.PROBE_TICK_MAX_AGE},
                   tick_age is not None and tick_age <= settings.PROBE_TICK_MAX_AGE, _seconds_ago(tick_age)),
         Condition(_("the silence guard ran in the last %(n)d minutes") % {"n": GUARD_MAX_AGE // 60},
-                  guard_age is not None and guard_age <= GUARD_MAX_AGE, _seconds_ago(guard_age)),
+                  guard_in_time, _seconds_ago(guard_age) if guard_age is not None or not guard_in_time else _("not yet due")),
         Condition(_("welcome p95 under %(n)d seconds") % {"n": WELCOME_P95_TARGET},
                   percentiles is None or percentiles["p95"] <= WELCOME_P95_TARGET,
                   "-" if percentiles is None else f"{percentiles['p95']:.1f} s"),

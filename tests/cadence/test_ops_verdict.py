@@ -128,3 +128,30 @@ def test_the_consumer_broadcast_is_made_once_per_period_not_per_page_load(staff_
     assert ops_views.consumers_per_queue() == {"bulk": 2, "welcome": 1, "default": 1}
     assert ops_views.consumers_per_queue() == {"bulk": 2, "welcome": 1, "default": 1}
     assert len(broadcasts) == 2
+
+
+def _beat_wrote_the_guard(minutes_ago: int) -> None:
+    """Beat wrote the guard's entry (it does so when it starts) and has not run it yet."""
+    every = IntervalSchedule.objects.create(every=5, period=IntervalSchedule.MINUTES)
+    task, _created = PeriodicTask.objects.update_or_create(
+        name="cadence-silence-guard", defaults={"task": "cadence.tasks.silence_guard", "interval": every}
+    )
+    PeriodicTask.objects.filter(pk=task.pk).update(
+        last_run_at=None, date_changed=timezone.now() - timedelta(minutes=minutes_ago)
+    )
+
+
+@pytest.mark.parametrize(("started_minutes_ago", "verdict"), [
+    (1, "The promise holds: nobody is left silent."),
+    (40, "The promise does not hold right now."),
+])  # fmt: skip
+def test_a_guard_not_yet_due_after_a_fresh_start_breaks_no_promise(
+    staff_client, settings, started_minutes_ago, verdict
+):
+    """A fresh `make run`: beat started a minute ago and the guard's first run is still ahead."""
+    settings.PROBE_CHECKS = ["database", "broker", "tick"]
+    heartbeat.tick_record(now=timezone.now())
+    _beat_wrote_the_guard(minutes_ago=started_minutes_ago)
+    page = staff_client.get("/admin/ops/").content.decode()
+    assert _verdict(page) == verdict
+    assert ("not yet due" in page) == (started_minutes_ago == 1)
