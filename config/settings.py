@@ -324,6 +324,11 @@ DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=300)
 # as one (CSV injection). The library strips the "="; ContactResource also quotes + - @ tab and CR.
 # https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-escape-formulae-on-export
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Unset, the library lets every staff user import and export; set, it asks for `<app>.import_<model>`
+# and `<app>.export_<model>` (Contact declares both). Fails closed for any admin that adds the mixin later.
+# https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-import-permission-code
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
 
 # CADENCE

@@ -227,11 +227,32 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    # Each bulk or data-rights door asks for its own permission, whatever django-import-export's
+    # settings say: `preferences.import_contact`, `export_contact`, `invite_contact`, `export_dossier`
+    # and `erase_contact` (Contact.Meta.permissions; the roles that hold them: preferences/roles.py).
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("preferences.import_contact")
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("preferences.export_contact")
+
+    def has_invite_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("preferences.invite_contact")
+
+    def has_export_dossier_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("preferences.export_dossier")
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("preferences.erase_contact")
+
     def large_import_view(self, request: HttpRequest) -> HttpResponse:
         """Upload a file of any size; a Celery worker validates and applies it in the background."""
         if not self.has_import_permission(request):
             raise PermissionDenied
         form = LargeImportForm(request.POST or None, request.FILES or None)
+        posted = request.method == "POST" and form.is_valid()
+        if posted and form.cleaned_data["invite"] and not self.has_invite_permission(request):
+            form.add_error("invite", _("You may import, but not invite: that needs the invite permission."))
         if request.method == "POST" and form.is_valid():
             job = import_job_create(
                 upload=form.cleaned_data["import_file"],
@@ -302,7 +323,10 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
                 request, _("Line %(line)d skipped: %(errors)s") % {"line": line, "errors": details}, messages.WARNING
             )
         invitable = getattr(result, "invitable", {})
-        if request.POST.get("invite") in ("True", "true", "on", "1") and invitable:
+        wants_invite = request.POST.get("invite") in ("True", "true", "on", "1")
+        if wants_invite and not self.has_invite_permission(request):
+            self.message_user(request, _("Nobody was invited: that needs the invite permission."), messages.WARNING)
+        elif wants_invite and invitable:
             invited = services.contacts_invite(
                 contact_ids=Contact.objects.filter(email__in=list(invitable)).values_list("pk", flat=True),
                 evidence=services.Evidence(source="import", extra={"user": str(request.user)}),
@@ -323,7 +347,9 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             % {"n": invited},
         )
 
-    @admin.action(description=_("Invite the selected pending contacts to confirm (double opt-in)"))
+    @admin.action(
+        description=_("Invite the selected pending contacts to confirm (double opt-in)"), permissions=["invite"]
+    )
     def invite(self, request: HttpRequest, queryset: QuerySet) -> None:
         invited = services.contacts_invite(
             contact_ids=queryset.values_list("pk", flat=True)[:10_000],
@@ -393,7 +419,7 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: Contact | None) -> list:
         return [ProductInline, *super().get_inlines(request, obj)]
 
-    @admin.action(description=_("Export the selected contact's data (JSON)"), permissions=["view"])
+    @admin.action(description=_("Export the selected contact's data (JSON)"), permissions=["export_dossier"])
     def export_data(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one contact to export."), messages.WARNING)
@@ -402,7 +428,7 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
         data = contact_export(contact=contact, source=f"admin:{request.user.pk}")
         return export_response(data, contact)
 
-    @admin.action(description=_("Erase the selected contacts' personal data…"), permissions=["delete"])
+    @admin.action(description=_("Erase the selected contacts' personal data…"), permissions=["erase"])
     def erase_data(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
         if request.POST.get("confirm") == "yes":
             for contact in queryset:

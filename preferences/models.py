@@ -109,7 +109,15 @@ class Contact(models.Model):
     class Meta:
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
-        permissions = [("sync_contacts", "Can sync contacts through the CRM API")]
+        # Each bulk or data-rights door of the admin has its own permission (preferences/roles.py).
+        permissions = [
+            ("sync_contacts", "Can sync contacts through the CRM API"),
+            ("import_contact", "Can import contacts from a file"),
+            ("export_contact", "Can export the contact list to a file"),
+            ("invite_contact", "Can invite contacts to confirm (mails them)"),
+            ("export_dossier", "Can export a contact's personal data (data rights)"),
+            ("erase_contact", "Can erase a contact's personal data (data rights)"),
+        ]
         indexes = [
             models.Index(fields=["status", "created_at"], name="contact_status_created"),
             models.Index(fields=["share_of_customer", "potential"], name="contact_share_potential"),
