@@ -186,7 +186,8 @@ def import_job_run(*, job_id: Any) -> Any:
     """Run a queued ImportJob, recording progress as it goes. Return the job (None if not queued)."""
     from django.utils import timezone
 
-    from preferences.models import ImportJob
+    from preferences.audit import audit_record
+    from preferences.models import AuditEntry, ImportJob
 
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
         status=ImportJob.Status.VALIDATING
@@ -225,6 +226,7 @@ def import_job_run(*, job_id: Any) -> Any:
         ImportJob.objects.filter(pk=job_id).update(
             status=ImportJob.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
         )
+        audit_record(action=AuditEntry.Action.IMPORT, rows=0, actor=job.requested_by, job=str(job.pk), status="failed")
         raise
     ImportJob.objects.filter(pk=job_id).update(
         status=ImportJob.Status.DONE if report.applied else ImportJob.Status.REFUSED,
@@ -235,4 +237,15 @@ def import_job_run(*, job_id: Any) -> Any:
         finished_at=timezone.now(),
     )
     Path(job.file_path).unlink(missing_ok=True)
+    applied = sum(n for status, n in report.counts.items() if status != "error") if report.applied else 0
+    audit_record(
+        action=AuditEntry.Action.IMPORT,
+        rows=applied,
+        actor=job.requested_by,
+        job=str(job.pk),
+        status="done" if report.applied else "refused",
+        rows_seen=report.rows,
+    )
+    if report.invited:
+        audit_record(action=AuditEntry.Action.INVITE, rows=report.invited, actor=job.requested_by, job=str(job.pk))
     return ImportJob.objects.get(pk=job_id)
