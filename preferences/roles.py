@@ -64,12 +64,14 @@ ROLES: dict[str, list[str]] = {
         "cadence.send_announcement",
     ],
     # Keeps the pipe running: the ops page, retrying a failed delivery, resuming or cancelling a send
-    # held by the brake. Reads the lists to investigate; no import, export or contact changes.
+    # held by the brake, pausing or running a periodic task. Reads the lists to investigate; no import, export or contact changes.
     OPS: [
         *_READ_LISTS,
         "cadence.view_ops",
         "messaging.change_delivery",
         "messaging.change_sendbrake",
+        "django_celery_beat.view_periodictask",
+        "django_celery_beat.change_periodictask",
     ],
     # Answers people's data-rights requests: reads a contact and their history, corrects them,
     # exports their dossier, erases them, and reads the audit trail and the suppression list.

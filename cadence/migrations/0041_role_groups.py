@@ -1,7 +1,8 @@
 """The staff roles as groups (preferences/roles.py): marketer, ops, privacy officer, read-only.
 
 Permissions are created by post_migrate, after every migration; on a fresh database they do not
-exist yet here, so they are created first. Running it again changes nothing.
+exist yet here, so they are created first (for the apps this migration depends on). Running it again
+changes nothing.
 """
 
 from django.apps import apps as global_apps
@@ -25,6 +26,7 @@ class Migration(migrations.Migration):
         ("messaging", "0010_kind_is_a_label_announcement_to_cadence"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
     operations = [migrations.RunPython(create_role_groups, migrations.RunPython.noop)]
