@@ -99,3 +99,25 @@ def test_the_topic_preview_needs_a_permission_and_shows_sample_links(client, top
     assert "Noor" in body and SAMPLE_TOKEN in body
     for purpose in (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE):
         assert make_token(Contact.objects.get(pk=contact.pk), purpose) not in body
+
+
+def test_an_importer_without_the_invite_permission_imports_but_invites_nobody(client, tmp_path, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from preferences.models import ImportJob
+
+    settings.IMPORT_DIR = str(tmp_path)
+    importer = staff_with(client, "view_contact", "import_contact", username="importer")
+    text = "email,first_name\nanna@example.com,Anna\n"
+
+    upload = SimpleUploadedFile("contacts.csv", text.encode(), content_type="text/csv")
+    confirm = importer.post(f"{CHANGELIST}import/", {"import_file": upload, "format": "0", "invite": "on"})
+    data = {name: confirm.context["confirm_form"][name].value() for name in confirm.context["confirm_form"].fields}
+    body = importer.post(f"{CHANGELIST}process_import/", {**data, "invite": "True"}, follow=True).content.decode()
+    assert "Nobody was invited" in body
+    assert Contact.objects.filter(email="anna@example.com").exists()
+    assert not ConsentEvent.objects.filter(kind="invited").exists() and not Delivery.objects.exists()
+
+    large = SimpleUploadedFile("big.csv", text.encode(), content_type="text/csv")
+    response = importer.post(f"{CHANGELIST}import-large/", {"import_file": large, "invite": "on"})
+    assert response.status_code == 200 and not ImportJob.objects.exists()
