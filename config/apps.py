@@ -16,6 +16,4 @@ class SiteConfig(AppConfig):
     verbose_name = "Site"
 
     def ready(self) -> None:
-        from config import beat_admin, checks  # noqa: F401  (checks: registers the start-up checks)
-
-        beat_admin.register()
+        from config import checks  # noqa: F401  (registers the start-up checks)
