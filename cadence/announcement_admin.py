@@ -110,10 +110,16 @@ class AnnouncementAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def has_send_permission(self, request: HttpRequest) -> bool:
+        """Testing, confirming, sending and resuming mail out need `cadence.send_announcement`."""
+        return request.user.has_perm("cadence.send_announcement")
+
     def test_send_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """Send the announcement to one chosen address, in one or both languages (no delivery is recorded)."""
+        if not self.has_send_permission(request):
+            raise PermissionDenied
         announcement = get_object_or_404(Announcement, pk=object_id)
-        if not self.has_change_permission(request, announcement):
+        if not self.has_view_permission(request, announcement):
             raise PermissionDenied
         change_url = reverse("admin:cadence_announcement_change", args=[announcement.pk])
         form = AnnouncementTestForm(request.POST or None, initial={"address": getattr(request.user, "email", "")})
@@ -175,14 +181,14 @@ class AnnouncementAdmin(admin.ModelAdmin):
                 }
         return text
 
-    @admin.action(description=_("Confirm and send the selected announcement…"), permissions=["change"])
+    @admin.action(description=_("Confirm and send the selected announcement…"), permissions=["send"])
     def confirm_and_send(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one announcement to confirm."), messages.WARNING)
             return None
         return redirect("admin:cadence_announcement_confirm", queryset.get().pk)
 
-    @admin.action(description=_("Resume sending (after a lost worker or broker)"), permissions=["change"])
+    @admin.action(description=_("Resume sending (after a lost worker or broker)"), permissions=["send"])
     def resume_sending(self, request: HttpRequest, queryset: QuerySet[Announcement]) -> None:
         enqueued = sum(
             announcement_resume(
@@ -195,8 +201,10 @@ class AnnouncementAdmin(admin.ModelAdmin):
 
     def confirm_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """GET: show the exact audience count and ask for confirmation. POST: confirm and start sending."""
+        if not self.has_send_permission(request):
+            raise PermissionDenied
         announcement = get_object_or_404(Announcement, pk=object_id)
-        if not self.has_change_permission(request, announcement):
+        if not self.has_view_permission(request, announcement):
             raise PermissionDenied
         change_url = reverse("admin:cadence_announcement_change", args=[announcement.pk])
         if announcement.status != Announcement.Status.DRAFT:

@@ -28,6 +28,11 @@ class Schedule(models.Model):
     class Meta:
         verbose_name = _("schedule")
         verbose_name_plural = _("schedules")
+        # The admin pages that are no model's list hold their permissions here (preferences/roles.py).
+        permissions = [
+            ("view_ops", "Can see the operations page"),
+            ("view_dashboard", "Can see the marketing dashboard"),
+        ]
         indexes = [
             models.Index(fields=["next_due_at"], name="schedule_active_due", condition=Q(is_active=True)),
         ]
@@ -252,6 +257,7 @@ class Announcement(models.Model):
         verbose_name = _("announcement")
         verbose_name_plural = _("announcements")
         ordering = ["-created_at"]
+        permissions = [("send_announcement", "Can test, confirm and send an announcement")]
 
     def __str__(self) -> str:
         return self.title

@@ -465,6 +465,11 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 # folder) or a bucket, e.g. IMPORT_STORAGE_BACKEND=storages.backends.s3.S3Storage with
 # IMPORT_STORAGE_OPTIONS='{"bucket_name": "cadence-imports"}' (django-storages; IMPORT_DIR is the key prefix).
 # https://docs.djangoproject.com/en/5.2/ref/settings/#storages  https://django-storages.readthedocs.io/
+# Unset, the library lets every staff user import and export; set, it asks for `<app>.import_<model>`
+# and `<app>.export_<model>` (Contact declares both). Fails closed for any admin that adds the mixin later.
+# https://django-import-export.readthedocs.io/en/latest/installation.html#import-export-import-permission-code
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 IMPORT_DIR = env.str("IMPORT_DIR", default=str(VAR_DIR / "imports"))
 # An import validating or applying for longer than this lost its worker: beat fails it and deletes
 # its file (preferences/import_jobs.py); the files of ended imports are deleted on the same run.

@@ -157,7 +157,7 @@ class TopicPreviewAdmin(TopicAdmin):
 
     def preview_view(self, request: HttpRequest, topic_id: int) -> HttpResponse:
         # The preview shows a contact's name and choices: it needs the right to view contacts.
-        if not request.user.has_perm("preferences.view_contact"):
+        if not request.user.has_perms(["preferences.view_topic", "preferences.view_contact"]):
             raise PermissionDenied
         topic = get_object_or_404(Topic, pk=topic_id)
         form = PreviewForm(request.GET or None)

@@ -30,6 +30,7 @@ from import_export.admin import ExportActionMixin, ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from preferences import services
+from preferences.audit import audit_record
 
 if TYPE_CHECKING:
     pass
@@ -37,6 +38,7 @@ from preferences.data_rights import contact_erase, contact_export
 from preferences.frequencies import frequencies, frequency_choices
 from preferences.importing import import_job_create
 from preferences.models import (
+    AuditEntry,
     CadencePolicy,
     ConsentEvent,
     Contact,
@@ -227,11 +229,32 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    # Each bulk or data-rights door asks for its own permission, whatever django-import-export's
+    # settings say: `preferences.import_contact`, `export_contact`, `invite_contact`, `export_dossier`
+    # and `erase_contact` (Contact.Meta.permissions; the roles that hold them: preferences/roles.py).
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("preferences.import_contact")
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("preferences.export_contact")
+
+    def has_invite_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("preferences.invite_contact")
+
+    def has_export_dossier_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("preferences.export_dossier")
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("preferences.erase_contact")
+
     def large_import_view(self, request: HttpRequest) -> HttpResponse:
         """Upload a file of any size; a Celery worker validates and applies it in the background."""
         if not self.has_import_permission(request):
             raise PermissionDenied
         form = LargeImportForm(request.POST or None, request.FILES or None)
+        posted = request.method == "POST" and form.is_valid()
+        if posted and form.cleaned_data["invite"] and not self.has_invite_permission(request):
+            form.add_error("invite", _("You may import, but not invite: that needs the invite permission."))
         if request.method == "POST" and form.is_valid():
             job = import_job_create(
                 upload=form.cleaned_data["import_file"],
@@ -281,6 +304,14 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
     def get_export_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_export_queryset(request).order_by()
 
+    def get_data_for_export(self, request: HttpRequest, queryset: QuerySet, **kwargs: Any) -> Any:
+        """Return the rows to export, and write who exported how many to the audit trail."""
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        dataset = super().get_data_for_export(request, queryset, **kwargs)
+        audit_record(action=AuditEntry.Action.EXPORT, rows=len(dataset), user=request.user)
+        return dataset
+
     def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
         form = kwargs.get("form")
         kwargs = super().get_import_data_kwargs(**kwargs)
@@ -296,19 +327,25 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
         return initial
 
     def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
+        totals = {str(kind): n for kind, n in result.totals.items() if n}
+        audit_record(action=AuditEntry.Action.IMPORT, rows=result.total_rows, user=request.user, totals=totals)
         for line, errors in getattr(result, "skipped_bad_rows", [])[:100]:
             details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
             self.message_user(
                 request, _("Line %(line)d skipped: %(errors)s") % {"line": line, "errors": details}, messages.WARNING
             )
         invitable = getattr(result, "invitable", {})
-        if request.POST.get("invite") in ("True", "true", "on", "1") and invitable:
+        wants_invite = request.POST.get("invite") in ("True", "true", "on", "1")
+        if wants_invite and not self.has_invite_permission(request):
+            self.message_user(request, _("Nobody was invited: that needs the invite permission."), messages.WARNING)
+        elif wants_invite and invitable:
             invited = services.contacts_invite(
                 contact_ids=Contact.objects.filter(email__in=list(invitable)).values_list("pk", flat=True),
                 evidence=services.Evidence(source="import", extra={"user": str(request.user)}),
                 consent_sources=invitable,
                 import_id=uuid.uuid4().hex[:12],
             )
+            audit_record(action=AuditEntry.Action.INVITE, rows=invited, user=request.user, source="import")
             self._report_invited(request, invited)
         return super().process_result(result, request)
 
@@ -323,12 +360,15 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
             % {"n": invited},
         )
 
-    @admin.action(description=_("Invite the selected pending contacts to confirm (double opt-in)"))
+    @admin.action(
+        description=_("Invite the selected pending contacts to confirm (double opt-in)"), permissions=["invite"]
+    )
     def invite(self, request: HttpRequest, queryset: QuerySet) -> None:
         invited = services.contacts_invite(
             contact_ids=queryset.values_list("pk", flat=True)[:10_000],
             evidence=services.Evidence(source="admin", extra={"user": str(request.user)}),
         )
+        audit_record(action=AuditEntry.Action.INVITE, rows=invited, user=request.user, source="admin")
         self._report_invited(request, invited)
 
     def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
@@ -393,20 +433,24 @@ class ContactAdmin(ImportExportMixin, ExportActionMixin, admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: Contact | None) -> list:
         return [ProductInline, *super().get_inlines(request, obj)]
 
-    @admin.action(description=_("Export the selected contact's data (JSON)"), permissions=["view"])
+    @admin.action(description=_("Export the selected contact's data (JSON)"), permissions=["export_dossier"])
     def export_data(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, _("Choose exactly one contact to export."), messages.WARNING)
             return None
         contact = queryset.get()
         data = contact_export(contact=contact, source=f"admin:{request.user.pk}")
+        audit_record(action=AuditEntry.Action.EXPORT_DOSSIER, rows=1, user=request.user)
         return export_response(data, contact)
 
-    @admin.action(description=_("Erase the selected contacts' personal data…"), permissions=["delete"])
+    @admin.action(description=_("Erase the selected contacts' personal data…"), permissions=["erase"])
     def erase_data(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
         if request.POST.get("confirm") == "yes":
+            erased = 0
             for contact in queryset:
                 contact_erase(contact=contact, source=f"admin:{request.user.pk}")
+                erased += 1
+            audit_record(action=AuditEntry.Action.ERASE, rows=erased, user=request.user)
             self.message_user(request, _("Personal data erased; the addresses stay suppressed."), messages.SUCCESS)
             return None
         context = {
@@ -491,6 +535,27 @@ class CadencePolicyAdmin(admin.ModelAdmin):
     form = CadencePolicyForm
     list_display = ["potential", "max_frequency", "welcome_only", "updated_at"]
     list_editable = ["max_frequency", "welcome_only"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit trail, for the privacy officer: read only, nothing added, changed or removed here."""
+
+    list_display = ["occurred_at", "actor", "action", "rows"]
+    list_filter = ["action"]
+    search_fields = ["=actor"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+    readonly_fields = ["occurred_at", "actor", "actor_id", "action", "rows", "detail"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
 
 
 # Admins of their own modules: CRM API keys (an expiry is required), background imports (queue again).

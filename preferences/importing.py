@@ -210,7 +210,8 @@ def import_job_run(*, job_id: Any) -> Any:
     """Run a queued ImportJob, recording progress as it goes. Return the job (None if not queued)."""
     from django.utils import timezone
 
-    from preferences.models import ImportJob
+    from preferences.audit import audit_record
+    from preferences.models import AuditEntry, ImportJob
 
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
         status=ImportJob.Status.VALIDATING, started_at=timezone.now()
@@ -253,6 +254,7 @@ def import_job_run(*, job_id: Any) -> Any:
         )
         import_storage().delete(job.file_path)
         ImportJob.objects.filter(pk=job_id).update(file_path="")
+        audit_record(action=AuditEntry.Action.IMPORT, rows=0, actor=job.requested_by, job=str(job.pk), status="failed")
         raise
     ImportJob.objects.filter(pk=job_id).update(
         status=ImportJob.Status.DONE if report.applied else ImportJob.Status.REFUSED,
@@ -264,4 +266,15 @@ def import_job_run(*, job_id: Any) -> Any:
     )
     import_storage().delete(job.file_path)
     ImportJob.objects.filter(pk=job_id).update(file_path="")
+    applied = sum(n for status, n in report.counts.items() if status != "error") if report.applied else 0
+    audit_record(
+        action=AuditEntry.Action.IMPORT,
+        rows=applied,
+        actor=job.requested_by,
+        job=str(job.pk),
+        status="done" if report.applied else "refused",
+        rows_seen=report.rows,
+    )
+    if report.invited:
+        audit_record(action=AuditEntry.Action.INVITE, rows=report.invited, actor=job.requested_by, job=str(job.pk))
     return ImportJob.objects.get(pk=job_id)

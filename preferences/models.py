@@ -130,7 +130,15 @@ class Contact(models.Model):
     class Meta:
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
-        permissions = [("sync_contacts", "Can sync contacts through the CRM API")]
+        # Each bulk or data-rights door of the admin has its own permission (preferences/roles.py).
+        permissions = [
+            ("sync_contacts", "Can sync contacts through the CRM API"),
+            ("import_contact", "Can import contacts from a file"),
+            ("export_contact", "Can export the contact list to a file"),
+            ("invite_contact", "Can invite contacts to confirm (mails them)"),
+            ("export_dossier", "Can export a contact's personal data (data rights)"),
+            ("erase_contact", "Can erase a contact's personal data (data rights)"),
+        ]
         indexes = [
             models.Index(fields=["status", "created_at"], name="contact_status_created"),
             models.Index(fields=["share_of_customer", "potential"], name="contact_share_potential"),
@@ -523,3 +531,54 @@ class LeaveFeedback(models.Model):
     def is_save(self) -> bool:
         """Return whether the person stayed (chose an alternative instead of leaving)."""
         return self.outcome != self.Outcome.LEFT
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    """The audit trail is append-only: rows are added, never changed or removed through the ORM."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise TypeError("The audit trail is append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("The audit trail is append-only.")
+
+
+class AuditEntry(models.Model):
+    """One bulk or data-rights operation by a staff user: who, when, what and how many rows.
+
+    Written by preferences.audit.audit_record from the import, export, invite and erase paths; it
+    names no contact (an erasure must not leave the person behind here).
+    """
+
+    class Action(models.TextChoices):
+        IMPORT = "import", _("import")
+        EXPORT = "export", _("export")
+        INVITE = "invite", _("invite")
+        EXPORT_DOSSIER = "export_dossier", _("personal data export")
+        ERASE = "erase", _("erasure")
+
+    occurred_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True, editable=False)
+    actor = models.CharField(_("who"), max_length=150, editable=False)
+    # The user's id at the time; the name stays readable after the account is deleted.
+    actor_id = models.IntegerField(_("user id"), null=True, blank=True, editable=False)
+    action = models.CharField(_("what"), max_length=16, choices=Action.choices, editable=False)
+    rows = models.PositiveIntegerField(_("rows"), editable=False)
+    detail = models.JSONField(_("detail"), default=dict, blank=True, editable=False)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit trail")
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.rows}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("The audit trail is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError("The audit trail is append-only.")

@@ -22,11 +22,17 @@ def staff_with(client, *codenames: str, username: str = "viewer"):
     return client
 
 
+def offered_actions(client) -> list[str]:
+    """Return the names of the actions the changelist offers (none at all: no action form)."""
+    action_form = client.get(CHANGELIST).context["action_form"]
+    return [] if action_form is None else [name for name, _label in action_form.fields["action"].choices]
+
+
 def test_view_only_staff_neither_see_nor_can_post_the_bulk_actions(client):
     viewer = staff_with(client, "view_contact")
     contact = ContactFactory(potential="medium")
 
-    offered = [name for name, _label in viewer.get(CHANGELIST).context["action_form"].fields["action"].choices]
+    offered = offered_actions(viewer)
     assert not set(ACTIONS) & set(offered)
     for action in ACTIONS:
         viewer.post(CHANGELIST, {"action": action, "_selected_action": [str(contact.pk)]})
@@ -37,7 +43,7 @@ def test_view_only_staff_neither_see_nor_can_post_the_bulk_actions(client):
 
 def test_staff_who_may_change_contacts_get_the_actions(client):
     editor = staff_with(client, "view_contact", "change_contact", username="editor")
-    offered = [name for name, _label in editor.get(CHANGELIST).context["action_form"].fields["action"].choices]
+    offered = offered_actions(editor)
     assert set(ACTIONS) <= set(offered)
 
 
@@ -93,3 +99,25 @@ def test_the_topic_preview_needs_a_permission_and_shows_sample_links(client, top
     assert "Noor" in body and SAMPLE_TOKEN in body
     for purpose in (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE):
         assert make_token(Contact.objects.get(pk=contact.pk), purpose) not in body
+
+
+def test_an_importer_without_the_invite_permission_imports_but_invites_nobody(client, tmp_path, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from preferences.models import ImportJob
+
+    settings.IMPORT_DIR = str(tmp_path)
+    importer = staff_with(client, "view_contact", "import_contact", username="importer")
+    text = "email,first_name\nanna@example.com,Anna\n"
+
+    upload = SimpleUploadedFile("contacts.csv", text.encode(), content_type="text/csv")
+    confirm = importer.post(f"{CHANGELIST}import/", {"import_file": upload, "format": "0", "invite": "on"})
+    data = {name: confirm.context["confirm_form"][name].value() for name in confirm.context["confirm_form"].fields}
+    body = importer.post(f"{CHANGELIST}process_import/", {**data, "invite": "True"}, follow=True).content.decode()
+    assert "Nobody was invited" in body
+    assert Contact.objects.filter(email="anna@example.com").exists()
+    assert not ConsentEvent.objects.filter(kind="invited").exists() and not Delivery.objects.exists()
+
+    large = SimpleUploadedFile("big.csv", text.encode(), content_type="text/csv")
+    response = importer.post(f"{CHANGELIST}import-large/", {"import_file": large, "invite": "on"})
+    assert response.status_code == 200 and not ImportJob.objects.exists()

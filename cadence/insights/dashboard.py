@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.decorators import permission_required
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth
@@ -168,6 +169,7 @@ def _link(name: str, **query: str) -> str:
     return f"{reverse(name)}?{urlencode(query)}"
 
 
+@permission_required("cadence.view_dashboard", raise_exception=True)
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     """The dashboard page; figures are cached for DASHBOARD_CACHE_SECONDS (?refresh=1 recomputes)."""
     now = timezone.now()

@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cadence', '0003_announcement_from_messaging'),
-        ('preferences', '0007_import_invitations'),
+        ('cadence', '0041_role_groups'),
+        ('preferences', '0041_audit_trail'),
     ]
 
     operations = [

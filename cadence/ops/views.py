@@ -181,6 +181,7 @@ def _safe(read: Any, default: Any) -> tuple[Any, bool]:
 
 
 @never_cache
+@permission_required("cadence.view_ops", raise_exception=True)
 @strict_admin_policy
 def ops_page(request: HttpRequest) -> TemplateResponse:
     """Open with one verdict (does the promise hold, by which thresholds), then the figures behind it."""
@@ -252,7 +253,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
         "failures": ops.recent_failures(),
         "braked_sends": list(SendBrake.objects.filter(status=SendBrake.Status.HELD)[:50]),
         "chart": sends_chart(ops.sends_per_hour(now=now), nonce=csp_nonce(request)),
-        "can_retry": request.user.has_perm("messaging.change_delivery"),
+        "can_retry": request.user.has_perms(["cadence.view_ops", "messaging.change_delivery"]),
     }
     return TemplateResponse(request, "cadence/admin/ops.html", context)
 
@@ -262,7 +263,7 @@ def _seconds_ago(age: float | None) -> str:
 
 
 @require_POST
-@permission_required("messaging.change_delivery", raise_exception=True)
+@permission_required(["cadence.view_ops", "messaging.change_delivery"], raise_exception=True)
 def ops_retry(request: HttpRequest, delivery_id: str) -> HttpResponse:
     """Queue a failed delivery again and go back to the ops page; refuse one that was replaced or sent."""
     with transaction.atomic():
