@@ -87,7 +87,7 @@ def claim_rate(*, due: int) -> dict[str, Any]:
     now = timezone.now()
     ids = list(Schedule.objects.order_by("contact_id").values_list("contact_id", flat=True)[:due])
     Schedule.objects.filter(contact_id__in=ids).update(
-        next_due_at=now - timedelta(minutes=5), last_sent_at=now - timedelta(days=40), is_active=True
+        next_due_at=now - timedelta(minutes=5), last_sent_at=now - timedelta(days=400), is_active=True
     )
     result = schedules_claim_due(max_batches=10**6, max_seconds=10**6)
     purge_queues("bulk", "welcome", "default")

@@ -12,7 +12,7 @@ from cadence.batch import DOSSIER_LINK_TEMPLATE, PENDING_SIGNUP
 from cadence.enqueue import deliveries_enqueue, deliveries_enqueue_on_their_queues, delivery_enqueue
 from cadence.keys import ANNOUNCEMENT_SEND, confirmation_key, import_send_key, invitation_key, link_request_key
 from cadence.kinds import Kind
-from cadence.models import ContactHealth, ContentReceipt, Schedule
+from cadence.models import AnnouncementRecipient, ContactHealth, ContentReceipt, Schedule
 from cadence.schedules import schedule_reschedule, schedule_start, schedule_stop
 from config.celery import app
 from messaging import signals as messaging_signals
@@ -122,6 +122,26 @@ def export_health(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, An
         ContactHealth.objects.filter(contact=contact).values("state", "reasons", "state_since", "computed_at").first()
     )
     return "relationship_health", health
+
+
+@receiver(signals.data_export_collect)
+def export_announcement_copies(sender: Any, contact: Contact, **kwargs: Any) -> tuple[str, Any]:
+    """The announcements meant for the person and whether they have had them yet (in which mail, when)."""
+    copies = (
+        AnnouncementRecipient.objects.filter(contact=contact)
+        .order_by("created_at", "id")
+        .values("announcement__title", "announcement__kind", "state", "delivered_at", "created_at")
+    )
+    return "announcements", [
+        {
+            "announcement": row["announcement__title"],
+            "kind": row["announcement__kind"],
+            "state": row["state"],
+            "delivered_at": row["delivered_at"],
+            "since": row["created_at"],
+        }
+        for row in copies
+    ]
 
 
 @receiver(signals.data_export_collect)

@@ -162,6 +162,11 @@ FIELD_EXPLANATIONS = {
     "conversion": _(
         "When you first became a customer while receiving our emails, and how long you had been receiving them."
     ),
+    "announcements": _(
+        "Announcements meant for you and whether you have had them yet: each comes once, in a mail at your pace."
+    ),
+    "content_received": _("Which articles our emails brought you, so that none comes twice."),
+    "leaving_feedback": _("What you told us when you left or asked for fewer emails."),
 }
 
 

@@ -10,7 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from messaging.models import DeliveryEvent
+from messaging.intake import event_posts_process
+from messaging.models import Delivery, DeliveryEvent, EventPost
 from tests.messaging.esp_payloads import BUILDERS, WEBHOOK_SECRET
 from tests.messaging.test_webhooks import AUTH, sent_delivery
 
@@ -24,6 +25,7 @@ def signing_key(settings):
     public = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    settings.WEBHOOK_ESPS = ["sendgrid"]  # its door is mounted beside the configured ESP's
     settings.ANYMAIL = {
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": base64.b64encode(public).decode(),
@@ -43,11 +45,13 @@ def signed(request: dict, private: ec.EllipticCurvePrivateKey) -> dict:
 
 def test_a_post_signed_with_sendgrids_key_is_recorded(client, signing_key):
     delivery = sent_delivery()
+    Delivery.objects.filter(pk=delivery.pk).update(esp_name="sendgrid")  # an event applies to its ESP's mail only
     request = signed(BUILDERS["sendgrid"]("delivered", delivery, 1), signing_key)
 
     response = client.post("/anymail/sendgrid/tracking/", HTTP_AUTHORIZATION=AUTH, **request)
 
     assert response.status_code == 200
+    event_posts_process()
     assert DeliveryEvent.objects.filter(delivery=delivery, type=DeliveryEvent.Type.DELIVERED).exists()
 
 
@@ -63,4 +67,6 @@ def test_an_unsigned_or_forged_post_is_refused_and_records_nothing(client, signi
     response = client.post("/anymail/sendgrid/tracking/", HTTP_AUTHORIZATION=AUTH, **request)
 
     assert response.status_code == 400
+    assert not EventPost.objects.exists()  # refused at the door: nothing stored, so nothing to record
+    event_posts_process()
     assert not DeliveryEvent.objects.exists()

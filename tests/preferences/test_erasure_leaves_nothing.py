@@ -17,6 +17,7 @@ from django.db import models
 from cadence.models import ContentReceipt
 from preferences.data_rights import contact_erase, contact_export
 from preferences.models import Contact, ImportJob, LeaveFeedback
+from tests.conftest import use_import_storage
 from tests.factories import ContentItemFactory
 from tests.preferences.test_data_rights import EMAIL, NAME, every_text_value, history, person  # noqa: F401
 
@@ -27,7 +28,7 @@ UNKEYED = hashlib.sha256(EMAIL.encode()).hexdigest()
 @pytest.fixture
 def dossier(history, settings, tmp_path) -> Contact:  # noqa: F811
     """The person with an admin log, leaving feedback, content received and an import file left on disk."""
-    settings.IMPORT_DIR = str(tmp_path)
+    use_import_storage(settings, tmp_path)
     admin = User.objects.create_superuser("privacy", password="pw")
     content_type = ContentType.objects.get_for_model(Contact)
     # What the admin logged before Contact.__str__ stopped showing the address, and a change message.
@@ -45,7 +46,7 @@ def dossier(history, settings, tmp_path) -> Contact:  # noqa: F811
     ContentReceipt.objects.create(contact=history, item_id=item.pk)
     left = tmp_path / "old-import.csv"
     left.write_text(f"email,first_name\n{EMAIL},{NAME}\n")
-    ImportJob.objects.create(file_path=str(left), original_name="crm.csv", status=ImportJob.Status.DONE)
+    ImportJob.objects.create(file_path=left.name, original_name="crm.csv", status=ImportJob.Status.DONE)
     return Contact.objects.get(pk=history.pk)
 
 
@@ -89,6 +90,7 @@ EXPORT_SECTIONS = {
     "Schedule": "schedule",
     "ContactHealth": "relationship_health",
     "ContentReceipt": "content_received",
+    "AnnouncementRecipient": "announcements",
 }
 
 

@@ -13,19 +13,26 @@ from django.utils import timezone
 from preferences.import_jobs import import_jobs_reap
 from preferences.importing import import_job_run
 from preferences.models import Contact, ImportJob
+from tests.conftest import use_import_storage
 
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _imports_in_tmp_path(settings, tmp_path):
+    """The imports storage is a folder of this test: what is left in it is what an import left behind."""
+    use_import_storage(settings, tmp_path)
+
+
 def job_with_file(tmp_path: Path, content: str, **fields) -> ImportJob:
-    path = tmp_path / f"{len(list(tmp_path.iterdir()))}.csv"
-    path.write_text(content)
-    return ImportJob.objects.create(file_path=str(path), original_name="crm.csv", **fields)
+    name = f"{len(list(tmp_path.iterdir()))}.csv"
+    (tmp_path / name).write_text(content)
+    return ImportJob.objects.create(file_path=name, original_name="crm.csv", **fields)
 
 
 def test_a_failing_import_deletes_its_file(tmp_path):
     job = job_with_file(tmp_path, "\x00\x00 not a csv header at all\n")
-    path = Path(job.file_path)
+    path = tmp_path / job.file_path
     with contextlib.suppress(Exception):
         import_job_run(job_id=job.pk)
     job.refresh_from_db()
@@ -36,7 +43,7 @@ def test_a_failing_import_deletes_its_file(tmp_path):
 
 def test_a_finished_import_deletes_its_file(tmp_path):
     job = job_with_file(tmp_path, "email,first_name\nnew.person@example.com,Nina\n")
-    path = Path(job.file_path)
+    path = tmp_path / job.file_path
 
     import_job_run(job_id=job.pk)
 
@@ -52,11 +59,12 @@ def test_the_reaper_fails_stale_jobs_and_deletes_every_ended_jobs_file(tmp_path,
 
     assert import_jobs_reap(now=now) == 1
 
+    stale_file, ended_file = tmp_path / stale.file_path, tmp_path / ended.file_path
     stale.refresh_from_db()
     assert stale.status == ImportJob.Status.FAILED and "upload the file again" in stale.error
-    assert not Path(ImportJob.objects.get(pk=ended.pk).file_path or "/nonexistent").exists()
-    assert Path(running.file_path).exists() and not Path(stale.file_path or "/nonexistent").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [Path(running.file_path).name]
+    assert not ImportJob.objects.get(pk=ended.pk).file_path and not ended_file.exists()
+    assert (tmp_path / running.file_path).exists() and not stale_file.exists() and not stale.file_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == [running.file_path]
 
 
 def test_the_reaper_runs_on_beat(settings):
