@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # The production image: `docker build -t cadence .`; run one role per container (deploy/cadence):
-# web (default), worker-welcome, worker-bulk, beat, flower, migrate. compose.yaml wires them together.
+# web (default), worker-welcome, worker-bulk, worker-events, beat, flower, migrate. compose.yaml wires them
+# together.
 # Runs as a non-root user on a read-only root filesystem (only /tmp needs to be writable, a tmpfs).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -36,6 +37,9 @@ COPY --from=build --chown=root:root /app /app
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
-# Liveness and readiness: the orchestrator probes the web's HTTP endpoints (docs/operations.md).
+# Liveness of the web role: /healthz answers whenever the process does (deploy/healthcheck.py sends a Host
+# that ALLOWED_HOSTS accepts). compose.yaml gives the workers a ping of their own node and turns it off for
+# beat, flower and migrate. Readiness is /readyz?role=web|worker|beat|all (docs/operations.md).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["/app/deploy/cadence", "healthcheck"]
 ENTRYPOINT ["/app/deploy/cadence"]
 CMD ["web"]

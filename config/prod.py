@@ -1,6 +1,6 @@
 """`make prod`: the production process set on this machine, without containers.
 
-gunicorn, the welcome and bulk workers and one beat (Procfile.prod, the same deploy/cadence entry points
+gunicorn, the welcome, bulk and events workers and one beat (Procfile.prod, the same deploy/cadence entry points
 as the image), with DEBUG off, secrets only from the environment, PostgreSQL, RabbitMQ and an SMTP relay.
 With PROD_USER set and run as root, it migrates and collects the static files, then drops to that user,
 to whom a root-owned code folder is read-only (the interpreter and the virtualenv must be readable by

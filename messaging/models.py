@@ -201,7 +201,7 @@ class EventPost(models.Model):
         TRACKING = "tracking", _("tracking")
         INBOUND = "inbound", _("inbound")
 
-    id = models.BigAutoField(primary_key=True)
+    id = models.BigAutoField(primary_key=True, verbose_name=_("id"))
     # The ESP of the URL it came through ("postmark", "amazon_ses"): the only ESP it may speak for.
     esp = models.CharField(_("ESP"), max_length=32)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.TRACKING)

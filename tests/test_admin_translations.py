@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import polib
@@ -9,7 +12,10 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import User
+from django.utils import timezone
 from django.utils.functional import Promise
+
+from cadence import heartbeat
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 OUR_APPS = ["preferences", "messaging", "cadence"]
@@ -84,10 +90,27 @@ def test_the_admin_home_speaks_dutch_and_shows_the_marketers_work_first(client):
     assert page.index("Marketingdashboard") < page.index("Contacten en voorkeuren")
 
 
+@pytest.fixture
+def ticked(settings) -> Iterator[None]:
+    """The tick ran a minute ago, so the probes show its age (and the key is gone afterwards)."""
+    settings.PROBE_CHECKS = ["database", "cache", "tick"]
+    heartbeat.tick_record(now=timezone.now() - timedelta(minutes=1))
+    yield
+    heartbeat.redis_client(settings.REDIS_URL).delete(heartbeat.TICK_KEY)
+
+
 @pytest.mark.django_db
-def test_the_ops_page_is_dutch_for_a_dutch_reader(client):
+def test_the_ops_page_is_dutch_for_a_dutch_reader(client, ticked):
     client.force_login(User.objects.create_superuser("ops", password="pw"))
     page = client.get("/admin/ops/", HTTP_ACCEPT_LANGUAGE="nl").content.decode()
     assert "De belofte klopt nu niet." in page or "De belofte klopt: niemand blijft stil." in page
-    for english in ["The promise", "consumers", "Queues", "last tick", "Recent failed"]:
+    assert re.search(r"laatste tick 6\d s geleden \(grens \d+ s\)", page)
+    for english in ["The promise", "consumers", "Queues", "last tick", "ago", "answers", "Recent failed"]:
         assert english not in page, english
+
+
+@pytest.mark.django_db
+def test_the_readiness_details_stay_english_for_machines(client, settings, ticked):
+    settings.METRICS_TOKEN = "token"
+    checks = client.get("/readyz?role=beat", HTTP_AUTHORIZATION="Bearer token").json()["checks"]
+    assert re.match(r"last tick 6\ds ago \(limit \d+s\)", checks["tick"]["detail"])

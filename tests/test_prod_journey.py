@@ -1,4 +1,4 @@
-"""`make prod`'s process set (gunicorn, the welcome and bulk workers, one beat; DEBUG off, secrets from the
+"""`make prod`'s process set (gunicorn, the welcome, bulk and events workers, one beat; DEBUG off, secrets from the
 environment, PostgreSQL, RabbitMQ, an SMTP relay) carries a subscriber through its real HTTP front door:
 signup -> the confirmation mail at the relay -> confirm -> the welcome at the relay -> one-click unsubscribe.
 """

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -50,18 +52,18 @@ def check_database() -> Check:
 def check_broker() -> Check:
     if ops.broker_is_redis():
         heartbeat.redis_client(settings.CELERY_BROKER_URL).ping()
-        return Check(True, "redis answers")
+        return Check(True, _("redis answers"))
     with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, timeout=heartbeat.REDIS_TIMEOUT)
-    return Check(True, "broker answers")
+    return Check(True, _("broker answers"))
 
 
 def check_tick() -> Check:
     age = ops.last_tick_age()
     if age is None:
-        return Check(False, f"the tick never ran ({heartbeat.TICK_KEY} is not set)")
+        return Check(False, _("the tick never ran (%(key)s is not set)") % {"key": heartbeat.TICK_KEY})
     limit = settings.PROBE_TICK_MAX_AGE
-    return Check(age <= limit, f"last tick {age:.0f}s ago (limit {limit}s)")
+    return Check(age <= limit, _("last tick %(age)ds ago (limit %(limit)ds)") % {"age": round(age), "limit": limit})
 
 
 @lru_cache(maxsize=4)
@@ -82,7 +84,7 @@ def check_worker() -> Check:
     # limit=1 returns as soon as one worker answers instead of waiting out the timeout.
     replies = _probe_app(settings.CELERY_BROKER_URL).control.ping(timeout=timeout, limit=1)
     if not replies:
-        return Check(False, f"no worker answered a ping within {timeout}s")
+        return Check(False, _("no worker answered a ping within %(n)ss") % {"n": timeout})
     return Check(True, ", ".join(sorted(name for reply in replies for name in reply)))
 
 
@@ -90,8 +92,8 @@ def check_cache() -> Check:
     value = uuid.uuid4().hex
     cache.set(CACHE_PROBE_KEY, value, 30)
     if cache.get(CACHE_PROBE_KEY) != value:
-        return Check(False, "the cache did not return what was stored")
-    return Check(True, "cache answers")
+        return Check(False, _("the cache did not return what was stored"))
+    return Check(True, _("cache answers"))
 
 
 CACHE_PROBE_KEY = "probes:cache"
@@ -122,6 +124,14 @@ CHECKS: dict[str, Callable[[], Check]] = {
     "tick": check_tick,
     "worker": check_worker_cached,
 }
+# The checks' names for people (the ops page); /readyz keys them by the names above.
+LABELS = {
+    "database": gettext_lazy("database"),
+    "cache": gettext_lazy("cache"),
+    "broker": gettext_lazy("broker"),
+    "tick": gettext_lazy("tick"),
+    "worker": gettext_lazy("worker"),
+}
 # A worker cannot answer through a broker that is down; skip the ping rather than hang on it.
 NEEDS_BROKER = frozenset({"worker"})
 
@@ -131,10 +141,10 @@ def run_checks(names: list[str] | None = None) -> dict[str, Check]:
     results: dict[str, Check] = {}
     for name in names if names is not None else settings.PROBE_CHECKS:
         if name not in CHECKS:
-            results[name] = Check(False, "unknown check")
+            results[name] = Check(False, _("unknown check"))
             continue
         if name in NEEDS_BROKER and "broker" in results and not results["broker"].ok:
-            results[name] = Check(False, "skipped: the broker is down")
+            results[name] = Check(False, _("skipped: the broker is down"))
             continue
         started = time.monotonic()
         try:

@@ -1,4 +1,4 @@
-"""/metrics and the ops page in the admin (the probes are cadence/probes.py)."""
+"""/metrics and the ops page in the admin (the probes are cadence/ops/probes.py)."""
 
 from __future__ import annotations
 
@@ -238,7 +238,7 @@ def ops_page(request: HttpRequest) -> TemplateResponse:
             (name, n, None if consumers is None else consumers.get(name, 0)) for name, n in (depths or {}).items()
         ],
         "consumers_known": consumers is not None,
-        "probes": health,
+        "probes": [(probes.LABELS.get(name, name), check) for name, check in health.items()],
         "redis_ok": redis_ok,
         "unacked": _safe(ops.unacked_count, None)[0],
         "tick_age": tick_age,

@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -67,6 +68,7 @@ def test_compose_runs_the_production_process_set_with_one_beat_and_flower_behind
         "web",
         "worker-welcome",
         "worker-bulk",
+        "worker-events",
         "beat",
         "flower",
     } <= set(services)
@@ -76,13 +78,62 @@ def test_compose_runs_the_production_process_set_with_one_beat_and_flower_behind
     assert services["beat"]["deploy"]["replicas"] == 1
     assert sum("beat" in (service.get("command") or []) for service in services.values()) == 1
     assert "FLOWER_BASIC_AUTH" in services["flower"]["environment"]
-    for name in ("web", "worker-welcome", "worker-bulk", "beat", "migrate"):
+    for name in ("web", "worker-welcome", "worker-bulk", "worker-events", "beat", "migrate"):
         service = services[name]
         assert service["read_only"] is True and service["user"] != "root"
         env = service["environment"]
         assert env["DEBUG"] == "false" and env["DATABASE_URL"].startswith("postgres://")
         assert env["CELERY_BROKER_URL"].startswith("amqp://") and env["REDIS_URL"].startswith("redis://redis")
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def role_queues(role: str) -> set[str]:
+    """Return the Celery queues the deploy/cadence `role` consumes (its -Q, with the default of a ${VAR:-...})."""
+    script = (BASE_DIR / "deploy" / "cadence").read_text()
+    block = re.search(rf"^  {re.escape(role)}\)\n(.*?);;", script, re.MULTILINE | re.DOTALL)
+    assert block, role
+    queues = re.search(r'-Q "?(?:\$\{\w+:-)?([\w,]+)', block.group(1))
+    return set(queues.group(1).split(",")) if queues else set()
+
+
+def test_every_declared_queue_has_a_consumer_in_compose_make_prod_and_make_run():
+    declared = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    assert "events" in declared
+    assert settings.CELERY_TASK_ROUTES["messaging.tasks.event_posts_process"] == {"queue": "events"}
+    in_compose = set().union(
+        *(
+            role_queues(s["command"][0])
+            for s in compose()["services"].values()
+            if "command" in s and s.get("image", "").startswith("${CADENCE_IMAGE")
+        )
+    )
+    procfile_prod = (BASE_DIR / "Procfile.prod").read_text().splitlines()
+    in_prod = set().union(
+        *(role_queues(line.split("deploy/cadence ", 1)[1].split()[0]) for line in procfile_prod if line)
+    )
+    in_run = {
+        q
+        for line in (BASE_DIR / "Procfile").read_text().splitlines()
+        for q in re.findall(r"-Q (\S+)", line)
+        for q in q.split(",")
+    }
+
+    assert in_compose == declared
+    assert in_prod == declared
+    assert in_run == declared
+
+
+def test_the_image_checks_its_health_on_healthz_and_only_web_keeps_that_check():
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    services = compose()["services"]
+
+    assert re.search(r'^HEALTHCHECK .*CMD \["/app/deploy/cadence", "healthcheck"\]$', dockerfile, re.MULTILINE)
+    assert "healthcheck" not in services["web"]
+    for name in ("worker-welcome", "worker-bulk", "worker-events"):
+        node = services[name]["healthcheck"]["test"][1]
+        assert "inspect ping" in node and f"-d {name.removeprefix('worker-')}@$$HOSTNAME" in node, name
+    for name in ("beat", "flower", "migrate"):
+        assert services[name]["healthcheck"] == {"disable": True}, name
 
 
 def test_flower_refuses_to_start_without_basic_auth():
