@@ -25,6 +25,7 @@ from django.utils.module_loading import import_string
 
 from messaging import esp
 from messaging.bulk_sql import values_cte
+from messaging.esp import mime
 from messaging.models import Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group_cached, split_context
@@ -328,9 +329,8 @@ def deliveries_send(
                 if len(recorder.pending) >= limit:
                     recorder.flush()
     if singles:
-        messages = [
-            (mail, _message(mail, rendered.merge(mail.values))) for rendered, group in singles for mail in group
-        ]
+        build = _smtp_mail if mime.smtp_configured() else _esp_message
+        messages = [(mail, build(mail, rendered)) for rendered, group in singles for mail in group]
         limit = max_chunk() or len(messages) or 1
         for start in range(0, len(messages), limit):
             part = messages[start : start + limit]
@@ -406,6 +406,29 @@ def _message(mail: _Mail, rendered: Any) -> AnymailMessage:
     if not delivery.marketing:
         message.track_clicks = False
     return message
+
+
+def _esp_message(mail: _Mail, group: RenderedGroup) -> AnymailMessage:
+    return _message(mail, group.merge(mail.values))
+
+
+def _smtp_mail(mail: _Mail, group: RenderedGroup) -> mime.PersonalMail | AnymailMessage:
+    """The person's SMTP message from the group's skeleton (built once per group), else Django's own."""
+    delivery = mail.delivery
+    skeleton = mime.skeleton_for(group, from_email=settings.DEFAULT_FROM_EMAIL, marketing=delivery.marketing)
+    if skeleton is None:
+        return _esp_message(mail, group)
+    unsubscribe = (
+        unsubscribe_headers(delivery.contact, mail.values.get("unsubscribe_url")) if delivery.marketing else {}
+    )
+    return mime.PersonalMail(
+        skeleton=skeleton,
+        values=mail.values,
+        to=delivery.contact.email,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        list_unsubscribe=unsubscribe.get("List-Unsubscribe", ""),
+        fallback=lambda: _esp_message(mail, group),
+    )
 
 
 def _chunks(mails: list[_Mail], size: int) -> Iterable[list[_Mail]]:
