@@ -405,6 +405,9 @@ def _message(mail: _Mail, rendered: Any) -> AnymailMessage:
     message.tags = [delivery.kind]
     if not delivery.marketing:
         message.track_clicks = False
+    # Messages of one shape differ only in recipient, subject, bodies, header and metadata values
+    # (messaging.esp.postmark builds one payload per shape).
+    message.batch_shape = (delivery.kind, delivery.marketing)  # type: ignore[attr-defined]
     return message
 
 

@@ -346,7 +346,7 @@ def _send_group(chunk: _Chunk, api: MessageBatchApi, backend: AnymailRequestsBac
                 continue
         # No batch endpoint there: the messages built for it go one per call.
         for index, entry in entries:
-            outcome = _send_built(backend, entry.payload, entry.message)
+            outcome = _send_built(backend, api.single_payload(backend, entry), entry.message)
             chunk.record(index, outcome)
             broken = outcome.is_connection_error
     return broken

@@ -34,6 +34,7 @@ from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.mail.message import forbid_multi_line_headers, sanitize_address
 from django.utils.module_loading import import_string
 
+from messaging.esp.outcomes import PLAIN_ADDRESS
 from messaging.rendering import PLACEHOLDER_PREFIX, RenderedGroup
 
 # RFC 5322's limit for a line, without its CRLF; Django switches a part to quoted-printable above it.
@@ -45,8 +46,6 @@ _HEADER_FIELDS = frozenset({"to", "subject_line", "date", "message_id", "unsubsc
 _TOKEN = re.compile(f"(?:{_HEADER_PREFIX}|{PLACEHOLDER_PREFIX})x([a-z_]+)x".encode())
 _PLACEHOLDER = re.compile(f"{PLACEHOLDER_PREFIX}x([a-z_]+)x")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
-# An address Django leaves as it is: ASCII, one @, nothing to quote or encode.
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 def _token(name: str) -> str:
@@ -204,7 +203,7 @@ def _header_value(name: str, value: str) -> str:
 
 def _address(address: str) -> str:
     """Return the To header's value for one address, as Django writes it."""
-    if _PLAIN_ADDRESS.fullmatch(address) and len(address) < 900:
+    if PLAIN_ADDRESS.fullmatch(address) and len(address) < 900:
         return address
     return _header_value("To", address)
 
@@ -260,7 +259,7 @@ def envelope_sender(from_email: str) -> str:
 
 def envelope_recipient(address: str) -> str:
     """Return RCPT TO as Django's SMTP backend gives it (a plain address needs no parsing)."""
-    if _PLAIN_ADDRESS.fullmatch(address):
+    if PLAIN_ADDRESS.fullmatch(address):
         return address
     return sanitize_address(address, settings.DEFAULT_CHARSET)
 
