@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
 from messaging import esp
-from messaging.bulk_sql import values_cte
+from messaging.bulk_sql import values_cte  # also registers the `__any` lookup
 from messaging.esp import mime
 from messaging.models import Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
@@ -289,7 +289,7 @@ def deliveries_send(
     token = uuid.uuid4()
     now = timezone.now()
     result = BatchResult()
-    claimed = Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.QUEUED).update(
+    claimed = Delivery.objects.filter(id__any=list(delivery_ids), status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.SENDING, claim_token=token, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
     )
     if not claimed:
@@ -489,13 +489,13 @@ def deliveries_fail(*, delivery_ids: Iterable[UUID | str], error: str) -> int:
 
     A row left `sending` may have reached the ESP; it stays for the silence guard, never resent.
     """
-    return Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.QUEUED).update(
+    return Delivery.objects.filter(id__any=list(delivery_ids), status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.FAILED, error=error[:2000], updated_at=timezone.now()
     )
 
 
 def _suppressed(hashes: set[str]) -> set[str]:
-    return set(SuppressionEntry.objects.filter(address_hash__in=hashes).values_list("address_hash", flat=True))
+    return set(SuppressionEntry.objects.filter(address_hash__any=hashes).values_list("address_hash", flat=True))
 
 
 def esp_name() -> str:
