@@ -281,8 +281,8 @@ def deliveries_send(
     of equal mails is rendered once, with each person's values merged in. Mail goes to the ESP in
     chunks (one merged call per chunk where the ESP takes them, ESP_BATCH_SENDING; else one message
     per recipient on one connection), the rate limit taken per chunk. Results are written as they
-    come (a merged chunk at once; single messages a few at a time, at most ESP_SEND_CONCURRENCY of
-    them handed over unrecorded), one UPDATE per write, in one transaction with `on_recorded` (the
+    come (each merged call before the next one; single messages a few at a time, at most
+    ESP_SEND_CONCURRENCY of them handed over unrecorded), one UPDATE per write, in one transaction with `on_recorded` (the
     producer's own writes). One
     refused recipient fails alone. Raise TransientSendError at the end when some were queued again.
     """
@@ -325,9 +325,8 @@ def deliveries_send(
                 continue
             for chunk in _chunks(group, limit):
                 _send_merged(chunk, rendered, batch, recorder)
-                # Small groups are recorded together: one statement per `limit` mails, not per group.
-                if len(recorder.pending) >= limit:
-                    recorder.flush()
+                # Recorded before the next call: a worker killed mid-batch leaves at most one call unrecorded.
+                recorder.flush()
     if singles:
         build = _smtp_mail if mime.smtp_configured() else _esp_message
         messages = [(mail, build(mail, rendered)) for rendered, group in singles for mail in group]
