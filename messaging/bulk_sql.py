@@ -97,4 +97,5 @@ class AnyOf(In):
             field = self.lhs.output_field
             array = _column(field, [field.get_prep_value(value) for value in values])
             return f"{lhs} = ANY(CAST(%s AS {field.cast_db_type(connection)}[]))", [*lhs_params, array]
-        return super().as_sql(compiler, connection)
+        sql, params = super().as_sql(compiler, connection)
+        return sql, list(params)
