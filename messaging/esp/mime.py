@@ -19,13 +19,14 @@ from __future__ import annotations
 import html
 import re
 import secrets
+import smtplib
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email import policy
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from functools import lru_cache
 from typing import Any
 
@@ -248,7 +249,50 @@ def send_personal(connection: Any, mail: PersonalMail) -> None:
         message.extra_headers.update(mail.extra_headers)
         connection.send_messages([message])
         return
-    connection.connection.sendmail(envelope_sender(mail.from_email), [envelope_recipient(mail.to)], data)
+    sender, recipient = envelope_sender(mail.from_email), envelope_recipient(mail.to)
+    sender_spec = _addr_spec(sender)
+    if sender_spec is not None and PLAIN_ADDRESS.fullmatch(recipient):
+        _sendmail_one(connection.connection, sender_spec, recipient, data)
+    else:
+        connection.connection.sendmail(sender, [recipient], data)
+
+
+def _sendmail_one(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
+    """smtplib's `sendmail` for one plain (ASCII) recipient, without parsing both addresses again per mail.
+
+    The same commands, answers and exceptions: MAIL FROM (with SIZE where offered), RCPT TO, DATA.
+    """
+    smtp.ehlo_or_helo_if_needed()
+    size = f" size={len(data)}" if smtp.does_esmtp and smtp.has_extn("size") else ""
+    smtp.putcmd("mail", f"FROM:<{sender}>{size}")
+    code, answer = smtp.getreply()
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, answer, sender)
+    smtp.putcmd("rcpt", f"TO:<{recipient}>")
+    code, answer = smtp.getreply()
+    if code not in (250, 251):
+        _abandon(smtp, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, answer)})
+    code, answer = smtp.data(data)
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, answer)
+
+
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """End the mail transaction as smtplib does: the server closing (421) closes, anything else resets."""
+    if code == 421:
+        smtp.close()
+    else:
+        smtp._rset()  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=8)
+def _addr_spec(sender: str) -> str | None:
+    """The sender's bare address as smtplib's quoteaddr finds it, when it is a plain one; parsed once."""
+    _name, address = parseaddr(sender)
+    return address if PLAIN_ADDRESS.fullmatch(address) else None
 
 
 @lru_cache(maxsize=8)

@@ -23,6 +23,7 @@ from cadence.models import Schedule
 from messaging.esp import mime
 from messaging.models import Delivery
 from messaging.rendering import RenderedGroup, placeholder, render_group, split_context
+from messaging.services import TransientSendError
 from tests.factories import ContactFactory, ContentItemFactory
 
 FROM = '"Example Bank" <hello@example.com>'
@@ -226,3 +227,31 @@ def test_a_batch_over_smtp_arrives_as_django_would_have_sent_it(relay, topics):
         text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         assert contact.first_name.replace("\n", " ").split()[0] in text
         assert "mrg" not in message.as_string()
+
+
+@pytest.mark.django_db
+def test_a_refused_and_a_deferred_recipient_are_classified_as_smtplib_reports_them(relay, topics):
+    contacts = [
+        ContactFactory(email=email, topics=[topics[0]])
+        for email in ("a@example.com", "b+rejected@example.com", "c+deferred@example.com", "d@example.com")
+    ]
+    now = timezone.now()
+    Schedule.objects.bulk_create(
+        Schedule(contact=c, next_due_at=now, last_sent_at=now - timedelta(days=40), welcome_step=9, slot=1)
+        for c in contacts
+    )
+    deliveries = Delivery.objects.bulk_create(
+        Delivery(contact=c, kind="nurture", template="nurture", idempotency_key=f"n:{c.id}", marketing=True)
+        for c in contacts
+    )
+
+    with pytest.raises(TransientSendError):
+        batch_send(delivery_ids=[d.id for d in deliveries])
+
+    status = {d.contact.email: (d.status, d.error) for d in Delivery.objects.select_related("contact")}
+    assert status["a@example.com"][0] == status["d@example.com"][0] == Delivery.Status.SENT
+    assert status["b+rejected@example.com"][0] == Delivery.Status.FAILED
+    assert status["b+rejected@example.com"][1].startswith("recipient refused: 550")
+    assert status["c+deferred@example.com"][0] == Delivery.Status.QUEUED
+    assert status["c+deferred@example.com"][1].startswith("transient: recipient deferred: 451")
+    assert sorted(r[0] for r, _ in relay.messages) == ["a@example.com", "d@example.com"]
