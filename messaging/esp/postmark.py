@@ -118,7 +118,8 @@ class PostmarkBatchApi(MessageBatchApi):
         if not backend.run_pre_send(message) or not message.recipients():
             return _outcome_for_sent(message)  # cancelled by a pre_send receiver, or nobody to send to
         shape = _shape(message)
-        prototypes = _prototypes.setdefault(backend, {})
+        with _prototypes_lock:  # lanes are threads, each with a backend of its own
+            prototypes = _prototypes.setdefault(backend, {})
         prototype = prototypes.get(shape) if shape is not None else None
         if prototype is not None:
             return _from_prototype(prototype, message)
@@ -197,6 +198,7 @@ class PostmarkBatchApi(MessageBatchApi):
 # defaults, esp_extra, message stream and tracking included) and the rest are that payload with
 # their own values put in, as anymail would put them.
 
+_prototypes_lock = threading.Lock()
 _prototypes: weakref.WeakKeyDictionary[AnymailRequestsBackend, dict[Hashable, BatchEntry]] = weakref.WeakKeyDictionary()
 
 
