@@ -14,6 +14,7 @@ BENCHMARKS = {
     "cadence_tick": "bench.cadence_tick",
     "profile_send": "bench.profile_send",
     "batch_send": "bench.batch_send",
+    "send_cpu": "bench.send_cpu",
     "admin_list": "bench.admin_list",
     "metrics_scrape": "bench.metrics_scrape",
     "chaos": "bench.chaos",

@@ -78,7 +78,7 @@ def make_all_due() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE messaging_delivery")
+        cursor.execute("TRUNCATE messaging_delivery CASCADE")
         cursor.execute("UPDATE cadence_schedule SET next_due_at = now() - interval '1 minute' * (random() * 60)")
         cursor.execute("VACUUM ANALYZE cadence_schedule")
 

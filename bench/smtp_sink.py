@@ -90,6 +90,8 @@ class _Handler:
                 self.sink.stats.messages += 1
                 if self.sink.keep_recipients:
                     self.sink.stats.recipients.extend(envelope.rcpt_tos)
+                if self.sink.keep_messages:
+                    self.sink.messages.append((list(envelope.rcpt_tos), envelope.original_content))
         finally:
             with self.sink._lock:
                 self.sink.stats.in_flight -= 1
@@ -104,6 +106,8 @@ class SmtpSink:
         self.port = port or _free_port(host)
         self.latency = latency
         self.keep_recipients = True
+        self.keep_messages = False  # tests: (recipients, the bytes as received) of every message
+        self.messages: list[tuple[list[str], bytes]] = []
         self.stats = SinkStats()
         self._lock = threading.Lock()
         # aiosmtpd logs every command at INFO: at thousands of mails a second that is the bottleneck.

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import connection, models
+from django.core.exceptions import EmptyResultSet
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models.lookups import In
 
 # Values PostgreSQL's driver takes as they are, by field type: no per-value preparation needed.
 _NATIVE: dict[str, type] = {
@@ -30,7 +33,7 @@ _NATIVE: dict[str, type] = {
 }
 
 
-def _column(field: models.Field, values: list[Any]) -> list[Any]:
+def _column(field: models.Field, values: list[Any], db: Any = connection) -> list[Any]:
     """Return the column's values prepared by `field`, or as they are when each is of its native type already."""
     target = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
     native = _NATIVE.get(target.get_internal_type())
@@ -40,7 +43,7 @@ def _column(field: models.Field, values: list[Any]) -> list[Any]:
             return values
     elif native is not None and all(value is None or type(value) is native for value in values):
         return values
-    return [field.get_db_prep_value(value, connection) for value in values]
+    return [field.get_db_prep_value(value, db) for value in values]
 
 
 def values_cte(
@@ -52,17 +55,50 @@ def values_cte(
     PostgreSQL gets one typed array per column, unnested (a few parameters however many rows: the
     statement's size and its preparation stay flat); SQLite a VALUES list, stored as they come.
     """
-    fields = [cast(models.Field, model._meta.get_field(column)) for column in columns]
-    names = ", ".join(connection.ops.quote_name(column) for column in columns)
-    if connection.vendor == "postgresql":
-        arrays = [_column(field, [row[index] for row in rows]) for index, field in enumerate(fields)]
-        unnest = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)}[])" for field in fields)
-        return f"WITH v({names}) AS (SELECT * FROM unnest({unnest}))", arrays
+    db = connections[DEFAULT_DB_ALIAS]  # the connection itself: every attribute of the proxy is a lookup
+    fields, head = _cte_head(model, tuple(columns), db.vendor)
+    if db.vendor == "postgresql":
+        return head, [_column(field, [row[index] for row in rows], db) for index, field in enumerate(fields)]
     row_sql = f"({', '.join(['%s'] * len(fields))})"
     params: list[Any] = []
     for row in rows:
-        params += [field.get_db_prep_value(value, connection) for field, value in zip(fields, row, strict=True)]
-    return f"WITH v({names}) AS (VALUES {', '.join([row_sql] * len(rows))})", params
+        params += [field.get_db_prep_value(value, db) for field, value in zip(fields, row, strict=True)]
+    return f"{head} (VALUES {', '.join([row_sql] * len(rows))})", params
+
+
+@lru_cache(maxsize=64)
+def _cte_head(model: type[models.Model], columns: tuple[str, ...], vendor: str) -> tuple[list[models.Field], str]:
+    """The fields and the statement's text up to its rows: the same for every call with these columns."""
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = [cast(models.Field, model._meta.get_field(column)) for column in columns]
+    names = ", ".join(db.ops.quote_name(column) for column in columns)
+    if vendor == "postgresql":
+        unnest = ", ".join(f"CAST(%s AS {field.cast_db_type(db)}[])" for field in fields)
+        return fields, f"WITH v({names}) AS (SELECT * FROM unnest({unnest}))"
+    return fields, f"WITH v({names}) AS"
+
+
+@models.Field.register_lookup
+class AnyOf(In):
+    """`field__any=values`: `field IN (...)` everywhere, `field = ANY(%s)` with one array on PostgreSQL.
+
+    A list of 200 ids is then one parameter, not 200 quoted one by one, and the statement's text is the
+    same for every batch.
+    """
+
+    lookup_name = "any"
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        if self.rhs_is_direct_value():
+            values = [value for value in self.rhs if value is not None]
+            if not values:
+                raise EmptyResultSet
+            lhs, lhs_params = self.process_lhs(compiler, connection)
+            field = self.lhs.output_field
+            array = _column(field, [field.get_prep_value(value) for value in values])
+            return f"{lhs} = ANY(CAST(%s AS {field.cast_db_type(connection)}[]))", [*lhs_params, array]
+        sql, params = super().as_sql(compiler, connection)
+        return sql, list(params)
 
 
 def changed_rows(cursor: Any) -> int:

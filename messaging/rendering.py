@@ -39,7 +39,8 @@ MERGE_FIELDS = ("first_name", "preferences_url", "unsubscribe_url", "confirm_url
 # Letters and digits only, so HTML escaping, URL quoting and CSS inlining leave a placeholder as it is;
 # the random part keeps text written by marketers or subscribers from ever matching one.
 _NONCE = secrets.token_hex(8)
-_PLACEHOLDER = re.compile(rf"mrg{_NONCE}x([a-z_]+)x")
+PLACEHOLDER_PREFIX = f"mrg{_NONCE}"  # a placeholder is f"{PLACEHOLDER_PREFIX}x{name}x"
+_PLACEHOLDER = re.compile(rf"{PLACEHOLDER_PREFIX}x([a-z_]+)x")
 # Control characters and Unicode line/paragraph separators (names are refused with them at every door;
 # this is the second line of defence for rows stored before).
 _HEADER_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -47,7 +48,7 @@ _HEADER_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 def placeholder(name: str) -> str:
     """Return the placeholder that stands for the merge field `name` in a group's rendering."""
-    return f"mrg{_NONCE}x{name}x"
+    return f"{PLACEHOLDER_PREFIX}x{name}x"
 
 
 @dataclass(frozen=True)

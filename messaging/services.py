@@ -24,7 +24,8 @@ from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
 from messaging import esp
-from messaging.bulk_sql import values_cte
+from messaging.bulk_sql import values_cte  # also registers the `__any` lookup
+from messaging.esp import mime
 from messaging.models import Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
 from messaging.rendering import RenderedGroup, esp_merge_values, group_key, render_group_cached, split_context
@@ -291,15 +292,15 @@ def deliveries_send(
     of equal mails is rendered once, with each person's values merged in. Mail goes to the ESP in
     chunks (one merged call per chunk where the ESP takes them, ESP_BATCH_SENDING; else one message
     per recipient on one connection), the rate limit taken per chunk. Results are written as they
-    come (a merged chunk at once; single messages a few at a time, at most ESP_SEND_CONCURRENCY of
-    them handed over unrecorded), one UPDATE per write, in one transaction with `on_recorded` (the
+    come (each merged call before the next one; single messages a few at a time, at most
+    ESP_SEND_CONCURRENCY of them handed over unrecorded), one UPDATE per write, in one transaction with `on_recorded` (the
     producer's own writes). One
     refused recipient fails alone. Raise TransientSendError at the end when some were queued again.
     """
     token = uuid.uuid4()
     now = timezone.now()
     result = BatchResult()
-    claimed = Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.QUEUED).update(
+    claimed = Delivery.objects.filter(id__any=list(delivery_ids), status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.SENDING,
         claim_token=token,
         claimed_at=now,
@@ -342,13 +343,11 @@ def deliveries_send(
                 continue
             for chunk in _chunks(group, limit):
                 _send_merged(chunk, rendered, batch, recorder)
-                # Small groups are recorded together: one statement per `limit` mails, not per group.
-                if len(recorder.pending) >= limit:
-                    recorder.flush()
+                # Recorded before the next call: a worker killed mid-batch leaves at most one call unrecorded.
+                recorder.flush()
     if singles:
-        messages = [
-            (mail, _message(mail, rendered.merge(mail.values))) for rendered, group in singles for mail in group
-        ]
+        build = _smtp_mail if mime.smtp_configured() else _esp_message
+        messages = [(mail, build(mail, rendered)) for rendered, group in singles for mail in group]
         limit = max_chunk() or len(messages) or 1
         for start in range(0, len(messages), limit):
             part = messages[start : start + limit]
@@ -423,7 +422,33 @@ def _message(mail: _Mail, rendered: Any) -> AnymailMessage:
     message.tags = [delivery.kind]
     if not delivery.marketing:
         message.track_clicks = False
+    # Messages of one shape differ only in recipient, subject, bodies, header and metadata values
+    # (messaging.esp.postmark builds one payload per shape).
+    message.batch_shape = (delivery.kind, delivery.marketing)  # type: ignore[attr-defined]
     return message
+
+
+def _esp_message(mail: _Mail, group: RenderedGroup) -> AnymailMessage:
+    return _message(mail, group.merge(mail.values))
+
+
+def _smtp_mail(mail: _Mail, group: RenderedGroup) -> mime.PersonalMail | AnymailMessage:
+    """The person's SMTP message from the group's skeleton (built once per group), else Django's own."""
+    delivery = mail.delivery
+    skeleton = mime.skeleton_for(group, from_email=settings.DEFAULT_FROM_EMAIL, marketing=delivery.marketing)
+    if skeleton is None:
+        return _esp_message(mail, group)
+    unsubscribe = (
+        unsubscribe_headers(delivery.contact, mail.values.get("unsubscribe_url")) if delivery.marketing else {}
+    )
+    return mime.PersonalMail(
+        skeleton=skeleton,
+        values=mail.values,
+        to=delivery.contact.email,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        list_unsubscribe=unsubscribe.get("List-Unsubscribe", ""),
+        fallback=lambda: _esp_message(mail, group),
+    )
 
 
 def _chunks(mails: list[_Mail], size: int) -> Iterable[list[_Mail]]:
@@ -483,7 +508,7 @@ def deliveries_fail(
 
     A row left `sending` may have reached the ESP; it stays for the silence guard, never resent.
     """
-    return Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.QUEUED).update(
+    return Delivery.objects.filter(id__any=list(delivery_ids), status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.FAILED, error=error[:2000], error_class=error_class, updated_at=timezone.now()
     )
 

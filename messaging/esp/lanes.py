@@ -19,6 +19,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.utils import DNS_NAME
 from django.db import connections
 
+from messaging.esp.mime import PersonalMail, send_personal
 from messaging.esp.outcomes import (
     SendOutcome,
     _connection_broken,
@@ -43,7 +44,9 @@ LANE_CONNECTION_ERRORS_LIMIT = 2
 COLLECT_WAIT_SECONDS = 0.005
 
 
-def send_messages(messages: Sequence[EmailMessage], *, concurrency: int | None = None) -> list[SendOutcome]:
+def send_messages(
+    messages: Sequence[EmailMessage | PersonalMail], *, concurrency: int | None = None
+) -> list[SendOutcome]:
     """Send each message on its own and return their outcomes in the same order.
 
     Up to `concurrency` (default `ESP_SEND_CONCURRENCY`) lanes send at once, each over one connection
@@ -60,7 +63,7 @@ def send_messages(messages: Sequence[EmailMessage], *, concurrency: int | None =
 
 
 def send_stream(
-    messages: Sequence[EmailMessage], *, concurrency: int | None = None, unrecorded_limit: int | None = 0
+    messages: Sequence[EmailMessage | PersonalMail], *, concurrency: int | None = None, unrecorded_limit: int | None = 0
 ) -> Generator[list[tuple[int, SendOutcome]], None, None]:
     """Send like `send_messages`, yielding `(index, outcome)` pairs as the lanes finish them.
 
@@ -118,7 +121,7 @@ class _Chunk:
 
     def __init__(
         self,
-        messages: Sequence[EmailMessage],
+        messages: Sequence[EmailMessage | PersonalMail],
         *,
         batch_api: MessageBatchApi | None = None,
         batch_size: int = 1,
@@ -319,6 +322,8 @@ def _send_group(chunk: _Chunk, api: MessageBatchApi, backend: AnymailRequestsBac
     calls: dict[tuple[str, ...], list[tuple[int, BatchEntry]]] = {}
     for index in indices:
         message = chunk.messages[index]
+        if isinstance(message, PersonalMail):  # made for SMTP: an API takes the ordinary message
+            message = message.fallback()
         try:
             prepared = api.prepare(backend, message)
         except Exception as exc:
@@ -341,7 +346,7 @@ def _send_group(chunk: _Chunk, api: MessageBatchApi, backend: AnymailRequestsBac
                 continue
         # No batch endpoint there: the messages built for it go one per call.
         for index, entry in entries:
-            outcome = _send_built(backend, entry.payload, entry.message)
+            outcome = _send_built(backend, api.single_payload(backend, entry), entry.message)
             chunk.record(index, outcome)
             broken = outcome.is_connection_error
     return broken
@@ -353,16 +358,19 @@ def _open_connection() -> BaseEmailBackend:
     return connection
 
 
-def _send_one(connection: BaseEmailBackend, message: EmailMessage) -> SendOutcome:
+def _send_one(connection: BaseEmailBackend, message: EmailMessage | PersonalMail) -> SendOutcome:
     if not isinstance(connection, AnymailBaseBackend) and not any(
         name.lower() == "message-id" for name in message.extra_headers
     ):
         message.extra_headers["Message-ID"] = make_msgid(domain=DNS_NAME.get_fqdn())
     try:
-        connection.send_messages([message])
+        if isinstance(message, PersonalMail):
+            send_personal(connection, message)  # SMTP: bytes from the group's skeleton
+        else:
+            connection.send_messages([message])
     except Exception as exc:
         return outcome_for_error(exc)
-    return _outcome_for_sent(message)
+    return _outcome_for_sent(message)  # type: ignore[arg-type]  # a PersonalMail has the same extra_headers
 
 
 def _close_quietly(connection: BaseEmailBackend) -> None:

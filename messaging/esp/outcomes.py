@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -152,6 +153,11 @@ def _outcome_for_sent(message: EmailMessage) -> SendOutcome:
 def _connection_broken(outcome: SendOutcome) -> bool:
     """Whether the lane's connection is no use any more (gone, or the SMTP server said 421)."""
     return outcome.is_connection_error or outcome.error.startswith(("smtp 421", "recipient deferred: 421"))
+
+
+# An address every parser leaves as it is: ASCII dot-atoms, one @, no display name, nothing to quote.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 def _addr_specs(recipients: Sequence[str]) -> list[str]:

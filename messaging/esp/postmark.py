@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
+import weakref
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -14,11 +17,12 @@ from anymail.backends.base_requests import AnymailRequestsBackend, RequestsPaylo
 from anymail.backends.postmark import EmailBackend as PostmarkBackend
 from anymail.exceptions import AnymailRequestsAPIError
 from anymail.message import AnymailRecipientStatus, AnymailStatus
+from anymail.signals import pre_send
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
-from messaging.esp.outcomes import SendOutcome, _outcome_for_sent, _send_built, outcome_for_error
+from messaging.esp.outcomes import PLAIN_ADDRESS, SendOutcome, _outcome_for_sent, _send_built, outcome_for_error
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +90,12 @@ class MessageBatchApi:
         """Build the message's part of a call, or send it on its own and return its outcome."""
         raise NotImplementedError
 
+    def single_payload(self, backend: AnymailRequestsBackend, entry: BatchEntry) -> RequestsPayload:
+        """Return the entry's payload as anymail builds it for a call of its own."""
+        if isinstance(entry.payload, RequestsPayload):
+            return entry.payload
+        return backend.build_message_payload(entry.message, backend.send_defaults)
+
     def post(self, backend: AnymailRequestsBackend, entries: list[BatchEntry]) -> list[SendOutcome]:
         """Make one call with these entries and return their outcomes in order."""
         raise NotImplementedError
@@ -107,10 +117,19 @@ class PostmarkBatchApi(MessageBatchApi):
         message.anymail_status = AnymailStatus()  # type: ignore[attr-defined]
         if not backend.run_pre_send(message) or not message.recipients():
             return _outcome_for_sent(message)  # cancelled by a pre_send receiver, or nobody to send to
+        shape = _shape(message)
+        with _prototypes_lock:  # lanes are threads, each with a backend of its own
+            prototypes = _prototypes.setdefault(backend, {})
+        prototype = prototypes.get(shape) if shape is not None else None
+        if prototype is not None:
+            return _from_prototype(prototype, message)
         payload = backend.build_message_payload(message, backend.send_defaults)
         if payload.get_api_endpoint() != "email":  # a stored template, merge_data, the bulk API
             return _send_built(backend, payload, message)
-        return BatchEntry(message=message, payload=payload, json=payload.serialize_data(), key=(payload.server_token,))
+        entry = BatchEntry(message=message, payload=payload, json=payload.serialize_data(), key=(payload.server_token,))
+        if shape is not None and _derivable(payload, message):
+            prototypes[shape] = entry
+        return entry
 
     def post(self, backend: AnymailRequestsBackend, entries: list[BatchEntry]) -> list[SendOutcome]:
         first = entries[0].payload
@@ -168,6 +187,80 @@ class PostmarkBatchApi(MessageBatchApi):
         if code == 406 or (code == 300 and POSTMARK_RECIPIENT_ERROR.match(text)):
             return SendOutcome("failed", error=f"recipient refused: {code} {text.strip()}"[:1000])
         return SendOutcome("failed", error=f"Postmark error {code}: {text.strip()}"[:1000])
+
+
+# ------------------------------------------------------------- one payload per shape, not per message
+#
+# anymail builds each message's payload from scratch, parsing the same sender and every address
+# again: most of the Postmark path's CPU. Messages the pipe makes for one group (messaging.services,
+# `_message`) differ only in their recipient, subject, bodies, header values and metadata values; the
+# pipe marks them with `batch_shape`. The first message of a shape is built by anymail (its send
+# defaults, esp_extra, message stream and tracking included) and the rest are that payload with
+# their own values put in, as anymail would put them.
+
+_prototypes_lock = threading.Lock()
+_prototypes: weakref.WeakKeyDictionary[AnymailRequestsBackend, dict[Hashable, BatchEntry]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class _Recipient:
+    addr_spec: str
+
+
+class _DerivedPayload:
+    """What the batch call reads from a payload: its recipients, token and headers."""
+
+    def __init__(self, prototype: RequestsPayload, to: str) -> None:
+        self.to_emails = [_Recipient(to)]
+        self.cc_and_bcc_emails: list[_Recipient] = []
+        self.server_token = prototype.server_token  # type: ignore[attr-defined]
+        self.headers = prototype.headers
+
+
+def _shape(message: EmailMessage) -> Hashable | None:
+    """What a message shares with the others of its shape, or None when anymail must build it whole."""
+    shape = getattr(message, "batch_shape", None)
+    if shape is None or pre_send.has_listeners() or len(message.to) != 1 or not PLAIN_ADDRESS.fullmatch(message.to[0]):
+        return None
+    metadata = getattr(message, "metadata", None) or {}
+    return (shape, message.from_email, tuple(message.extra_headers), tuple(metadata))
+
+
+def _derivable(payload: RequestsPayload, message: EmailMessage) -> bool:
+    """Whether anymail's payload holds the message's own values where a shape expects them, and only there."""
+    data: dict[str, Any] = payload.data  # type: ignore[attr-defined]
+    headers = [(h["Name"], h["Value"]) for h in data.get("Headers", [])]
+    return (
+        data.get("To") == message.to[0]
+        and data.get("Subject") == message.subject
+        and data.get("TextBody") == message.body
+        and data.get("HtmlBody") == _html(message)
+        and headers[-len(message.extra_headers) or len(headers) :] == list(message.extra_headers.items())
+        and all(data.get("Metadata", {}).get(k) == v for k, v in (getattr(message, "metadata", None) or {}).items())
+    )
+
+
+def _html(message: EmailMessage) -> str | None:
+    return next((str(c) for c, mimetype in getattr(message, "alternatives", []) if mimetype == "text/html"), None)
+
+
+def _from_prototype(prototype: BatchEntry, message: EmailMessage) -> BatchEntry:
+    data = dict(prototype.payload.data)  # type: ignore[attr-defined]
+    data["To"] = message.to[0]
+    data["Subject"] = message.subject
+    data["TextBody"] = message.body
+    html = _html(message)
+    if html is not None:
+        data["HtmlBody"] = html
+    if message.extra_headers:
+        data["Headers"] = [
+            {"Name": h["Name"], "Value": message.extra_headers.get(h["Name"], h["Value"])} for h in data["Headers"]
+        ]
+    metadata = getattr(message, "metadata", None)
+    if metadata:
+        data["Metadata"] = {**data["Metadata"], **metadata}
+    payload = _DerivedPayload(prototype.payload, message.to[0])
+    return BatchEntry(message=message, payload=payload, json=json.dumps(data), key=prototype.key)  # type: ignore[arg-type]
 
 
 # Postmark's texts about recipients, as anymail's Postmark backend reads them.
