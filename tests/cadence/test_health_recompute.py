@@ -12,7 +12,7 @@ from cadence.models import ContactHealth, Schedule
 from messaging.models import Delivery
 from preferences import services
 from preferences.models import ConsentEvent, Contact
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -72,9 +72,7 @@ def test_a_reengagement_mail_waits_for_the_contacts_next_slot(django_capture_on_
 @time_machine.travel(NOW, tick=False)
 def test_no_reengagement_while_another_marketing_mail_is_on_its_way(django_capture_on_commit_callbacks):
     contact = quiet_contact(100, last_mail_days=40, frequency="monthly")
-    Delivery.objects.create(
-        marketing=True, contact=contact, kind=Kind.NURTURE, template="nurture", idempotency_key="n1"
-    )
+    DeliveryFactory(contact=contact)
     relationship.health_recompute(contact_ids=[contact.pk])
     assert not Delivery.objects.filter(contact=contact, kind=Kind.REENGAGEMENT).exists()
 
