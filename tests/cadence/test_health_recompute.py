@@ -9,7 +9,7 @@ from django.utils import timezone
 from cadence.health import services as relationship
 from cadence.kinds import Kind
 from cadence.models import ContactHealth, Schedule
-from messaging.models import Delivery
+from messaging.models import Delivery, DeliveryEvent
 from preferences import services
 from preferences.models import ConsentEvent, Contact
 from tests.factories import ContactFactory, DeliveryFactory
@@ -102,7 +102,7 @@ def test_an_open_brings_a_quiet_contact_back_to_healthy_and_ends_the_sunset():
     relationship.health_recompute(contact_ids=[contact.pk])
     assert ContactHealth.objects.get(contact=contact).state == "lost"
 
-    relationship.health_record_event(contact_id=contact.pk, kind="open")
+    relationship.health_record_event(contact_id=contact.pk, event_type=DeliveryEvent.Type.OPENED)
 
     row = ContactHealth.objects.get(contact=contact)
     assert row.state == "healthy" and row.sunset_stage == 0
@@ -111,7 +111,7 @@ def test_an_open_brings_a_quiet_contact_back_to_healthy_and_ends_the_sunset():
 @time_machine.travel(NOW, tick=False)
 def test_a_complaint_makes_the_relationship_lost_without_a_sunset_mail():
     contact = quiet_contact(10)
-    relationship.health_record_event(contact_id=contact.pk, kind="complaint")
+    relationship.health_record_event(contact_id=contact.pk, event_type=DeliveryEvent.Type.COMPLAINED)
     row = ContactHealth.objects.get(contact=contact)
     assert row.state == "lost" and row.reasons == ["complaint"]
     assert not contact.consent_events.filter(kind=ConsentEvent.Kind.SUNSET).exists()
