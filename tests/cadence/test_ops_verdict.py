@@ -105,7 +105,7 @@ def test_the_ops_page_lists_consumers_per_queue(staff_client):
 def test_the_consumer_broadcast_is_made_once_per_period_not_per_page_load(staff_client, monkeypatch, settings):
     from django.core.cache import cache
 
-    from cadence.ops import views as ops_views
+    from cadence.ops import overview as ops_views
 
     settings.OPS_CONSUMERS_CACHE_SECONDS = 60
     cache.delete(ops_views.CONSUMERS_CACHE_KEY)
