@@ -110,7 +110,7 @@ def test_the_contact_page_shows_ledger_deliveries_schedule_and_health_bounded(st
     contact = ContactFactory()
     for i in range(80):
         ConsentEvent.objects.create(contact=contact, kind=ConsentEvent.Kind.PREFERENCES, source=f"s{i}")
-        DeliveryFactory(contact=contact, template="x")
+        DeliveryFactory.create(contact=contact, template="x")
     Schedule.objects.create(contact=contact, next_due_at=timezone.now())
     ContactHealth.objects.create(contact=contact, state="cooling", reasons=["no_engagement"])
     with django_assert_max_num_queries(25):

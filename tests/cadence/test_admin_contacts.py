@@ -29,7 +29,7 @@ def test_a_contact_is_named_by_address_on_its_page_and_in_every_list_about_conta
     Schedule.objects.create(contact=contact, next_due_at=timezone.now())
     ContactHealth.objects.create(contact=contact, state="cooling")
     ConsentEvent.objects.create(contact=contact, kind=ConsentEvent.Kind.CONFIRMED)
-    DeliveryFactory(contact=contact)
+    DeliveryFactory.create(contact=contact)
     page = staff.get(f"/admin/preferences/contact/{contact.pk}/change/").content.decode()
     assert "<title>noor@example.com |" in page
     for url in [

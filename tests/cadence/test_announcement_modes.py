@@ -112,7 +112,7 @@ def test_a_copy_whose_mail_did_not_go_rides_in_the_next_one(people):
         delivery_mode=Announcement.DeliveryMode.NEXT_MAIL,
     )
     send_now(announcement)
-    lost = DeliveryFactory(contact=rested, kind=Kind.REENGAGEMENT, status=Delivery.Status.FAILED)
+    lost = DeliveryFactory.create(contact=rested, kind=Kind.REENGAGEMENT, status=Delivery.Status.FAILED)
     AnnouncementRecipient.objects.filter(contact=rested).update(state="riding", delivered_in=lost.pk)
 
     tick_and_send(NOW + timedelta(minutes=1))

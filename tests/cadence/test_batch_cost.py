@@ -30,7 +30,7 @@ def due_nurture(contacts: list[Contact]) -> list[str]:
     ids = []
     for contact in contacts:
         Schedule.objects.create(contact=contact, next_due_at=now, welcome_step=9)
-        delivery = DeliveryFactory(contact=contact)
+        delivery = DeliveryFactory.create(contact=contact)
         ids.append(str(delivery.id))
     return ids
 

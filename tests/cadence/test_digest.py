@@ -58,7 +58,7 @@ def test_a_nurture_mail_is_a_personal_digest_in_the_contacts_language(topics):
     ContentItemFactory(topic=topics[0], language="nl", title="Rente omhoog", summary="Wat het betekent.")
     ContentItemFactory(topic=topics[0], language="en", title="Rates go up")
     Schedule.objects.create(contact=contact, next_due_at=now, welcome_step=9)
-    delivery = DeliveryFactory(contact=contact)
+    delivery = DeliveryFactory.create(contact=contact)
     batch_send(delivery_ids=[delivery.id])
     message = mail.outbox[0]
     assert message.subject == "Rente omhoog"

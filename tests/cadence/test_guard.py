@@ -81,7 +81,7 @@ def test_a_send_lost_with_its_worker_is_sent_again_late_under_a_new_key(sent_bat
 def test_a_lost_welcome_is_sent_again_late_once(celery_eager, django_capture_on_commit_callbacks):
     contact = ContactFactory.create(confirmed_at=NOW - timedelta(minutes=20))
     Schedule.objects.create(contact=contact, next_due_at=NOW + timedelta(days=3), welcome_step=1)
-    DeliveryFactory(
+    DeliveryFactory.create(
         contact=contact,
         kind="welcome",
         idempotency_key=f"welcome:{contact.id}:0",

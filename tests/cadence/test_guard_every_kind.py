@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 def stuck(contact: Contact, kind: str, key: str, *, minutes_ago: int = 30, **fields: Any) -> Delivery:
     """A delivery whose worker died while sending it."""
-    return DeliveryFactory(
+    return DeliveryFactory.create(
         contact=contact,
         kind=kind,
         idempotency_key=key,
@@ -116,7 +116,7 @@ def test_a_stuck_delivery_the_esp_reported_on_is_recorded_as_sent_not_sent_again
     Schedule.objects.create(contact=contact, next_due_at=timezone.now() + timedelta(days=29), welcome_step=9)
     delivery = stuck(contact, Kind.NURTURE, f"nurture:{contact.pk}:3", minutes_ago=40)
     reported_at = timezone.now() - timedelta(minutes=39)
-    DeliveryEventFactory(delivery=delivery, type=event_type, occurred_at=reported_at)
+    DeliveryEventFactory.create(delivery=delivery, type=event_type, occurred_at=reported_at)
 
     with time_machine.travel(timezone.now(), tick=False):
         repair_and_send(django_capture_on_commit_callbacks)
@@ -136,7 +136,7 @@ def test_a_queued_delivery_whose_task_was_lost_goes_back_on_its_own_queue(
     renews = timezone.localdate() + timedelta(days=30)
     product = ProductFactory(contact=contact, name="Car insurance", renews_on=renews)
     long_ago = timezone.now() - timedelta(hours=2)
-    DeliveryFactory(
+    DeliveryFactory.create(
         contact=contact,
         kind=Kind.REMINDER,
         template="reminder_renewal",
@@ -156,7 +156,7 @@ def test_a_queued_delivery_whose_task_was_lost_goes_back_on_its_own_queue(
 def test_a_delivery_waiting_for_the_esps_retry_after_is_not_queued_again_early(celery_eager, settings):
     settings.SEND_RETRY_AFTER_MAX = 55 * 60  # the ESP may ask for up to 55 minutes
     contact = ContactFactory()
-    waiting = DeliveryFactory(
+    waiting = DeliveryFactory.create(
         contact=contact,
         idempotency_key=f"nurture:{contact.pk}:4",
         attempts=3,
@@ -198,7 +198,7 @@ def test_a_lost_task_is_queued_again_once_per_period_not_at_every_guard_run(sett
     monkeypatch.setattr(services, "deliveries_enqueue", lambda ids, queue: enqueued.append([str(i) for i in ids]))
     contacts = [ContactFactory() for _ in range(3)]
     for n, contact in enumerate(contacts):
-        DeliveryFactory(contact=contact, idempotency_key=f"nurture:{contact.pk}:{n}")
+        DeliveryFactory.create(contact=contact, idempotency_key=f"nurture:{contact.pk}:{n}")
     Delivery.objects.update(updated_at=timezone.now() - timedelta(hours=2))  # their task went with the broker
 
     assert silence_repair().requeued == 3
@@ -218,7 +218,7 @@ def test_one_guard_at_a_time_a_second_run_only_counts(monkeypatch):
     from cadence import guard as services
 
     contact = ContactFactory()
-    DeliveryFactory(contact=contact, idempotency_key=f"nurture:{contact.pk}:1")
+    DeliveryFactory.create(contact=contact, idempotency_key=f"nurture:{contact.pk}:1")
     Delivery.objects.update(updated_at=timezone.now() - timedelta(hours=2))
     monkeypatch.setattr(services, "deliveries_enqueue", lambda ids, queue: None)
 

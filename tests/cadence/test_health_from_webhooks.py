@@ -36,7 +36,7 @@ def long_quiet_subscriber() -> tuple[Contact, Delivery]:
     Schedule.objects.create(
         contact=contact, next_due_at=NOW + timedelta(days=23), last_sent_at=NOW - timedelta(days=7), welcome_step=9
     )
-    delivery = DeliveryFactory(
+    delivery = DeliveryFactory.create(
         contact=contact,
         idempotency_key=f"nurture:{contact.pk}:14",
         status=Delivery.Status.SENT,

@@ -72,7 +72,7 @@ def test_a_reengagement_mail_waits_for_the_contacts_next_slot(django_capture_on_
 @time_machine.travel(NOW, tick=False)
 def test_no_reengagement_while_another_marketing_mail_is_on_its_way(django_capture_on_commit_callbacks):
     contact = quiet_contact(100, last_mail_days=40, frequency="monthly")
-    DeliveryFactory(contact=contact)
+    DeliveryFactory.create(contact=contact)
     relationship.health_recompute(contact_ids=[contact.pk])
     assert not Delivery.objects.filter(contact=contact, kind=Kind.REENGAGEMENT).exists()
 

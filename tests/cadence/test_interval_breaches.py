@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def sent(contact, kind: str, days_ago: float, *, marketing: bool = True) -> None:
-    DeliveryFactory(
+    DeliveryFactory.create(
         contact=contact,
         kind=kind,
         marketing=marketing,

@@ -94,7 +94,7 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
     now = timezone.now()
     for seconds in (3, 20, 20, 400):
         contact = ContactFactory(confirmed_at=now - timedelta(minutes=10))
-        DeliveryFactory(
+        DeliveryFactory.create(
             contact=contact,
             kind=Kind.WELCOME,
             queue=Delivery.Queue.WELCOME,
@@ -102,13 +102,13 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
             sent_at=contact.confirmed_at + timedelta(seconds=seconds),
         )
     failed = ContactFactory()
-    DeliveryFactory(
+    DeliveryFactory.create(
         contact=failed,
         status=Delivery.Status.FAILED,
         error="recipient refused: jan@example.com",
         error_class=Delivery.ErrorClass.RECIPIENT_REFUSED,
     )
-    DeliveryFactory(
+    DeliveryFactory.create(
         contact=failed,
         status=Delivery.Status.FAILED,
         error="permanent: 400: bad sender",
@@ -156,10 +156,10 @@ def test_metrics_count_webhook_events_of_the_last_day(client, settings):
 
     settings.METRICS_TOKEN = TOKEN
     contact = ContactFactory()
-    delivery = DeliveryFactory(contact=contact, kind="welcome")
+    delivery = DeliveryFactory.create(contact=contact, kind="welcome")
     now = timezone.now()
     for kind, hours_ago in [("delivered", 1), ("delivered", 2), ("bounced", 3), ("opened", 30)]:
-        DeliveryEventFactory(delivery=delivery, type=kind, occurred_at=now - timedelta(hours=hours_ago))
+        DeliveryEventFactory.create(delivery=delivery, type=kind, occurred_at=now - timedelta(hours=hours_ago))
 
     events = scrape(client)["cadence_webhook_events"]
 

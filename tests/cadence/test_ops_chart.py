@@ -31,7 +31,7 @@ def staff_client(client):
 
 def sent(contact, at: datetime, n: int, status: str = Delivery.Status.SENT) -> None:
     for _ in range(n):
-        DeliveryFactory(contact=contact, status=status, sent_at=at)
+        DeliveryFactory.create(contact=contact, status=status, sent_at=at)
 
 
 def chart_of(page: str) -> str:

@@ -33,7 +33,7 @@ def welcome_queue():
 
 def failed_delivery(**fields) -> Delivery:
     contact = ContactFactory.create()
-    return DeliveryFactory(
+    return DeliveryFactory.create(
         contact=contact,
         kind=Kind.WELCOME,
         idempotency_key=f"welcome:{contact.pk}:0",
@@ -58,7 +58,7 @@ def test_the_ops_page_shows_failures_and_a_chart_of_sends_per_hour(staff_client)
     now = timezone.now()
     contact = ContactFactory.create()
     for hours_ago in (0, 0, 5, 47, 60):
-        DeliveryFactory(contact=contact, status=Delivery.Status.SENT, sent_at=now - timedelta(hours=hours_ago))
+        DeliveryFactory.create(contact=contact, status=Delivery.Status.SENT, sent_at=now - timedelta(hours=hours_ago))
 
     page = staff_client.get("/admin/ops/").content.decode()
 
@@ -113,7 +113,7 @@ def test_retry_refuses_a_lost_delivery_the_guard_already_replaced_so_no_second_m
     from cadence.guard import silence_repair
 
     contact = ContactFactory.create()
-    lost = DeliveryFactory(
+    lost = DeliveryFactory.create(
         contact=contact,
         kind=Kind.WELCOME,
         idempotency_key=f"welcome:{contact.pk}:0",
@@ -140,7 +140,7 @@ def test_retry_refuses_a_failed_delivery_the_esp_reported_on(
     from messaging.models import DeliveryEvent
 
     failure = failed_delivery()
-    DeliveryEventFactory(delivery=failure, type=DeliveryEvent.Type.DELIVERED)
+    DeliveryEventFactory.create(delivery=failure, type=DeliveryEvent.Type.DELIVERED)
     with django_capture_on_commit_callbacks(execute=True):
         staff_client.post(f"/admin/ops/retry/{failure.pk}/")
 

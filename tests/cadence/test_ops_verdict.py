@@ -73,7 +73,7 @@ def test_the_verdict_holds_when_every_condition_does_and_shows_the_guard_and_tic
     for seconds in [1, 2, 3, 4, 40]:
         other = ContactFactory(confirmed_at=now - timedelta(minutes=5))
         Schedule.objects.create(contact=other, next_due_at=now + timedelta(days=30), last_sent_at=now)
-        DeliveryFactory(
+        DeliveryFactory.create(
             contact=other,
             kind=Kind.WELCOME,
             queue=Delivery.Queue.WELCOME,
@@ -83,7 +83,7 @@ def test_the_verdict_holds_when_every_condition_does_and_shows_the_guard_and_tic
     # The series' second mail goes three days after confirmation by design: it is no late welcome.
     veteran = ContactFactory(confirmed_at=now - timedelta(days=3, hours=1))
     Schedule.objects.create(contact=veteran, next_due_at=now + timedelta(days=7), last_sent_at=now, welcome_step=2)
-    DeliveryFactory(
+    DeliveryFactory.create(
         contact=veteran,
         kind=Kind.WELCOME,
         template="welcome_expect",

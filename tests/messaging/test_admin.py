@@ -19,11 +19,11 @@ def staff_client(client):
 
 
 def delivery_with_events(contact, key: str, kind: str = "nurture", esp: str = "mailgun") -> Delivery:
-    delivery = DeliveryFactory(
+    delivery = DeliveryFactory.create(
         contact=contact, kind=kind, template="welcome", idempotency_key=key, status="sent", esp_name=esp
     )
     for minute, event_type in [(1, "delivered"), (5, "opened"), (3, "clicked")]:
-        DeliveryEventFactory(
+        DeliveryEventFactory.create(
             delivery=delivery,
             esp_name=esp,
             event_id=f"{key}-{event_type}",

@@ -32,7 +32,7 @@ def _batch_settings(settings):
 
 
 def nurture(contact: Contact | None = None) -> Delivery:
-    return DeliveryFactory(contact=contact or ContactFactory.create(), template="welcome")
+    return DeliveryFactory.create(contact=contact or ContactFactory.create(), template="welcome")
 
 
 def merged(content: str, values: dict[str, str], esp: dict[str, object] = BATCH["test"]) -> str:
@@ -172,7 +172,7 @@ def test_consent_is_checked_again_for_every_recipient_of_a_batch():
 
 
 def test_a_mail_that_cannot_be_rendered_fails_alone():
-    broken = DeliveryFactory(template="no_such_template")
+    broken = DeliveryFactory.create(template="no_such_template")
     fine = nurture()
     result = services.deliveries_send(delivery_ids=[broken.id, fine.id])
     broken.refresh_from_db()

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def queued(kind: str = Kind.WELCOME) -> Delivery:
-    return DeliveryFactory(kind=kind, template="welcome")
+    return DeliveryFactory.create(kind=kind, template="welcome")
 
 
 def api_error(status: int) -> AnymailAPIError:

@@ -51,7 +51,7 @@ def deployed_on(settings, esp: str) -> None:
 def sent(esp: str = "postmark", contact: Contact | None = None) -> Delivery:
     contact = contact or ContactFactory.create()
     number = next(_numbers)
-    return DeliveryFactory(
+    return DeliveryFactory.create(
         contact=contact,
         idempotency_key=f"nurture:{contact.pk}:{number}",
         status=Delivery.Status.SENT,
@@ -78,7 +78,7 @@ def test_every_listed_esps_bounce_goes_post_stored_processed_suppressed_and_into
     deployed_on(settings, esp)
     contact = ContactFactory.create()
     delivery = sent(esp, contact)
-    waiting = DeliveryFactory(contact=contact)
+    waiting = DeliveryFactory.create(contact=contact)
 
     response = post(client, esp, "hard_bounce", delivery, n=now_n())
 

@@ -38,8 +38,8 @@ def records(stream: io.StringIO) -> list[dict]:
 
 def test_a_send_logs_json_with_uuids_and_never_the_address(json_log, monkeypatch):
     ok, refused = ContactFactory(email="anna.jansen@bank.example.nl"), ContactFactory(email="piet+x@example.com")
-    first = DeliveryFactory(contact=ok, kind="welcome")
-    second = DeliveryFactory(contact=refused, kind="welcome")
+    first = DeliveryFactory.create(contact=ok, kind="welcome")
+    second = DeliveryFactory.create(contact=refused, kind="welcome")
     batch_send(delivery_ids=[first.id])
 
     def refuse(self, messages, *args, **kwargs):

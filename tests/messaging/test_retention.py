@@ -17,14 +17,14 @@ pytestmark = pytest.mark.django_db
 
 def make_delivery(contact, n: int, age_days: int, status: str = Delivery.Status.SENT) -> Delivery:
     created = timezone.now() - timedelta(days=age_days)
-    delivery = DeliveryFactory(
+    delivery = DeliveryFactory.create(
         contact=contact,
         idempotency_key=f"nurture:{contact.id}:{n}",
         status=status,
         created_at=created,
         sent_at=created if status == Delivery.Status.SENT else None,
     )
-    DeliveryEventFactory(delivery=delivery, esp_name="test", occurred_at=created)
+    DeliveryEventFactory.create(delivery=delivery, esp_name="test", occurred_at=created)
     return delivery
 
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def queued(contact: Contact, kind: str = Kind.WELCOME) -> Delivery:
-    return DeliveryFactory(contact=contact, kind=kind)
+    return DeliveryFactory.create(contact=contact, kind=kind)
 
 
 def test_a_delivery_is_sent_once_even_when_sent_twice():

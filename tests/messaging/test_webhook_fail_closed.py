@@ -42,7 +42,9 @@ MALFORMED_BODIES = ["", "{", '{"RecordType": "Bounce", ', "null", "{}", "[]", '"
 
 
 def sent(contact, message_id: str) -> Delivery:
-    return DeliveryFactory(contact=contact, status=Delivery.Status.SENT, esp_name="postmark", esp_message_id=message_id)
+    return DeliveryFactory.create(
+        contact=contact, status=Delivery.Status.SENT, esp_name="postmark", esp_message_id=message_id
+    )
 
 
 @pytest.fixture(autouse=True)

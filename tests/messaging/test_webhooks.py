@@ -33,7 +33,7 @@ def _webhook_settings(settings):
 
 
 def sent_delivery(contact: Contact | None = None, kind: str = Kind.NURTURE) -> Delivery:
-    return DeliveryFactory(
+    return DeliveryFactory.create(
         contact=contact or ContactFactory.create(),
         kind=kind,
         template="welcome",
@@ -71,7 +71,7 @@ def test_a_delivered_event_marks_the_delivery_delivered(client, esp):
 def test_a_hard_bounce_suppresses_the_contact_at_once_with_evidence(client, esp):
     contact = ContactFactory.create()
     delivery = sent_delivery(contact)
-    queued = DeliveryFactory(contact=contact, template="welcome")
+    queued = DeliveryFactory.create(contact=contact, template="welcome")
 
     assert post(client, esp, "hard_bounce", delivery).status_code == 200
 

@@ -93,7 +93,7 @@ def test_a_capped_contacts_mail_states_the_frequency_really_applied(topics):
     from cadence.batch import batch_send
 
     contact = ContactFactory(potential="low", frequency="biweekly", topics=topics[:1], locale="en")
-    delivery = DeliveryFactory(contact=contact, kind="welcome")
+    delivery = DeliveryFactory.create(contact=contact, kind="welcome")
     batch_send(delivery_ids=[delivery.id])
     body = mail.outbox[0].body
     assert "We email you monthly" in body and "every 2 weeks" not in body

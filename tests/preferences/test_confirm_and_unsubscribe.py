@@ -119,7 +119,7 @@ def test_less_often_instead_keeps_the_subscription(client):
 
 def test_unsubscribing_cancels_queued_marketing_mail(client):
     contact = ContactFactory()
-    welcome = DeliveryFactory(contact=contact, kind=Kind.WELCOME)
+    welcome = DeliveryFactory.create(contact=contact, kind=Kind.WELCOME)
     client.post(f"/unsubscribe/{make_token(contact, Purpose.UNSUBSCRIBE)}/", {"action": "unsubscribe"})
     welcome.refresh_from_db()
     assert welcome.status == Delivery.Status.CANCELLED

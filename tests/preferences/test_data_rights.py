@@ -157,7 +157,7 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_address_suppressed(admin_
 def test_an_erased_address_that_comes_back_through_an_import_gets_no_mail(person):
     contact_erase(contact=person, source="test")
     reimported = ContactFactory(email=EMAIL)  # as a CRM sync or CSV import would create it
-    delivery = DeliveryFactory(contact=reimported, kind=Kind.ANNOUNCEMENT)
+    delivery = DeliveryFactory.create(contact=reimported, kind=Kind.ANNOUNCEMENT)
     batch_send(delivery_ids=[delivery.id])
     delivery.refresh_from_db()
     assert mail.outbox == [] and delivery.error == "suppressed address"

@@ -20,7 +20,7 @@ def signup(client: Client, email: str):
 
 def test_suppressing_stops_marketing_records_evidence_and_tells_the_other_apps():
     contact = ContactFactory()
-    queued = DeliveryFactory(contact=contact, template="welcome")
+    queued = DeliveryFactory.create(contact=contact, template="welcome")
     heard = []
 
     def listen(sender, contact, reason, **kwargs):
