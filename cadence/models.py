@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from cadence.health.rules import State as HealthState
 from preferences.models import Contact, Locale, Topic
 
 
@@ -85,11 +86,7 @@ class ReminderRule(models.Model):
 class ContactHealth(models.Model):
     """The health of one relationship, recomputed in batches and on events (see cadence.health.services)."""
 
-    class State(models.TextChoices):
-        HEALTHY = "healthy", _("healthy")
-        COOLING = "cooling", _("cooling")
-        AT_RISK = "at_risk", _("at risk")
-        LOST = "lost", _("lost")
+    State = HealthState
 
     contact = models.OneToOneField(
         Contact, on_delete=models.CASCADE, primary_key=True, related_name="health", verbose_name=_("contact")

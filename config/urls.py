@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from cadence.insights.dashboard import dashboard_view
+from cadence.insights.views import dashboard_view
 from cadence.ops import probes
 from cadence.ops import views as ops_views
 from preferences import api as preferences_api

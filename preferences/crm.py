@@ -211,3 +211,15 @@ def contacts_upsert(*, rows: Sequence[Mapping[str, Any]], source: str, dry_run: 
             contact_set_share(contact=contact, share=share, source=source)
             contact.share_of_customer = share
     return results
+
+
+def contacts_upsert_checked(
+    *, checked: Sequence[tuple[dict[str, Any] | None, dict[str, list[str]]]], source: str
+) -> list[RowResult]:
+    """Upsert the valid rows of `checked` (each `(cleaned row, {})` or `(None, errors by field)`) in one go.
+
+    Return one result per row, in the order given: an error result for each invalid row.
+    """
+    valid = [row for row, _errors in checked if row is not None]
+    upserted = iter(contacts_upsert(rows=valid, source=source))
+    return [RowResult("error", errors=errors) if row is None else next(upserted) for row, errors in checked]

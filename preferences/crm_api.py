@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from preferences.api_keys import CrmApiKeyAuthentication
-from preferences.crm import RowResult, clean_row, contacts_upsert
+from preferences.crm import RowResult, clean_row, contacts_upsert, contacts_upsert_checked
 from preferences.models import Contact, Locale
 from preferences.validators import refuse_control_characters
 
@@ -183,24 +183,10 @@ class ContactBulkUpsertView(CrmView):
             )
         ids = [external_id for row in rows if (external_id := _external_id(row))]
         existing = {c.external_id: c for c in Contact.objects.filter(external_id__in=ids)}
-        results: list[RowResult | None] = []
-        valid: list[tuple[int, dict]] = []
-        for index, row in enumerate(rows):
-            external_id = _external_id(row)
-            known = existing.get(external_id) if external_id else None
-            cleaned, errors = _validate(row, existing=known)
-            if cleaned is None:
-                results.append(RowResult("error", errors=errors))
-            else:
-                results.append(None)
-                valid.append((index, cleaned))
-        for (index, _row), upserted in zip(
-            valid, contacts_upsert(rows=[r for _i, r in valid], source="crm-api"), strict=True
-        ):
-            results[index] = upserted
+        checked = [_validate(row, existing=existing.get(_external_id(row) or "")) for row in rows]
+        results = contacts_upsert_checked(checked=checked, source="crm-api")
         body: dict[str, Any] = {"results": [], "created": 0, "updated": 0, "unchanged": 0, "errors": 0}
         for index, result in enumerate(results):
-            assert result is not None
             key = "errors" if result.status == "error" else result.status
             body[key] += 1
             body["results"].append(

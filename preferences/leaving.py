@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
+from preferences.frequencies import Frequency
 from preferences.models import Contact, LeaveFeedback
+from preferences.policy import allowed_frequencies, effective_frequency
+from preferences.services import Evidence, contact_unsubscribe, contact_update_preferences
 
 # A reason given on the page belongs to the choice made there, minutes before, not to an older one.
 REASON_WINDOW = timedelta(hours=1)
@@ -34,3 +38,24 @@ def leave_give_reason(*, contact: Contact, reason: str) -> LeaveFeedback | None:
     latest.reason = reason
     latest.save(update_fields=["reason"])
     return latest
+
+
+def contact_leave(*, contact: Contact, evidence: Evidence) -> bool:
+    """Unsubscribe the contact from every email and record that they left; return False when already out."""
+    left = contact_unsubscribe(contact=contact, evidence=evidence)
+    if left:
+        leave_record(contact=contact, outcome=LeaveFeedback.Outcome.LEFT)
+    return left
+
+
+def contact_choose_alternative(*, contact: Contact, evidence: Evidence, outcome: str, **changes: Any) -> None:
+    """Apply the alternative to leaving the contact chose (`outcome`: less often, a pause, fewer topics) and
+    record it; `changes` are contact_update_preferences' arguments."""
+    contact_update_preferences(contact=contact, evidence=evidence, **changes)
+    leave_record(contact=contact, outcome=outcome)
+
+
+def less_often_options(contact: Contact) -> list[Frequency]:
+    """Return the frequencies less frequent than the one applied now that the contact may choose."""
+    applied = effective_frequency(contact)
+    return [f for f in allowed_frequencies(contact) if f.days > applied.days]

@@ -22,10 +22,9 @@ from preferences import services
 from preferences.client import client_ip
 from preferences.data_rights import contact_export, readable_export
 from preferences.forms import LinkRequestForm, PreferencesForm, SignupForm
-from preferences.frequencies import Frequency
-from preferences.leaving import leave_give_reason, leave_record
+from preferences.leaving import contact_choose_alternative, contact_leave, leave_give_reason, less_often_options
 from preferences.models import Contact, LeaveFeedback, Locale
-from preferences.policy import allowed_choices, allowed_frequencies, effective_frequency, policy_limit
+from preferences.policy import allowed_choices, effective_frequency, policy_limit
 from preferences.services import PAUSE_MONTHS
 from preferences.tasks import link_request_resolve
 from preferences.templatetags.dates import long_date
@@ -214,9 +213,7 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
             else:
                 status = 400
         elif action == "unsubscribe":
-            unsubscribed_now = services.contact_unsubscribe(contact=contact, evidence=evidence)
-            if unsubscribed_now:
-                leave_record(contact=contact, outcome=LeaveFeedback.Outcome.LEFT)
+            unsubscribed_now = contact_leave(contact=contact, evidence=evidence)
         elif action == "reason":
             leave_give_reason(contact=contact, reason=request.POST.get("reason", ""))
         elif action == "resubscribe":
@@ -264,12 +261,6 @@ def preference_centre(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-def less_often_options(contact: Contact) -> list[Frequency]:
-    """Return the frequencies less frequent than the one applied now that the contact may choose."""
-    applied = effective_frequency(contact)
-    return [f for f in allowed_frequencies(contact) if f.days > applied.days]
-
-
 @never_cache
 @csrf_exempt  # RFC 8058: one-click POSTs come from mail clients, with no cookie or CSRF token.
 @require_http_methods(["GET", "POST"])
@@ -314,16 +305,18 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             if chosen is None:
                 status = 400
             else:
-                services.contact_update_preferences(contact=contact, evidence=evidence, frequency=chosen.key)
-                leave_record(contact=contact, outcome=LeaveFeedback.Outcome.LESS_OFTEN)
+                contact_choose_alternative(
+                    contact=contact, evidence=evidence, outcome=LeaveFeedback.Outcome.LESS_OFTEN, frequency=chosen.key
+                )
                 context.update(done="less_often", chosen=chosen)
         elif action == "pause":
             months = request.POST.get("months", "")
             if not months.isdigit() or int(months) not in PAUSE_MONTHS:
                 status = 400
             else:
-                services.contact_update_preferences(contact=contact, evidence=evidence, pause_months=int(months))
-                leave_record(contact=contact, outcome=LeaveFeedback.Outcome.PAUSE)
+                contact_choose_alternative(
+                    contact=contact, evidence=evidence, outcome=LeaveFeedback.Outcome.PAUSE, pause_months=int(months)
+                )
                 context["done"] = "pause"
         elif action == "fewer_topics":
             dropped = set(request.POST.getlist("drop"))
@@ -337,12 +330,12 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
                     "That is every topic. To stop all our emails, choose “Unsubscribe from all emails” below."
                 )
             else:
-                services.contact_update_preferences(contact=contact, evidence=evidence, topics=kept)
-                leave_record(contact=contact, outcome=LeaveFeedback.Outcome.FEWER_TOPICS)
+                contact_choose_alternative(
+                    contact=contact, evidence=evidence, outcome=LeaveFeedback.Outcome.FEWER_TOPICS, topics=kept
+                )
                 context.update(done="fewer_topics", kept=[topic.name(locale) for topic in kept])
         else:
-            if services.contact_unsubscribe(contact=contact, evidence=evidence):
-                leave_record(contact=contact, outcome=LeaveFeedback.Outcome.LEFT)
+            contact_leave(contact=contact, evidence=evidence)
             context["done"] = "unsubscribed"
         contact.refresh_from_db()
         context["contact"] = contact

@@ -3,8 +3,13 @@ from __future__ import annotations
 import factory
 from django.utils import timezone
 
+from cadence.kinds import Kind
 from cadence.models import Announcement, ReminderRule
+from messaging.models import Delivery, DeliveryEvent
 from preferences.models import Contact, Product, Topic
+
+# The kinds cadence sends as marketing mail (its producers set the flag the same way).
+MARKETING_KINDS = frozenset({Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT})
 
 
 class TopicFactory(factory.django.DjangoModelFactory[Topic]):
@@ -77,3 +82,32 @@ class ContentItemFactory(factory.django.DjangoModelFactory):
     url = factory.Sequence(lambda n: f"https://example.com/articles/{n}")
     published_at = factory.LazyFunction(timezone.now)
     evergreen = False
+
+
+# MESSAGING
+class DeliveryFactory(factory.django.DjangoModelFactory[Delivery]):
+    """A queued nurture mail to a new contact; marketing follows the kind unless given."""
+
+    class Meta:
+        model = Delivery
+
+    contact = factory.SubFactory(ContactFactory)
+    kind = Kind.NURTURE
+    template = factory.LazyAttribute(lambda o: str(o.kind))
+    idempotency_key = factory.Sequence(lambda n: f"delivery:{n}")
+    marketing = factory.LazyAttribute(lambda o: o.kind in MARKETING_KINDS)
+    queue = Delivery.Queue.BULK
+
+
+class DeliveryEventFactory(factory.django.DjangoModelFactory[DeliveryEvent]):
+    """An ESP event about a delivery, for the delivery's contact."""
+
+    class Meta:
+        model = DeliveryEvent
+
+    delivery = factory.SubFactory(DeliveryFactory)
+    contact = factory.SelfAttribute("delivery.contact")
+    esp_name = "postmark"
+    event_id = factory.Sequence(lambda n: f"event-{n}")
+    type = DeliveryEvent.Type.DELIVERED
+    occurred_at = factory.LazyFunction(timezone.now)

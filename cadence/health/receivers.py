@@ -7,7 +7,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.dispatch import receiver
 
-from cadence.health.services import health_recompute
+from cadence.health.services import ENGAGEMENT_EVENTS, HEALTH_EVENTS, health_recompute
 from cadence.models import ContactHealth
 from cadence.tasks import health_recompute_contact
 from messaging import signals as messaging_signals
@@ -15,14 +15,6 @@ from messaging.bulk_sql import values_cte
 from messaging.models import DeliveryEvent
 from preferences import signals
 from preferences.models import Contact
-
-# What an ESP event means for the relationship; other events (delivered, deferred...) say nothing of it.
-HEALTH_EVENTS: dict[str, str] = {
-    DeliveryEvent.Type.OPENED: "open",
-    DeliveryEvent.Type.CLICKED: "click",
-    DeliveryEvent.Type.BOUNCED: "bounce",
-    DeliveryEvent.Type.COMPLAINED: "complaint",
-}
 
 
 @receiver(signals.preferences_changed)
@@ -42,13 +34,12 @@ def record_engagement(sender: Any, events: list[messaging_signals.RecordedEvent]
     """
     per_contact: dict[Any, list[Any]] = {}  # contact id -> [engaged at, bounces, last bounce, complained at]
     for event in events:
-        kind = HEALTH_EVENTS.get(event.type)
-        if kind is None:
+        if event.type not in HEALTH_EVENTS:
             continue
         row = per_contact.setdefault(event.contact_id, [None, 0, None, None])
-        if kind in ("open", "click"):
+        if event.type in ENGAGEMENT_EVENTS:
             row[0] = max(filter(None, (row[0], event.occurred_at)))
-        elif kind == "bounce":
+        elif event.type == DeliveryEvent.Type.BOUNCED:
             row[1] += 1
             row[2] = max(filter(None, (row[2], event.occurred_at)))
         else:

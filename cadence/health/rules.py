@@ -8,13 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
 from cadence import rules
 
-HEALTHY = "healthy"
-COOLING = "cooling"
-AT_RISK = "at_risk"
-LOST = "lost"
-STATES = (HEALTHY, COOLING, AT_RISK, LOST)  # from best to worst
+
+class State(models.TextChoices):
+    """A relationship's health, from best to worst (`ContactHealth.state` stores these values)."""
+
+    HEALTHY = "healthy", _("healthy")
+    COOLING = "cooling", _("cooling")
+    AT_RISK = "at_risk", _("at risk")
+    LOST = "lost", _("lost")
+
+
+STATES = tuple(State)  # from best to worst
 
 # Reason codes, stored with the state; the admin shows them translated.
 OVERDUE = "overdue"
@@ -57,53 +66,53 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Assessment:
-    state: str
+    state: State
     reasons: tuple[str, ...]
 
 
-def _worse(a: str, b: str) -> str:
+def _worse(a: State, b: State) -> State:
     return a if STATES.index(a) >= STATES.index(b) else b
 
 
 def assess(ind: Indicators, th: Thresholds = Thresholds()) -> Assessment:
     """Return the state of one relationship and the reasons for it (empty when healthy)."""
-    state = HEALTHY
+    state = State.HEALTHY
     reasons: list[str] = []
 
-    def flag(level: str, reason: str) -> None:
+    def flag(level: State, reason: str) -> None:
         nonlocal state
         state = _worse(state, level)
         reasons.append(reason)
 
     if ind.complained:
-        flag(LOST, COMPLAINT)
+        flag(State.LOST, COMPLAINT)
     if ind.suppressed:
-        flag(LOST, SUPPRESSED)
+        flag(State.LOST, SUPPRESSED)
     if ind.bounces >= 2:
-        flag(AT_RISK, BOUNCES)
+        flag(State.AT_RISK, BOUNCES)
     elif ind.bounces == 1:
-        flag(COOLING, BOUNCES)
+        flag(State.COOLING, BOUNCES)
     if ind.topics_dropped and ind.frequency_lowered:
-        flag(AT_RISK, TOPICS_DROPPED)
+        flag(State.AT_RISK, TOPICS_DROPPED)
         reasons.append(FREQUENCY_LOWERED)
     elif ind.topics_dropped:
-        flag(COOLING, TOPICS_DROPPED)
+        flag(State.COOLING, TOPICS_DROPPED)
     elif ind.frequency_lowered:
-        flag(COOLING, FREQUENCY_LOWERED)
+        flag(State.COOLING, FREQUENCY_LOWERED)
     last_mail = ind.last_sent_at or ind.subscribed_at
     # Overdue is the silence guard's "silent": one definition (cadence.rules), one grace.
     if last_mail is not None and rules.is_silent(
         now=ind.now, last_marketing_at=last_mail, interval=ind.interval, paused_until=ind.paused_until
     ):
-        flag(COOLING, OVERDUE)
+        flag(State.COOLING, OVERDUE)
     # Silence from the person only counts once there was something to answer.
     engaged = ind.last_engaged_at or ind.subscribed_at
     if ind.last_sent_at is not None and engaged is not None:
         quiet = ind.now - engaged
         if quiet > max(th.lost_after, ind.interval * th.lost_intervals):
-            flag(LOST, NO_ENGAGEMENT)
+            flag(State.LOST, NO_ENGAGEMENT)
         elif quiet > max(th.at_risk_after, ind.interval * th.at_risk_intervals):
-            flag(AT_RISK, NO_ENGAGEMENT)
+            flag(State.AT_RISK, NO_ENGAGEMENT)
         elif quiet > max(th.cooling_after, ind.interval * th.cooling_intervals):
-            flag(COOLING, NO_ENGAGEMENT)
+            flag(State.COOLING, NO_ENGAGEMENT)
     return Assessment(state, tuple(reasons))

@@ -17,7 +17,7 @@ from cadence.keys import reengagement_key
 from cadence.kinds import Kind
 from cadence.models import ContactHealth
 from cadence.schedules import schedule_take_slot
-from messaging.models import Delivery
+from messaging.models import Delivery, DeliveryEvent
 from messaging.services import delivery_create
 from preferences.frequencies import get_frequency
 from preferences.models import ConsentEvent, Contact
@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 RECENT = timedelta(days=90)
 BATCH_SIZE = 1000
+
+# The ESP events that say something of a relationship; the others (delivered, deferred...) say nothing.
+ENGAGEMENT_EVENTS = frozenset({DeliveryEvent.Type.OPENED, DeliveryEvent.Type.CLICKED})
+HEALTH_EVENTS = ENGAGEMENT_EVENTS | {DeliveryEvent.Type.BOUNCED, DeliveryEvent.Type.COMPLAINED}
 
 
 def _thresholds() -> health.Thresholds:
@@ -128,7 +132,7 @@ def _reengagement_fits(contact: Contact, now: Any) -> bool:
 
 
 def _act(contact: Contact, row: ContactHealth, now: Any) -> None:
-    if row.state == health.COOLING and health.NO_ENGAGEMENT in row.reasons:
+    if row.state == health.State.COOLING and health.NO_ENGAGEMENT in row.reasons:
         every = timedelta(days=settings.HEALTH_REENGAGE_EVERY_DAYS)
         if (row.reengaged_at is None or now - row.reengaged_at > every) and _reengagement_fits(contact, now):
             delivery_create(
@@ -141,7 +145,7 @@ def _act(contact: Contact, row: ContactHealth, now: Any) -> None:
                 enqueue=delivery_enqueue,
             )
             row.reengaged_at = now
-    if row.state == health.LOST and health.NO_ENGAGEMENT in row.reasons:
+    if row.state == health.State.LOST and health.NO_ENGAGEMENT in row.reasons:
         evidence = Evidence(source="health-sunset", extra={"reasons": list(row.reasons)})
         if row.sunset_stage == 0:
             contact_sunset(contact=contact, stop=False, evidence=evidence)
@@ -176,23 +180,23 @@ def health_recompute_all(*, batch_size: int = BATCH_SIZE) -> dict[str, int]:
     return totals
 
 
-def health_record_event(*, contact_id: Any, kind: str, at: Any = None) -> None:
-    """Record an open, click, bounce or complaint for a contact (called by the delivery webhooks).
+def health_record_event(*, contact_id: Any, event_type: str, at: Any = None) -> None:
+    """Record one of the HEALTH_EVENTS (a `DeliveryEvent.Type`: open, click, bounce, complaint) for a contact.
 
     An open or click also ends a sunset in progress. The health is recomputed at once.
     """
     at = at or timezone.now()
     row, _created = ContactHealth.objects.get_or_create(contact_id=contact_id)
-    if kind in ("open", "click", "opened", "clicked"):
+    if event_type in ENGAGEMENT_EVENTS:
         if row.last_engaged_at is None or at > row.last_engaged_at:
             row.last_engaged_at = at
         row.sunset_stage, row.sunset_at = 0, None
-    elif kind in ("bounce", "bounced"):
+    elif event_type == DeliveryEvent.Type.BOUNCED:
         row.bounce_count += 1
         row.last_bounce_at = at
-    elif kind in ("complaint", "complained"):
+    elif event_type == DeliveryEvent.Type.COMPLAINED:
         row.complained_at = at
     else:
-        raise ValueError(f"unknown health event {kind!r}")
+        raise ValueError(f"unknown health event {event_type!r}")
     row.save()
     health_recompute(contact_ids=[contact_id], act=False)

@@ -13,13 +13,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import admin
-from django.contrib.auth.decorators import permission_required
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth
-from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -169,16 +165,21 @@ def _link(name: str, **query: str) -> str:
     return f"{reverse(name)}?{urlencode(query)}"
 
 
-@permission_required("cadence.view_dashboard", raise_exception=True)
-def dashboard_view(request: HttpRequest) -> HttpResponse:
-    """The dashboard page; figures are cached for DASHBOARD_CACHE_SECONDS (?refresh=1 recomputes)."""
-    now = timezone.now()
-    months = MonthRange.from_query(request.GET, now)
+def dashboard_stats_cached(*, now: datetime, months: MonthRange, refresh: bool = False) -> dict[str, Any]:
+    """Return the dashboard's figures for `months`, from the cache unless `refresh` or stale.
+
+    Computed figures are kept for DASHBOARD_CACHE_SECONDS.
+    """
     key = _cache_key(months, now)
-    stats = None if request.GET.get("refresh") else cache.get(key)
+    stats = None if refresh else cache.get(key)
     if stats is None or stats.get("range") != months:
         stats = dashboard_stats(now, months)
         cache.set(key, stats, settings.DASHBOARD_CACHE_SECONDS)
+    return stats
+
+
+def dashboard_rows(stats: dict[str, Any], months: MonthRange) -> dict[str, Any]:
+    """Return what the dashboard page shows of `stats`: rows with links to the people behind each count, charts."""
     contacts = "admin:preferences_contact_changelist"
     labels = {
         "lifecycle": dict(Lifecycle.choices),
@@ -201,9 +202,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     rated_sources = [(label, rate) for label, n, _c, rate, *_links in source_rows if rate is not None]
     month_labels = stats["months"]
     every = 1 if len(month_labels) <= 6 else 3
-    context = {
-        **admin.site.each_context(request),
-        "title": _("Marketing dashboard"),
+    return {
         "stats": stats,
         "range": months,
         "min_sample": MIN_SAMPLE,
@@ -251,7 +250,6 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             horizontal=True,
         ),
     }
-    return TemplateResponse(request, "admin/cadence/dashboard.html", context)
 
 
 def _signed_up_query(months: MonthRange) -> dict[str, str]:

@@ -8,11 +8,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery
 from tests.browser.conftest import PHONE, serious_violations
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -53,16 +52,7 @@ def test_the_dashboard_reads_on_a_phone_and_its_silent_count_opens_those_people(
 def test_the_ops_page_opens_with_its_verdict_on_a_phone(live_server, marketer_phone):
     contact = ContactFactory()
     now = timezone.now()
-    for i in range(3):
-        Delivery.objects.create(
-            marketing=True,
-            contact=contact,
-            kind=Kind.NURTURE,
-            template="nurture",
-            idempotency_key=f"browser-{i}",
-            status=Delivery.Status.SENT,
-            sent_at=now,
-        )
+    DeliveryFactory.create_batch(3, contact=contact, status=Delivery.Status.SENT, sent_at=now)
     page = marketer_phone
     refused: list[str] = []
     page.on(

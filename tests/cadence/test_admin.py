@@ -12,7 +12,7 @@ from cadence.kinds import Kind
 from cadence.models import ContactHealth, Schedule
 from messaging.models import Delivery
 from preferences.models import ConsentEvent, Contact, Conversion
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 SIZE = 3000
@@ -110,7 +110,7 @@ def test_the_contact_page_shows_ledger_deliveries_schedule_and_health_bounded(st
     contact = ContactFactory()
     for i in range(80):
         ConsentEvent.objects.create(contact=contact, kind=ConsentEvent.Kind.PREFERENCES, source=f"s{i}")
-        Delivery.objects.create(marketing=True, contact=contact, kind="nurture", template="x", idempotency_key=f"k{i}")
+        DeliveryFactory.create(contact=contact, template="x")
     Schedule.objects.create(contact=contact, next_due_at=timezone.now())
     ContactHealth.objects.create(contact=contact, state="cooling", reasons=["no_engagement"])
     with django_assert_max_num_queries(25):

@@ -11,9 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from cadence.models import ContactHealth, Schedule, WelcomeStep
-from messaging.models import Delivery
 from preferences.models import CadencePolicy, ConsentEvent, Contact
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/preferences/contact/"
@@ -30,7 +29,7 @@ def test_a_contact_is_named_by_address_on_its_page_and_in_every_list_about_conta
     Schedule.objects.create(contact=contact, next_due_at=timezone.now())
     ContactHealth.objects.create(contact=contact, state="cooling")
     ConsentEvent.objects.create(contact=contact, kind=ConsentEvent.Kind.CONFIRMED)
-    Delivery.objects.create(contact=contact, kind="nurture", template="nurture", idempotency_key="k1")
+    DeliveryFactory.create(contact=contact)
     page = staff.get(f"/admin/preferences/contact/{contact.pk}/change/").content.decode()
     assert "<title>noor@example.com |" in page
     for url in [

@@ -16,7 +16,7 @@ from cadence.models import Announcement, AnnouncementRecipient, Schedule
 from cadence.schedules import schedules_create_after_sends
 from messaging.models import Delivery
 from tests.cadence.helpers import tick_and_send
-from tests.factories import AnnouncementFactory, ContactFactory
+from tests.factories import AnnouncementFactory, ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -112,10 +112,7 @@ def test_a_copy_whose_mail_did_not_go_rides_in_the_next_one(people):
         delivery_mode=Announcement.DeliveryMode.NEXT_MAIL,
     )
     send_now(announcement)
-    lost = Delivery.objects.create(
-        contact=rested, kind=Kind.REENGAGEMENT, template="reengagement", idempotency_key="lost", marketing=True,
-        status=Delivery.Status.FAILED,
-    )  # fmt: skip
+    lost = DeliveryFactory.create(contact=rested, kind=Kind.REENGAGEMENT, status=Delivery.Status.FAILED)
     AnnouncementRecipient.objects.filter(contact=rested).update(state="riding", delivered_in=lost.pk)
 
     tick_and_send(NOW + timedelta(minutes=1))

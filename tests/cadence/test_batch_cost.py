@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from cadence.batch import batch_send
 from cadence.digest import digest_items_for
-from cadence.kinds import Kind
 from cadence.models import ContentItem, ContentReceipt, Schedule
 from cadence.schedules import schedules_record_sends
 from messaging import rendering
@@ -21,7 +20,7 @@ from messaging.bulk_sql import changed_rows, values_cte
 from messaging.models import Delivery
 from preferences.models import Contact
 from preferences.selectors import contacts_attach_topics
-from tests.factories import ContactFactory, ContentItemFactory, TopicFactory
+from tests.factories import ContactFactory, ContentItemFactory, DeliveryFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,13 +30,7 @@ def due_nurture(contacts: list[Contact]) -> list[str]:
     ids = []
     for contact in contacts:
         Schedule.objects.create(contact=contact, next_due_at=now, welcome_step=9)
-        delivery = Delivery.objects.create(
-            marketing=True,
-            contact=contact,
-            kind=Kind.NURTURE,
-            template="nurture",
-            idempotency_key=f"n:{contact.pk}",
-        )
+        delivery = DeliveryFactory.create(contact=contact)
         ids.append(str(delivery.id))
     return ids
 

@@ -11,8 +11,7 @@ from django.utils import timezone
 from cadence.batch import batch_send
 from cadence.digest import digest_items, silence_risk_topics
 from cadence.models import ContentReceipt, Schedule
-from messaging.models import Delivery
-from tests.factories import ContactFactory, ContentItemFactory, TopicFactory
+from tests.factories import ContactFactory, ContentItemFactory, DeliveryFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -59,9 +58,7 @@ def test_a_nurture_mail_is_a_personal_digest_in_the_contacts_language(topics):
     ContentItemFactory(topic=topics[0], language="nl", title="Rente omhoog", summary="Wat het betekent.")
     ContentItemFactory(topic=topics[0], language="en", title="Rates go up")
     Schedule.objects.create(contact=contact, next_due_at=now, welcome_step=9)
-    delivery = Delivery.objects.create(
-        marketing=True, contact=contact, kind="nurture", template="nurture", idempotency_key="n1"
-    )
+    delivery = DeliveryFactory.create(contact=contact)
     batch_send(delivery_ids=[delivery.id])
     message = mail.outbox[0]
     assert message.subject == "Rente omhoog"

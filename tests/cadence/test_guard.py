@@ -12,7 +12,7 @@ from cadence.guard import silence_count, silence_repair
 from cadence.models import Schedule
 from messaging.models import Delivery
 from tests.cadence.helpers import tick_and_send
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -81,11 +81,9 @@ def test_a_send_lost_with_its_worker_is_sent_again_late_under_a_new_key(sent_bat
 def test_a_lost_welcome_is_sent_again_late_once(celery_eager, django_capture_on_commit_callbacks):
     contact = ContactFactory.create(confirmed_at=NOW - timedelta(minutes=20))
     Schedule.objects.create(contact=contact, next_due_at=NOW + timedelta(days=3), welcome_step=1)
-    Delivery.objects.create(
-        marketing=True,
+    DeliveryFactory.create(
         contact=contact,
         kind="welcome",
-        template="welcome",
         idempotency_key=f"welcome:{contact.id}:0",
         status="sending",
         claimed_at=NOW - timedelta(minutes=19),

@@ -16,17 +16,16 @@ from cadence.kinds import Kind
 from cadence.models import Announcement, Schedule
 from messaging.models import Delivery, DeliveryEvent
 from preferences.models import Contact
-from tests.factories import AnnouncementFactory, ContactFactory, ProductFactory
+from tests.factories import AnnouncementFactory, ContactFactory, DeliveryEventFactory, DeliveryFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def stuck(contact: Contact, kind: str, key: str, *, minutes_ago: int = 30, **fields: Any) -> Delivery:
     """A delivery whose worker died while sending it."""
-    return Delivery.objects.create(
+    return DeliveryFactory.create(
         contact=contact,
         kind=kind,
-        template=fields.pop("template", kind),
         idempotency_key=key,
         status=Delivery.Status.SENDING,
         claimed_at=timezone.now() - timedelta(minutes=minutes_ago),
@@ -115,18 +114,9 @@ def test_a_stuck_delivery_the_esp_reported_on_is_recorded_as_sent_not_sent_again
 ):
     contact = ContactFactory()
     Schedule.objects.create(contact=contact, next_due_at=timezone.now() + timedelta(days=29), welcome_step=9)
-    delivery = stuck(
-        contact, Kind.NURTURE, f"nurture:{contact.pk}:3", template="nurture", minutes_ago=40, marketing=True
-    )
+    delivery = stuck(contact, Kind.NURTURE, f"nurture:{contact.pk}:3", minutes_ago=40)
     reported_at = timezone.now() - timedelta(minutes=39)
-    DeliveryEvent.objects.create(
-        delivery=delivery,
-        contact=contact,
-        esp_name="postmark",
-        event_id="evt-1",
-        type=event_type,
-        occurred_at=reported_at,
-    )
+    DeliveryEventFactory.create(delivery=delivery, type=event_type, occurred_at=reported_at)
 
     with time_machine.travel(timezone.now(), tick=False):
         repair_and_send(django_capture_on_commit_callbacks)
@@ -146,7 +136,7 @@ def test_a_queued_delivery_whose_task_was_lost_goes_back_on_its_own_queue(
     renews = timezone.localdate() + timedelta(days=30)
     product = ProductFactory(contact=contact, name="Car insurance", renews_on=renews)
     long_ago = timezone.now() - timedelta(hours=2)
-    Delivery.objects.create(
+    DeliveryFactory.create(
         contact=contact,
         kind=Kind.REMINDER,
         template="reminder_renewal",
@@ -166,12 +156,9 @@ def test_a_queued_delivery_whose_task_was_lost_goes_back_on_its_own_queue(
 def test_a_delivery_waiting_for_the_esps_retry_after_is_not_queued_again_early(celery_eager, settings):
     settings.SEND_RETRY_AFTER_MAX = 55 * 60  # the ESP may ask for up to 55 minutes
     contact = ContactFactory()
-    waiting = Delivery.objects.create(
+    waiting = DeliveryFactory.create(
         contact=contact,
-        kind=Kind.NURTURE,
-        template="nurture",
         idempotency_key=f"nurture:{contact.pk}:4",
-        marketing=True,
         attempts=3,
         error="transient: 429: slow down",
     )
@@ -211,10 +198,7 @@ def test_a_lost_task_is_queued_again_once_per_period_not_at_every_guard_run(sett
     monkeypatch.setattr(services, "deliveries_enqueue", lambda ids, queue: enqueued.append([str(i) for i in ids]))
     contacts = [ContactFactory() for _ in range(3)]
     for n, contact in enumerate(contacts):
-        Delivery.objects.create(
-            contact=contact, kind=Kind.NURTURE, template="nurture", marketing=True,
-            idempotency_key=f"nurture:{contact.pk}:{n}",
-        )  # fmt: skip
+        DeliveryFactory.create(contact=contact, idempotency_key=f"nurture:{contact.pk}:{n}")
     Delivery.objects.update(updated_at=timezone.now() - timedelta(hours=2))  # their task went with the broker
 
     assert silence_repair().requeued == 3
@@ -234,10 +218,7 @@ def test_one_guard_at_a_time_a_second_run_only_counts(monkeypatch):
     from cadence import guard as services
 
     contact = ContactFactory()
-    Delivery.objects.create(
-        contact=contact, kind=Kind.NURTURE, template="nurture", marketing=True,
-        idempotency_key=f"nurture:{contact.pk}:1",
-    )  # fmt: skip
+    DeliveryFactory.create(contact=contact, idempotency_key=f"nurture:{contact.pk}:1")
     Delivery.objects.update(updated_at=timezone.now() - timedelta(hours=2))
     monkeypatch.setattr(services, "deliveries_enqueue", lambda ids, queue: None)
 

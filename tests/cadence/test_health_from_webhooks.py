@@ -9,12 +9,11 @@ import pytest
 import time_machine
 
 from cadence.health import services as relationship
-from cadence.kinds import Kind
 from cadence.models import ContactHealth, Schedule
 from messaging.intake import event_posts_process
 from messaging.models import Delivery
 from preferences.models import Contact
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 from tests.messaging.esp_payloads import BUILDERS, DELIVERY_ESP_NAMES, MAILGUN_SIGNING_KEY, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.django_db
@@ -37,10 +36,8 @@ def long_quiet_subscriber() -> tuple[Contact, Delivery]:
     Schedule.objects.create(
         contact=contact, next_due_at=NOW + timedelta(days=23), last_sent_at=NOW - timedelta(days=7), welcome_step=9
     )
-    delivery = Delivery.objects.create(
+    delivery = DeliveryFactory.create(
         contact=contact,
-        kind=Kind.NURTURE,
-        template="nurture",
         idempotency_key=f"nurture:{contact.pk}:14",
         status=Delivery.Status.SENT,
         sent_at=NOW - timedelta(days=7),

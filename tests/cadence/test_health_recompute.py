@@ -9,10 +9,10 @@ from django.utils import timezone
 from cadence.health import services as relationship
 from cadence.kinds import Kind
 from cadence.models import ContactHealth, Schedule
-from messaging.models import Delivery
+from messaging.models import Delivery, DeliveryEvent
 from preferences import services
 from preferences.models import ConsentEvent, Contact
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -72,9 +72,7 @@ def test_a_reengagement_mail_waits_for_the_contacts_next_slot(django_capture_on_
 @time_machine.travel(NOW, tick=False)
 def test_no_reengagement_while_another_marketing_mail_is_on_its_way(django_capture_on_commit_callbacks):
     contact = quiet_contact(100, last_mail_days=40, frequency="monthly")
-    Delivery.objects.create(
-        marketing=True, contact=contact, kind=Kind.NURTURE, template="nurture", idempotency_key="n1"
-    )
+    DeliveryFactory.create(contact=contact)
     relationship.health_recompute(contact_ids=[contact.pk])
     assert not Delivery.objects.filter(contact=contact, kind=Kind.REENGAGEMENT).exists()
 
@@ -104,7 +102,7 @@ def test_an_open_brings_a_quiet_contact_back_to_healthy_and_ends_the_sunset():
     relationship.health_recompute(contact_ids=[contact.pk])
     assert ContactHealth.objects.get(contact=contact).state == "lost"
 
-    relationship.health_record_event(contact_id=contact.pk, kind="open")
+    relationship.health_record_event(contact_id=contact.pk, event_type=DeliveryEvent.Type.OPENED)
 
     row = ContactHealth.objects.get(contact=contact)
     assert row.state == "healthy" and row.sunset_stage == 0
@@ -113,7 +111,7 @@ def test_an_open_brings_a_quiet_contact_back_to_healthy_and_ends_the_sunset():
 @time_machine.travel(NOW, tick=False)
 def test_a_complaint_makes_the_relationship_lost_without_a_sunset_mail():
     contact = quiet_contact(10)
-    relationship.health_record_event(contact_id=contact.pk, kind="complaint")
+    relationship.health_record_event(contact_id=contact.pk, event_type=DeliveryEvent.Type.COMPLAINED)
     row = ContactHealth.objects.get(contact=contact)
     assert row.state == "lost" and row.reasons == ["complaint"]
     assert not contact.consent_events.filter(kind=ConsentEvent.Kind.SUNSET).exists()

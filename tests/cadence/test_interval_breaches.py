@@ -12,17 +12,15 @@ from cadence.kinds import Kind
 from cadence.ops.figures import marketing_interval_breaches
 from messaging.models import Delivery
 from tests.cadence.test_metrics import TOKEN, scrape
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def sent(contact, kind: str, days_ago: float, *, marketing: bool = True) -> None:
-    Delivery.objects.create(
+    DeliveryFactory.create(
         contact=contact,
         kind=kind,
-        template=kind,
-        idempotency_key=f"{kind}:{contact.pk}:{days_ago}",
         marketing=marketing,
         status=Delivery.Status.SENT,
         sent_at=timezone.now() - timedelta(days=days_ago),

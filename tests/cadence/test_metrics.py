@@ -17,7 +17,7 @@ from cadence.models import Schedule
 from cadence.ops import figures as ops
 from cadence.tasks import send_batch
 from messaging.models import Delivery
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryEventFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -94,33 +94,22 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
     now = timezone.now()
     for seconds in (3, 20, 20, 400):
         contact = ContactFactory(confirmed_at=now - timedelta(minutes=10))
-        Delivery.objects.create(
-            marketing=True,
+        DeliveryFactory.create(
             contact=contact,
             kind=Kind.WELCOME,
             queue=Delivery.Queue.WELCOME,
-            template="welcome",
-            idempotency_key=f"w{contact.pk}",
             status=Delivery.Status.SENT,
             sent_at=contact.confirmed_at + timedelta(seconds=seconds),
         )
     failed = ContactFactory()
-    Delivery.objects.create(
-        marketing=True,
+    DeliveryFactory.create(
         contact=failed,
-        kind=Kind.NURTURE,
-        template="nurture",
-        idempotency_key="f1",
         status=Delivery.Status.FAILED,
         error="recipient refused: jan@example.com",
         error_class=Delivery.ErrorClass.RECIPIENT_REFUSED,
     )
-    Delivery.objects.create(
-        marketing=True,
+    DeliveryFactory.create(
         contact=failed,
-        kind=Kind.NURTURE,
-        template="nurture",
-        idempotency_key="f2",
         status=Delivery.Status.FAILED,
         error="permanent: 400: bad sender",
         error_class=Delivery.ErrorClass.PERMANENT,
@@ -164,23 +153,13 @@ def test_metrics_count_deliveries_errors_overdue_subscribers_and_welcome_latency
     reason="the webhook event log (messaging.models.DeliveryEvent) is not on this branch",
 )
 def test_metrics_count_webhook_events_of_the_last_day(client, settings):
-    from messaging.models import DeliveryEvent
 
     settings.METRICS_TOKEN = TOKEN
     contact = ContactFactory()
-    delivery = Delivery.objects.create(
-        marketing=True, contact=contact, kind="welcome", template="welcome", idempotency_key="e"
-    )
+    delivery = DeliveryFactory.create(contact=contact, kind="welcome")
     now = timezone.now()
-    for i, (kind, hours_ago) in enumerate([("delivered", 1), ("delivered", 2), ("bounced", 3), ("opened", 30)]):
-        DeliveryEvent.objects.create(
-            delivery=delivery,
-            contact=contact,
-            esp_name="postmark",
-            event_id=f"ev{i}",
-            type=kind,
-            occurred_at=now - timedelta(hours=hours_ago),
-        )
+    for kind, hours_ago in [("delivered", 1), ("delivered", 2), ("bounced", 3), ("opened", 30)]:
+        DeliveryEventFactory.create(delivery=delivery, type=kind, occurred_at=now - timedelta(hours=hours_ago))
 
     events = scrape(client)["cadence_webhook_events"]
 

@@ -11,9 +11,8 @@ import time_machine
 from django.contrib.auth.models import User
 
 from cadence.insights.charts import integer_ticks
-from cadence.kinds import Kind
 from messaging.models import Delivery
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,15 +31,7 @@ def staff_client(client):
 
 def sent(contact, at: datetime, n: int, status: str = Delivery.Status.SENT) -> None:
     for _ in range(n):
-        Delivery.objects.create(
-            marketing=True,
-            contact=contact,
-            kind=Kind.NURTURE,
-            template="nurture",
-            idempotency_key=f"nurture:{contact.pk}:{Delivery.objects.count()}",
-            status=status,
-            sent_at=at,
-        )
+        DeliveryFactory.create(contact=contact, status=status, sent_at=at)
 
 
 def chart_of(page: str) -> str:

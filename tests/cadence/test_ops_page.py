@@ -11,7 +11,7 @@ from django.utils import timezone
 from cadence.kinds import Kind
 from cadence.ops import figures as ops
 from messaging.models import Delivery
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryEventFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,11 +33,9 @@ def welcome_queue():
 
 def failed_delivery(**fields) -> Delivery:
     contact = ContactFactory.create()
-    return Delivery.objects.create(
-        marketing=True,
+    return DeliveryFactory.create(
         contact=contact,
         kind=Kind.WELCOME,
-        template="welcome",
         idempotency_key=f"welcome:{contact.pk}:0",
         queue=Delivery.Queue.WELCOME,
         status=Delivery.Status.FAILED,
@@ -60,15 +58,7 @@ def test_the_ops_page_shows_failures_and_a_chart_of_sends_per_hour(staff_client)
     now = timezone.now()
     contact = ContactFactory.create()
     for hours_ago in (0, 0, 5, 47, 60):
-        Delivery.objects.create(
-            marketing=True,
-            contact=contact,
-            kind=Kind.NURTURE,
-            template="nurture",
-            idempotency_key=f"n{hours_ago}-{now.timestamp()}-{Delivery.objects.count()}",
-            status=Delivery.Status.SENT,
-            sent_at=now - timedelta(hours=hours_ago),
-        )
+        DeliveryFactory.create(contact=contact, status=Delivery.Status.SENT, sent_at=now - timedelta(hours=hours_ago))
 
     page = staff_client.get("/admin/ops/").content.decode()
 
@@ -123,10 +113,9 @@ def test_retry_refuses_a_lost_delivery_the_guard_already_replaced_so_no_second_m
     from cadence.guard import silence_repair
 
     contact = ContactFactory.create()
-    lost = Delivery.objects.create(
+    lost = DeliveryFactory.create(
         contact=contact,
         kind=Kind.WELCOME,
-        template="welcome",
         idempotency_key=f"welcome:{contact.pk}:0",
         status=Delivery.Status.SENDING,
         claimed_at=timezone.now() - timedelta(hours=1),
@@ -151,14 +140,7 @@ def test_retry_refuses_a_failed_delivery_the_esp_reported_on(
     from messaging.models import DeliveryEvent
 
     failure = failed_delivery()
-    DeliveryEvent.objects.create(
-        delivery=failure,
-        contact=failure.contact,
-        esp_name="postmark",
-        event_id="evt-7",
-        type=DeliveryEvent.Type.DELIVERED,
-        occurred_at=timezone.now(),
-    )
+    DeliveryEventFactory.create(delivery=failure, type=DeliveryEvent.Type.DELIVERED)
     with django_capture_on_commit_callbacks(execute=True):
         staff_client.post(f"/admin/ops/retry/{failure.pk}/")
 

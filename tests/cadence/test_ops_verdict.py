@@ -15,7 +15,7 @@ from cadence import heartbeat
 from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -70,27 +70,23 @@ def test_the_verdict_holds_when_every_condition_does_and_shows_the_guard_and_tic
     _guard_ran(minutes_ago=3)
     contact = ContactFactory(confirmed_at=now - timedelta(seconds=30))
     Schedule.objects.create(contact=contact, next_due_at=now + timedelta(days=30), last_sent_at=now)
-    for i, seconds in enumerate([1, 2, 3, 4, 40]):
+    for seconds in [1, 2, 3, 4, 40]:
         other = ContactFactory(confirmed_at=now - timedelta(minutes=5))
         Schedule.objects.create(contact=other, next_due_at=now + timedelta(days=30), last_sent_at=now)
-        Delivery.objects.create(
+        DeliveryFactory.create(
             contact=other,
             kind=Kind.WELCOME,
             queue=Delivery.Queue.WELCOME,
-            template="welcome",
-            idempotency_key=f"welcome:{i}",
             status=Delivery.Status.SENT,
             sent_at=other.confirmed_at + timedelta(seconds=seconds),
         )
     # The series' second mail goes three days after confirmation by design: it is no late welcome.
     veteran = ContactFactory(confirmed_at=now - timedelta(days=3, hours=1))
     Schedule.objects.create(contact=veteran, next_due_at=now + timedelta(days=7), last_sent_at=now, welcome_step=2)
-    Delivery.objects.create(
+    DeliveryFactory.create(
         contact=veteran,
         kind=Kind.WELCOME,
-        queue=Delivery.Queue.BULK,
         template="welcome_expect",
-        idempotency_key="welcome:veteran:1",
         status=Delivery.Status.SENT,
         sent_at=now - timedelta(hours=1),
     )
@@ -109,7 +105,7 @@ def test_the_ops_page_lists_consumers_per_queue(staff_client):
 def test_the_consumer_broadcast_is_made_once_per_period_not_per_page_load(staff_client, monkeypatch, settings):
     from django.core.cache import cache
 
-    from cadence.ops import views as ops_views
+    from cadence.ops import overview as ops_views
 
     settings.OPS_CONSUMERS_CACHE_SECONDS = 60
     cache.delete(ops_views.CONSUMERS_CACHE_KEY)

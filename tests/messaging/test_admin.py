@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.auth.models import User
 
-from cadence.kinds import Kind
-from messaging.models import Delivery, DeliveryEvent
-from tests.factories import ContactFactory
+from messaging.models import Delivery
+from tests.factories import ContactFactory, DeliveryEventFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,19 +19,12 @@ def staff_client(client):
 
 
 def delivery_with_events(contact, key: str, kind: str = "nurture", esp: str = "mailgun") -> Delivery:
-    delivery = Delivery.objects.create(
-        marketing=kind in {Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT},
-        contact=contact,
-        kind=kind,
-        template="welcome",
-        idempotency_key=key,
-        status="sent",
-        esp_name=esp,
+    delivery = DeliveryFactory.create(
+        contact=contact, kind=kind, template="welcome", idempotency_key=key, status="sent", esp_name=esp
     )
     for minute, event_type in [(1, "delivered"), (5, "opened"), (3, "clicked")]:
-        DeliveryEvent.objects.create(
+        DeliveryEventFactory.create(
             delivery=delivery,
-            contact=contact,
             esp_name=esp,
             event_id=f"{key}-{event_type}",
             type=event_type,

@@ -12,13 +12,12 @@ from django.conf import settings
 from django.core import mail
 
 from cadence.batch import batch_send
-from cadence.kinds import Kind
 from messaging import services
 from messaging.models import Delivery
 from preferences.models import Contact, SuppressionEntry
 from preferences.services import address_hash
 from preferences.tokens import Purpose, read_token
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,15 +31,8 @@ def _batch_settings(settings):
     settings.SITE_URL = "http://testserver"
 
 
-def nurture(contact: Contact | None = None, key: str | None = None) -> Delivery:
-    contact = contact or ContactFactory.create()
-    return Delivery.objects.create(
-        marketing=True,
-        contact=contact,
-        kind=Kind.NURTURE,
-        template="welcome",
-        idempotency_key=key or f"n:{contact.id}",
-    )
+def nurture(contact: Contact | None = None) -> Delivery:
+    return DeliveryFactory.create(contact=contact or ContactFactory.create(), template="welcome")
 
 
 def merged(content: str, values: dict[str, str], esp: dict[str, object] = BATCH["test"]) -> str:
@@ -83,7 +75,7 @@ def test_each_recipient_receives_exactly_what_a_single_send_would_render(setting
         ContactFactory.create(),
     ]
     settings.ESP_BATCH_SENDING = {}
-    services.deliveries_send(delivery_ids=[nurture(p, key=f"single:{p.id}").id for p in people])
+    services.deliveries_send(delivery_ids=[nurture(p).id for p in people])
     singles = {m.to[0]: m for m in mail.outbox}
     assert len(singles) == 3
     mail.outbox.clear()
@@ -167,7 +159,7 @@ def test_an_address_on_the_suppression_list_is_not_mailed_even_as_a_new_contact(
 
     assert result.cancelled == [str(delivery.id)] and result.sent == [str(other.id)]
     assert all(contact.email not in m.to for m in mail.outbox)
-    single = nurture(contact, key="single")
+    single = nurture(contact)
     batch_send(delivery_ids=[single.id])
     single.refresh_from_db()
     assert single.status == Delivery.Status.CANCELLED and single.error == "suppressed address"
@@ -180,13 +172,7 @@ def test_consent_is_checked_again_for_every_recipient_of_a_batch():
 
 
 def test_a_mail_that_cannot_be_rendered_fails_alone():
-    broken = Delivery.objects.create(
-        marketing=True,
-        contact=ContactFactory.create(),
-        kind=Kind.NURTURE,
-        template="no_such_template",
-        idempotency_key="broken",
-    )
+    broken = DeliveryFactory.create(template="no_such_template")
     fine = nurture()
     result = services.deliveries_send(delivery_ids=[broken.id, fine.id])
     broken.refresh_from_db()

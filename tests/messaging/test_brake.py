@@ -10,6 +10,7 @@ from messaging.brake import send_is_braked
 from messaging.intake import event_posts_process
 from messaging.models import Delivery, SendBrake
 from preferences.models import Contact
+from tests.factories import DeliveryFactory
 from tests.messaging import esp_payloads
 
 pytestmark = pytest.mark.django_db
@@ -34,13 +35,11 @@ def deliveries(n: int, status: str, send_key: str = SEND, start: int = 0) -> lis
     )
     now = timezone.now()
     return Delivery.objects.bulk_create(
-        Delivery(
+        DeliveryFactory.build(
             contact=contact,
             kind=Kind.ANNOUNCEMENT,
-            template="announcement",
             idempotency_key=f"{send_key}:{contact.pk}",
             marketing=True,
-            queue=Delivery.Queue.BULK,
             status=status,
             send_key=send_key,
             sent_at=now if status == Delivery.Status.SENT else None,

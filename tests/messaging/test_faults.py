@@ -10,19 +10,13 @@ from cadence.batch import batch_send
 from cadence.kinds import Kind
 from messaging import services
 from messaging.models import Delivery
-from tests.factories import ContactFactory
+from tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def queued(key: str = "k", kind: str = Kind.WELCOME) -> Delivery:
-    return Delivery.objects.create(
-        marketing=kind in {Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT},
-        contact=ContactFactory.create(),
-        kind=kind,
-        template="welcome",
-        idempotency_key=key,
-    )
+def queued(kind: str = Kind.WELCOME) -> Delivery:
+    return DeliveryFactory.create(kind=kind, template="welcome")
 
 
 def api_error(status: int) -> AnymailAPIError:
@@ -87,7 +81,7 @@ def test_retry_delays_grow_exponentially_with_jitter_and_a_ceiling(settings, ret
 
 def test_a_batch_with_a_transient_error_sends_only_the_rest_on_retry(esp_faults, settings):
     settings.ESP_BATCH_SENDING = {"test": {"limit": 2, "placeholder": "[[{name}]]"}}
-    deliveries = [queued(f"b{i}", Kind.NURTURE) for i in range(4)]
+    deliveries = [queued(Kind.NURTURE) for i in range(4)]
     ids = [str(d.id) for d in deliveries]
     esp_faults.then(None, api_error(502), None)  # first chunk goes, second fails once
 
@@ -99,7 +93,7 @@ def test_a_batch_with_a_transient_error_sends_only_the_rest_on_retry(esp_faults,
 
 def test_a_batch_chunk_refused_for_good_fails_only_that_chunk(esp_faults, settings):
     settings.ESP_BATCH_SENDING = {"test": {"limit": 2, "placeholder": "[[{name}]]"}}
-    deliveries = [queued(f"p{i}", Kind.NURTURE) for i in range(4)]
+    deliveries = [queued(Kind.NURTURE) for i in range(4)]
     esp_faults.then(api_error(400), None)
 
     result = services.deliveries_send(delivery_ids=[d.id for d in deliveries])

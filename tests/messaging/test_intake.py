@@ -14,12 +14,11 @@ from urllib.parse import parse_qs
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from cadence.kinds import Kind
 from cadence.models import ContactHealth
 from messaging.intake import event_posts_process
 from messaging.models import Delivery, DeliveryEvent, EventPost
 from preferences.models import ConsentEvent, Contact, SuppressionEntry
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 from tests.messaging import esp_payloads
 from tests.messaging.esp_payloads import BUILDERS, DELIVERY_ESP_NAMES, EPOCH, MAILGUN_SIGNING_KEY, WEBHOOK_SECRET
 
@@ -52,11 +51,8 @@ def deployed_on(settings, esp: str) -> None:
 def sent(esp: str = "postmark", contact: Contact | None = None) -> Delivery:
     contact = contact or ContactFactory.create()
     number = next(_numbers)
-    return Delivery.objects.create(
+    return DeliveryFactory.create(
         contact=contact,
-        kind=Kind.NURTURE,
-        marketing=True,
-        template="nurture",
         idempotency_key=f"nurture:{contact.pk}:{number}",
         status=Delivery.Status.SENT,
         esp_name=DELIVERY_ESP_NAMES[esp],
@@ -82,9 +78,7 @@ def test_every_listed_esps_bounce_goes_post_stored_processed_suppressed_and_into
     deployed_on(settings, esp)
     contact = ContactFactory.create()
     delivery = sent(esp, contact)
-    waiting = Delivery.objects.create(
-        contact=contact, kind="nurture", marketing=True, template="nurture", idempotency_key=f"waiting-{esp}"
-    )
+    waiting = DeliveryFactory.create(contact=contact)
 
     response = post(client, esp, "hard_bounce", delivery, n=now_n())
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from django.db import connection
 
-from cadence.kinds import Kind
 from messaging.models import Delivery, DeliveryEvent, EventPost
 from messaging.tasks import event_posts_process
 from preferences.models import ConsentEvent, Contact, SuppressionEntry
+from tests.factories import DeliveryFactory
 from tests.messaging import esp_payloads
 from tests.workers import kill, purge_queues, running_worker, wait_for
 
@@ -29,15 +29,8 @@ def stored_posts() -> tuple[int, int]:
         Contact(email=f"kill-{i}@example.com", status=Contact.Status.CONFIRMED) for i in range(POSTS)
     )
     deliveries = Delivery.objects.bulk_create(
-        Delivery(
-            contact=contact,
-            kind=Kind.NURTURE,
-            marketing=True,
-            template="nurture",
-            idempotency_key=f"kill:{contact.pk}",
-            status=Delivery.Status.SENT,
-            esp_name="postmark",
-            esp_message_id=f"pm-{i}",
+        DeliveryFactory.build(
+            contact=contact, status=Delivery.Status.SENT, esp_name="postmark", esp_message_id=f"pm-{i}"
         )
         for i, contact in enumerate(contacts)
     )

@@ -13,9 +13,8 @@ from anymail.exceptions import AnymailRecipientsRefused
 from django.conf import settings
 
 from cadence.batch import batch_send
-from messaging.models import Delivery
 from preferences.tokens import Purpose, contact_url
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -39,10 +38,8 @@ def records(stream: io.StringIO) -> list[dict]:
 
 def test_a_send_logs_json_with_uuids_and_never_the_address(json_log, monkeypatch):
     ok, refused = ContactFactory(email="anna.jansen@bank.example.nl"), ContactFactory(email="piet+x@example.com")
-    first = Delivery.objects.create(marketing=True, contact=ok, kind="welcome", template="welcome", idempotency_key="a")
-    second = Delivery.objects.create(
-        marketing=True, contact=refused, kind="welcome", template="welcome", idempotency_key="b"
-    )
+    first = DeliveryFactory.create(contact=ok, kind="welcome")
+    second = DeliveryFactory.create(contact=refused, kind="welcome")
     batch_send(delivery_ids=[first.id])
 
     def refuse(self, messages, *args, **kwargs):

@@ -18,7 +18,7 @@ from messaging import rendering
 from messaging.models import Delivery
 from preferences.models import Contact, SuppressionEntry
 from preferences.services import address_hash
-from tests.factories import ContactFactory, ContentItemFactory
+from tests.factories import ContactFactory, ContentItemFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -38,10 +38,7 @@ def nurture_batch(contacts: list[Contact]) -> list[Delivery]:
         ]
     )
     return Delivery.objects.bulk_create(
-        [
-            Delivery(contact=c, kind="nurture", template="nurture", idempotency_key=f"nurture:{c.id}:1", marketing=True)
-            for c in contacts
-        ]
+        [DeliveryFactory.build(contact=c, idempotency_key=f"nurture:{c.id}:1") for c in contacts]
     )
 
 

@@ -7,29 +7,24 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from cadence.guard import silence_count
-from cadence.kinds import Kind
 from cadence.models import Schedule
 from messaging.models import Delivery, DeliveryEvent, DeliveryMonthlyCount
 from messaging.retention import deliveries_monthly_totals, deliveries_prune
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryEventFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def make_delivery(contact, n: int, age_days: int, status: str = Delivery.Status.SENT) -> Delivery:
     created = timezone.now() - timedelta(days=age_days)
-    delivery = Delivery.objects.create(
+    delivery = DeliveryFactory.create(
         contact=contact,
-        kind=Kind.NURTURE,
-        template="nurture",
         idempotency_key=f"nurture:{contact.id}:{n}",
         status=status,
         created_at=created,
         sent_at=created if status == Delivery.Status.SENT else None,
     )
-    DeliveryEvent.objects.create(
-        delivery=delivery, contact=contact, esp_name="test", event_id=f"e{n}", type="delivered", occurred_at=created
-    )
+    DeliveryEventFactory.create(delivery=delivery, esp_name="test", occurred_at=created)
     return delivery
 
 

@@ -12,19 +12,13 @@ from cadence.kinds import Kind
 from messaging import services
 from messaging.models import Delivery
 from preferences.models import Contact
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def queued(contact: Contact, kind: str = Kind.WELCOME, key: str = "k") -> Delivery:
-    return Delivery.objects.create(
-        marketing=kind in {Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT},
-        contact=contact,
-        kind=kind,
-        template=kind,
-        idempotency_key=key,
-    )
+def queued(contact: Contact, kind: str = Kind.WELCOME) -> Delivery:
+    return DeliveryFactory.create(contact=contact, kind=kind)
 
 
 def test_a_delivery_is_sent_once_even_when_sent_twice():

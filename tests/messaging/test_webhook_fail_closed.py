@@ -8,11 +8,10 @@ import json
 
 import pytest
 
-from cadence.kinds import Kind
 from messaging.intake import event_posts_process
 from messaging.models import Delivery, DeliveryEvent, EventPost
 from preferences.models import ConsentEvent, SuppressionEntry
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 from tests.messaging import esp_payloads
 from tests.messaging.esp_payloads import MAILGUN_SIGNING_KEY, WEBHOOK_SECRET
 
@@ -42,15 +41,9 @@ JSON_ESPS = [
 MALFORMED_BODIES = ["", "{", '{"RecordType": "Bounce", ', "null", "{}", "[]", '"HardBounce"', "[1]", "\xff"]
 
 
-def sent(contact, message_id: str, key: str) -> Delivery:
-    return Delivery.objects.create(
-        contact=contact,
-        kind=Kind.NURTURE,
-        template="nurture",
-        idempotency_key=key,
-        status=Delivery.Status.SENT,
-        esp_name="postmark",
-        esp_message_id=message_id,
+def sent(contact, message_id: str) -> Delivery:
+    return DeliveryFactory.create(
+        contact=contact, status=Delivery.Status.SENT, esp_name="postmark", esp_message_id=message_id
     )
 
 
@@ -79,7 +72,7 @@ def nothing_recorded() -> bool:
 def test_without_a_webhook_secret_an_unauthenticated_hard_bounce_is_refused_and_suppresses_nobody(client, settings):
     settings.ANYMAIL = {}
     contact = ContactFactory()
-    delivery = sent(contact, "pm-1", "k1")
+    delivery = sent(contact, "pm-1")
     payload = json.loads(esp_payloads.postmark("hard_bounce", delivery)["data"])
 
     response = postmark_post(client, payload, auth=None)
@@ -93,8 +86,8 @@ def test_without_a_webhook_secret_an_unauthenticated_hard_bounce_is_refused_and_
 def test_a_forged_event_naming_another_recipient_of_a_batch_message_id_does_nothing_to_that_contact(client, settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET}
     attacker, victim = ContactFactory(), ContactFactory()
-    sent(attacker, "batch-42", "k1")
-    victims = sent(victim, "batch-42", "k2")
+    sent(attacker, "batch-42")
+    victims = sent(victim, "batch-42")
     payload = json.loads(esp_payloads.postmark("hard_bounce", victims)["data"])
     payload["Metadata"] = {}  # the batch id and the victim's address, nothing else
 
@@ -109,8 +102,8 @@ def test_a_forged_event_naming_another_recipient_of_a_batch_message_id_does_noth
 def test_an_event_with_ones_own_delivery_id_naming_another_address_suppresses_nobody(client, settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET}
     attacker, victim = ContactFactory(), ContactFactory()
-    own = sent(attacker, "batch-43", "k1")
-    sent(victim, "batch-43", "k2")
+    own = sent(attacker, "batch-43")
+    sent(victim, "batch-43")
     payload = json.loads(esp_payloads.postmark("hard_bounce", own)["data"])
     payload["Email"] = victim.email
 
@@ -125,8 +118,8 @@ def test_an_event_with_ones_own_delivery_id_naming_another_address_suppresses_no
 def test_a_real_batch_event_with_its_delivery_id_still_suppresses_its_own_recipient(client, settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET}
     first, second = ContactFactory(), ContactFactory()
-    sent(first, "batch-44", "k1")
-    seconds = sent(second, "batch-44", "k2")
+    sent(first, "batch-44")
+    seconds = sent(second, "batch-44")
 
     assert postmark_post(client, json.loads(esp_payloads.postmark("hard_bounce", seconds)["data"])).status_code == 200
 
@@ -159,7 +152,7 @@ def test_a_malformed_or_empty_body_gets_400_and_records_nothing(client, settings
 def test_a_mailgun_post_without_the_signing_key_configured_gets_400(client, settings):
     settings.ANYMAIL = {"WEBHOOK_SECRET": WEBHOOK_SECRET}
     client.raise_request_exception = False
-    delivery = sent(ContactFactory(), "mg-1", "k1")
+    delivery = sent(ContactFactory(), "mg-1")
 
     response = client.post(
         "/anymail/mailgun/tracking/", HTTP_AUTHORIZATION=AUTH, **esp_payloads.mailgun("hard_bounce", delivery)

@@ -12,7 +12,7 @@ from messaging.intake import event_posts_process
 from messaging.models import Delivery, DeliveryEvent
 from preferences.models import ConsentEvent, Contact, SuppressionEntry
 from preferences.services import address_hash
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 from tests.messaging import esp_payloads
 from tests.messaging.esp_payloads import BUILDERS, CLICKED_URL, MAILGUN_SIGNING_KEY, WEBHOOK_SECRET
 
@@ -33,13 +33,10 @@ def _webhook_settings(settings):
 
 
 def sent_delivery(contact: Contact | None = None, kind: str = Kind.NURTURE) -> Delivery:
-    contact = contact or ContactFactory.create()
-    return Delivery.objects.create(
-        marketing=kind in {Kind.WELCOME, Kind.NURTURE, Kind.REENGAGEMENT},
-        contact=contact,
+    return DeliveryFactory.create(
+        contact=contact or ContactFactory.create(),
         kind=kind,
         template="welcome",
-        idempotency_key=f"{kind}:{contact.id}:{next(_numbers)}",
         status=Delivery.Status.SENT,
         esp_name="test",
         esp_message_id=f"esp-{next(_numbers)}",
@@ -74,9 +71,7 @@ def test_a_delivered_event_marks_the_delivery_delivered(client, esp):
 def test_a_hard_bounce_suppresses_the_contact_at_once_with_evidence(client, esp):
     contact = ContactFactory.create()
     delivery = sent_delivery(contact)
-    queued = Delivery.objects.create(
-        marketing=True, contact=contact, kind="nurture", template="welcome", idempotency_key=f"q{esp}"
-    )
+    queued = DeliveryFactory.create(contact=contact, template="welcome")
 
     assert post(client, esp, "hard_bounce", delivery).status_code == 200
 
@@ -177,7 +172,7 @@ def test_the_same_event_posted_twice_is_recorded_once(client, esp):
 @pytest.mark.parametrize("esp", ESPS)
 def test_events_about_unknown_messages_are_answered_200_and_dropped(client, esp):
     stranger = ContactFactory.build(email="stranger@example.net")
-    unknown = Delivery(contact=stranger, kind="nurture", esp_message_id="not-ours")
+    unknown = DeliveryFactory.build(contact=stranger, esp_message_id="not-ours")
     assert post(client, esp, "hard_bounce", unknown).status_code == 200
     assert DeliveryEvent.objects.count() == 0
     assert SuppressionEntry.objects.count() == 0

@@ -19,7 +19,7 @@ from config.celery import app as celery_app
 from messaging.models import Delivery
 from tests import esp_backend
 from tests.conftest import subprocess_env
-from tests.factories import ContactFactory
+from tests.factories import DeliveryFactory
 from tests.workers import purge_queues
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -88,12 +88,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
 
 
 def nurture(n: int) -> list[Delivery]:
-    return [
-        Delivery.objects.create(
-            marketing=True, contact=ContactFactory.create(), kind="nurture", template="welcome", idempotency_key=f"w{i}"
-        )
-        for i in range(n)
-    ]
+    return DeliveryFactory.create_batch(n, template="welcome")
 
 
 def test_a_worker_retries_transient_esp_errors_with_growing_waits_and_sends_once():

@@ -16,7 +16,7 @@ from preferences.api_keys import crm_key_create
 from preferences.importing import contacts_import_file
 from preferences.models import Contact, PendingSignup
 from preferences.tokens import Purpose, make_token
-from tests.factories import ContactFactory, TopicFactory
+from tests.factories import ContactFactory, DeliveryFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -158,9 +158,7 @@ def test_a_stored_name_with_a_line_break_never_reaches_a_subject(settings):
     settings.ESP_BATCH_SENDING = {}
     contact = ContactFactory(first_name="Ann")
     Contact.objects.filter(pk=contact.pk).update(first_name=EVIL)  # stored before the doors were closed
-    single = Delivery.objects.create(
-        contact=contact, kind=Kind.WELCOME, template="welcome", idempotency_key="w", marketing=True
-    )
+    single = DeliveryFactory.create(contact=contact, kind=Kind.WELCOME)
     batch_send(delivery_ids=[single.id])
     single.refresh_from_db()
     assert single.status == Delivery.Status.SENT, single.error
@@ -172,12 +170,7 @@ def test_a_stored_name_with_a_line_break_is_not_merged_raw_by_the_esp(settings):
     settings.ESP_BATCH_SENDING = {"test": {"limit": 10, "placeholder": "[[{name}]]"}}
     evil, plain = ContactFactory(first_name="Ann"), ContactFactory(first_name="Eva")
     Contact.objects.filter(pk=evil.pk).update(first_name=EVIL)
-    deliveries = [
-        Delivery.objects.create(
-            contact=c, kind=Kind.WELCOME, template="welcome", idempotency_key=f"w{c.pk}", marketing=True
-        )
-        for c in (evil, plain)
-    ]
+    deliveries = [DeliveryFactory.create(contact=c, kind=Kind.WELCOME) for c in (evil, plain)]
     batch_send(delivery_ids=[d.id for d in deliveries])
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 2
     merge_data = mail.outbox[0].merge_data

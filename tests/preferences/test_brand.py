@@ -8,9 +8,8 @@ import pytest
 from django.core import mail
 
 from cadence.batch import batch_send
-from messaging.models import Delivery
 from preferences.tokens import Purpose, make_token
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +56,7 @@ def test_every_public_page_carries_the_brand(client, brand, topics):
 def test_every_mail_carries_the_brand_in_html_and_text(brand, topics, kind, template):
     status = "pending" if kind == "confirmation" else "confirmed"
     contact = ContactFactory(topics=topics[:1], status=status, locale="en")
-    delivery = Delivery.objects.create(contact=contact, kind=kind, template=template, idempotency_key=kind)
+    delivery = DeliveryFactory.create(contact=contact, kind=kind, template=template)
     batch_send(delivery_ids=[delivery.id])
     message = mail.outbox[0]
     html = message.alternatives[0][0]
@@ -70,7 +69,7 @@ def test_every_mail_carries_the_brand_in_html_and_text(brand, topics, kind, temp
 def test_the_sender_name_comes_from_the_brand_not_the_product(brand, topics, settings):
     assert "Cadence" not in settings.DEFAULT_FROM_EMAIL
     contact = ContactFactory(topics=topics[:1])
-    delivery = Delivery.objects.create(contact=contact, kind="welcome", template="welcome", idempotency_key="w")
+    delivery = DeliveryFactory.create(contact=contact, kind="welcome")
     batch_send(delivery_ids=[delivery.id])
     assert mail.outbox[0].from_email == settings.DEFAULT_FROM_EMAIL
 
@@ -82,9 +81,7 @@ def test_a_configured_security_note_replaces_the_default(client, brand, settings
 
 def test_the_confirmation_mail_has_a_plain_link_beside_the_button(brand, topics):
     contact = ContactFactory(topics=topics[:1], status="pending", locale="nl")
-    delivery = Delivery.objects.create(
-        contact=contact, kind="confirmation", template="confirmation", idempotency_key="c"
-    )
+    delivery = DeliveryFactory.create(contact=contact, kind="confirmation")
     batch_send(delivery_ids=[delivery.id])
     html = mail.outbox[0].alternatives[0][0]
     token_url = next(word for word in mail.outbox[0].body.split() if "/confirm/" in word)

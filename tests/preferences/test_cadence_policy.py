@@ -9,7 +9,7 @@ from cadence.tick import schedules_claim_due
 from preferences.models import CadencePolicy, Contact
 from preferences.policy import allowed_frequencies, effective_frequency
 from preferences.tokens import Purpose, make_token
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -91,10 +91,9 @@ def test_a_capped_contacts_mail_states_the_frequency_really_applied(topics):
     from django.core import mail
 
     from cadence.batch import batch_send
-    from messaging.models import Delivery
 
     contact = ContactFactory(potential="low", frequency="biweekly", topics=topics[:1], locale="en")
-    delivery = Delivery.objects.create(contact=contact, kind="welcome", template="welcome", idempotency_key="w")
+    delivery = DeliveryFactory.create(contact=contact, kind="welcome")
     batch_send(delivery_ids=[delivery.id])
     body = mail.outbox[0].body
     assert "We email you monthly" in body and "every 2 weeks" not in body

@@ -9,7 +9,7 @@ from cadence.kinds import Kind
 from messaging.models import Delivery
 from preferences.models import ConsentEvent, Contact
 from preferences.tokens import Purpose, make_token
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -119,9 +119,7 @@ def test_less_often_instead_keeps_the_subscription(client):
 
 def test_unsubscribing_cancels_queued_marketing_mail(client):
     contact = ContactFactory()
-    welcome = Delivery.objects.create(
-        marketing=True, contact=contact, kind=Kind.WELCOME, template="welcome", idempotency_key="k1"
-    )
+    welcome = DeliveryFactory.create(contact=contact, kind=Kind.WELCOME)
     client.post(f"/unsubscribe/{make_token(contact, Purpose.UNSUBSCRIBE)}/", {"action": "unsubscribe"})
     welcome.refresh_from_db()
     assert welcome.status == Delivery.Status.CANCELLED

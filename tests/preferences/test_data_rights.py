@@ -18,7 +18,7 @@ from preferences.data_rights import contact_erase
 from preferences.models import ConsentEvent, Contact, ImportJob, SuppressionEntry, address_hash
 from preferences.services import Evidence, contact_confirm, contact_subscribe
 from preferences.tokens import Purpose, make_token
-from tests.factories import ContactFactory, ProductFactory
+from tests.factories import ContactFactory, DeliveryFactory, ProductFactory
 from tests.messaging import esp_payloads
 
 pytestmark = pytest.mark.django_db
@@ -157,9 +157,7 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_address_suppressed(admin_
 def test_an_erased_address_that_comes_back_through_an_import_gets_no_mail(person):
     contact_erase(contact=person, source="test")
     reimported = ContactFactory(email=EMAIL)  # as a CRM sync or CSV import would create it
-    delivery = Delivery.objects.create(
-        contact=reimported, kind=Kind.ANNOUNCEMENT, template="announcement", idempotency_key="k"
-    )
+    delivery = DeliveryFactory.create(contact=reimported, kind=Kind.ANNOUNCEMENT)
     batch_send(delivery_ids=[delivery.id])
     delivery.refresh_from_db()
     assert mail.outbox == [] and delivery.error == "suppressed address"

@@ -6,27 +6,17 @@ import pytest
 import time_machine
 from django.db import IntegrityError, transaction
 
-from cadence.kinds import Kind
 from messaging.models import Delivery
 from preferences.models import Contact, Conversion, Lifecycle
 from preferences.services import contact_set_share
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 SIGNUP = datetime(2026, 1, 10, 9, tzinfo=UTC)
 
 
 def sent(contact: Contact, n: int, at: datetime) -> None:
-    for i in range(n):
-        Delivery.objects.create(
-            marketing=True,
-            contact=contact,
-            kind=Kind.NURTURE,
-            template="x",
-            idempotency_key=f"{contact.pk}:{i}",
-            status=Delivery.Status.SENT,
-            sent_at=at,
-        )
+    DeliveryFactory.create_batch(n, contact=contact, template="x", status=Delivery.Status.SENT, sent_at=at)
 
 
 def test_lifecycle_follows_the_share_of_customer():

@@ -8,7 +8,7 @@ from messaging.models import Delivery
 from preferences import signals
 from preferences.models import ConsentEvent, Contact, SuppressionEntry
 from preferences.services import Evidence, address_hash, contact_suppress
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,9 +20,7 @@ def signup(client: Client, email: str):
 
 def test_suppressing_stops_marketing_records_evidence_and_tells_the_other_apps():
     contact = ContactFactory()
-    queued = Delivery.objects.create(
-        marketing=True, contact=contact, kind="nurture", template="welcome", idempotency_key="q"
-    )
+    queued = DeliveryFactory.create(contact=contact, template="welcome")
     heard = []
 
     def listen(sender, contact, reason, **kwargs):
