@@ -36,6 +36,12 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.WHITENOISE_USE_FINDERS = True
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.postgres`: a test that needs PostgreSQL (its SQL, its locks) skips itself elsewhere."""
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_throttles(settings) -> Iterator[None]:
     """Each test starts with empty throttle counters and mail from the anymail test backend."""

@@ -135,7 +135,9 @@ def test_a_batch_of_200_moves_every_schedule_in_a_constant_number_of_queries_per
     # UPDATE, the receipts' INSERT) for the sends of all eight lanes, not one per mail.
     steps = sum(query["sql"].startswith('WITH v("id", "status"') for query in queries.captured_queries)
     assert 25 <= steps <= 50
-    assert len(queries.captured_queries) <= 12 + 6 * steps
+    # SQLite adds one per step: `SELECT changes()` for the schedules' UPDATE count (messaging.bulk_sql.changed_rows).
+    per_step = 7 if connection.vendor == "sqlite" else 6
+    assert len(queries.captured_queries) <= 12 + per_step * steps
 
     assert len(result.sent) == 200
     schedules = Schedule.objects.all()
