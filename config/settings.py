@@ -73,6 +73,13 @@ MIDDLEWARE = [
     # After it, the HTTP metrics' closing half (django-prometheus wants it last).
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+# The middleware of ESP webhook posts (POST /anymail/...): they carry the ESP's credentials, never a
+# session, a login or a language (config/intake_wsgi.py).
+INTAKE_MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

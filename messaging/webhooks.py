@@ -34,7 +34,7 @@ from anymail.webhooks.base import AnymailCoreWebhookView
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern
 from django.utils.module_loading import import_string
@@ -244,9 +244,29 @@ class IntakeView:
         reason = body_refusal(self.esp, posted, body)
         if reason:
             return refuse(request, reason)
-        EventPost.objects.create(esp=self.esp, kind=self.kind, body=body, meta=stored_meta(request))
+        event_post_store(esp=self.esp, kind=self.kind, body=body, meta=stored_meta(request))
         transaction.on_commit(trigger_processing)
         return HttpResponse()
+
+
+def event_post_store(*, esp: str, kind: str, body: bytes, meta: dict[str, str]) -> None:
+    """Store one post with one INSERT (its own transaction, committed when this returns).
+
+    Django's health check of a persistent connection (CONN_HEALTH_CHECKS) costs a round trip to the
+    database before the first query of each request, as much as the INSERT itself; here the INSERT is
+    the check: when it finds the connection dead, it is made once more on a new connection. A post stored
+    twice that way records nothing twice (events are de-duplicated by their key when processed).
+    """
+    if connection.in_atomic_block:  # a caller's transaction: its connection is not ours to replace
+        EventPost.objects.create(esp=esp, kind=kind, body=body, meta=meta)
+        return
+    connection.health_check_done = True  # type: ignore[attr-defined]
+    try:
+        EventPost.objects.create(esp=esp, kind=kind, body=body, meta=meta)
+    except (InterfaceError, OperationalError):
+        logger.warning("the database connection was lost; storing the post on a new one", exc_info=True)
+        connection.close()
+        EventPost.objects.create(esp=esp, kind=kind, body=body, meta=meta)
 
 
 def _credentials(request: HttpRequest) -> dict[str, str]:
