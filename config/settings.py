@@ -514,6 +514,9 @@ BRAKE_WINDOW_HOURS = env.int("BRAKE_WINDOW_HOURS", default=24)
 DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=400)
 DELIVERY_RETENTION_BATCH_SIZE = env.int("DELIVERY_RETENTION_BATCH_SIZE", default=5000)
 DELIVERY_RETENTION_MAX_SECONDS = env.float("DELIVERY_RETENTION_MAX_SECONDS", default=120.0)
+# Processed ESP webhook posts (their raw bodies) are deleted this many days after processing, by the same
+# nightly job; quarantined ones stay until an admin deletes them.
+EVENT_POST_RETENTION_DAYS = env.int("EVENT_POST_RETENTION_DAYS", default=14)
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {

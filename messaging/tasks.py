@@ -8,6 +8,7 @@ from celery import shared_task
 
 from messaging import intake
 from messaging.retention import deliveries_prune as prune
+from messaging.retention import event_posts_prune
 
 
 @shared_task(name="messaging.tasks.event_posts_process", acks_late=True)
@@ -18,6 +19,8 @@ def event_posts_process() -> dict[str, int]:
 
 @shared_task(name="messaging.tasks.deliveries_prune")
 def deliveries_prune() -> dict[str, Any]:
-    """Prune deliveries past DELIVERY_RETENTION_DAYS (beat, nightly; bounded per run)."""
+    """Prune deliveries past DELIVERY_RETENTION_DAYS and processed ESP posts past EVENT_POST_RETENTION_DAYS
+    (beat, nightly; bounded per run)."""
     result = prune()
-    return {"deliveries": result.deliveries, "events": result.events, "done": result.done}
+    posts = event_posts_prune()
+    return {"deliveries": result.deliveries, "events": result.events, "done": result.done, "event_posts": posts}
