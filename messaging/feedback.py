@@ -93,7 +93,10 @@ def is_soft_bounce(esp_name: str, event: AnymailTrackingEvent, raw: dict[str, An
     if esp == "amazon ses":
         return raw.get("bounce", {}).get("bounceType") in {"Transient", "Undetermined"}
     if esp == "sparkpost":
-        return str(raw.get("bounce_class", "")) in SPARKPOST_SOFT_BOUNCE_CLASSES
+        # anymail's esp_event is the whole {"msys": {"message_event": {...}}} wrapper SparkPost posts.
+        wrapped = raw.get("msys")
+        data = next(iter(wrapped.values()), {}) if isinstance(wrapped, dict) and wrapped else raw
+        return str(data.get("bounce_class", "")) in SPARKPOST_SOFT_BOUNCE_CLASSES
     if esp == "mailjet":
         return raw.get("event") == "bounce" and not raw.get("hard_bounce", True)
     return False
