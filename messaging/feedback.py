@@ -334,9 +334,11 @@ def _evidence(row: _Row) -> Evidence:
 
 def _act(rows: list[_Row]) -> None:
     """Suppress, unsubscribe, brake and tell cadence, once for the batch."""
-    acting = [row for row in rows if _addressed_to(row.tracked.event, row.match.email)]
+    acting: list[_Row] = []
     for row in rows:
-        if row not in acting:
+        if _addressed_to(row.tracked.event, row.match.email):
+            acting.append(row)
+        else:
             # Recorded, but the address is not the contact's (now): it suppresses nobody.
             logger.warning("tracking event names another address than its delivery's", extra={"esp": row.tracked.esp})
     suppressions: list[tuple[Any, str, Evidence]] = []
