@@ -12,7 +12,17 @@ BEFORE = [("messaging", "0010_kind_is_a_label_announcement_to_cadence")]
 AFTER = [("messaging", "0011_delivery_error_class")]
 
 
+@pytest.fixture
+def back_to_the_latest_schema():
+    """Migrate forward to every app's latest migration afterwards: the tests that follow need the whole schema."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_the_latest_schema")
 def test_existing_rows_get_the_class_their_message_names():
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)

@@ -123,6 +123,7 @@ def test_a_post_asks_the_database_nothing_but_its_insert(served, monkeypatch, se
     needs_postgres()
     settings.EVENT_INTAKE_TRIGGER_SECONDS = 3600
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    connection.close()  # a connection of its own, with no errors left by an earlier test
     delivery = sent()
     call(served, "/anymail/postmark/tracking/", body=bounce_body(delivery))  # the connection is open
     checks = []
