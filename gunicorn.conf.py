@@ -11,17 +11,25 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-# Sync workers: each request is short (the ESP's webhooks are stored and answered at once).
 workers = int(
     os.environ.get("GUNICORN_WORKERS") or os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1
 )
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Threaded workers (gthread): a request mostly waits for PostgreSQL's commit (an ESP webhook post is one
+# INSERT), and threads let those waits overlap and share the disk's flushes; they also keep the ESP's
+# connection open between posts. With sync workers (threads 1) a worker waits for each commit alone and
+# every post opens a new TCP connection: 236 posts/s against 715 with 8 threads (bench/RESULTS.md).
+# Each thread holds its own database connection (workers x threads in all).
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # A worker is replaced after this many requests (0: never), spread by the jitter.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
+# Django is loaded once, in the master, and each worker is a fork of it: a replaced worker costs a fork,
+# not the second of CPU that loading Django and the URLs takes (at 2,000 posts/s and 4 workers, one
+# worker every second). Code is then reloaded by restarting the master, never by HUP alone.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() in ("1", "true", "yes")
 # The proxies whose X-Forwarded-* headers are believed: the load balancer's addresses ("*" behind a
 # private network only). Django's own view of the client IP is NUM_PROXIES.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
@@ -34,6 +42,14 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # /link/... and token= queries in every atom. No user agent's cookies or Authorization header.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
 logger_class = "config.gunicorn_logging.TokenSafeLogger"
+
+
+def when_ready(server: object) -> None:
+    """Close whatever database connection loading the app opened: forks must never share one."""
+    if preload_app:
+        from django.db import connections
+
+        connections.close_all()
 
 
 def child_exit(server: object, worker: object) -> None:

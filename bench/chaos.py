@@ -179,6 +179,7 @@ class Processes:
     def __init__(self, env: dict[str, str], workdir: Path, workers: int, log: Path) -> None:
         self.env, self.workdir, self.log = env, workdir, log
         self.workers: list[subprocess.Popen[bytes] | None] = [None] * workers
+        self.events_worker: subprocess.Popen[bytes] | None = None
         self.beat: subprocess.Popen[bytes] | None = None
         self.web: subprocess.Popen[bytes] | None = None
         self.started_at: dict[int, float] = {}
@@ -227,9 +228,25 @@ class Processes:
             "WARNING",
         )
 
+    def start_events_worker(self) -> None:
+        """The production set's worker-events: it processes the ESP webhook posts the web stored."""
+        self.events_worker = self._start(
+            "worker", "-Q", "events", "-c", "1", "-n", f"chaos-events-{uuid.uuid4().hex[:6]}@%h",
+            "--without-mingle", "--without-gossip", "-l", "WARNING",
+        )  # fmt: skip
+
+    def kill_events_worker(self) -> None:
+        """SIGKILL the events worker (mid-batch, most likely) and start a new one in its place."""
+        if self.events_worker is not None:
+            os.kill(self.events_worker.pid, signal.SIGKILL)
+            self.events_worker.wait()
+            self.started_at.pop(self.events_worker.pid, None)
+        self.start_events_worker()
+
     def start(self) -> None:
         for index in range(len(self.workers)):
             self.start_worker(index)
+        self.start_events_worker()
         self.start_beat()
 
     def start_beat(self) -> None:
@@ -271,6 +288,10 @@ class Processes:
                 self._exited_on_its_own(process)
                 self.start_worker(index)
                 restarted += 1
+        if self.events_worker is not None and self.events_worker.poll() is not None:
+            self._exited_on_its_own(self.events_worker)
+            self.start_events_worker()
+            restarted += 1
         if self.beat is not None and self.beat.poll() is not None:
             self._exited_on_its_own(self.beat)
             self.start_beat()
@@ -287,10 +308,10 @@ class Processes:
         self.start_worker(index)
 
     def stop(self) -> None:
-        for process in [*self.workers, self.beat, self.web]:
+        for process in [*self.workers, self.events_worker, self.beat, self.web]:
             if process is not None and process.poll() is None:
                 process.terminate()
-        for process in [*self.workers, self.beat, self.web]:
+        for process in [*self.workers, self.events_worker, self.beat, self.web]:
             if process is not None:
                 try:
                     process.wait(timeout=15)
@@ -404,6 +425,9 @@ def run(
                 wait(fault_interval / 2)
                 redis_server.restart()
                 redis_restarts += 1
+                if standin is not None:
+                    processes.kill_events_worker()
+                    kill_count += 1
         last_fault = time.monotonic()
         deadline = last_fault + timeout
         while time.monotonic() < deadline:

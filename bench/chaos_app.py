@@ -79,5 +79,7 @@ def guard() -> None:
 app.conf.beat_schedule = {
     "chaos-tick": {"task": "bench.chaos.tick", "schedule": float(os.environ.get("CHAOS_TICK_SECONDS", "1"))},
     "chaos-guard": {"task": "bench.chaos.guard", "schedule": float(os.environ.get("CHAOS_GUARD_SECONDS", "5"))},
+    # As in production: beat asks for the stored ESP posts to be processed (a lost trigger delays, never loses).
+    "event-posts-process": {"task": "messaging.tasks.event_posts_process", "schedule": 10.0},
 }
 app.conf.task_routes = {**app.conf.task_routes, "bench.chaos.*": {"queue": "default"}}

@@ -4,8 +4,10 @@ stored posts processed by a real worker on the `events` queue.
 
     python -m bench.intake --mails 10000 --seconds 10
 
-Reports accepted events/s for both shapes, processed events/s, and bounce-to-suppression latency
-(post stored -> contact suppressed) p50/p99.
+Reports accepted events/s for both shapes (with the gunicorn workers' CPU per post, which the machine's
+load does not change much), the bounce-to-suppression latency (post stored -> contact suppressed) p50/p99
+with an events worker processing while wrk posts, and sustained processing of `--process-events` stored
+events by one worker.
 """
 
 from __future__ import annotations
@@ -98,77 +100,136 @@ def wrk(url: str, lines: list[str], auth: str, seconds: int, connections: int) -
     return result.stdout
 
 
+def events_worker(env: dict[str, str]) -> subprocess.Popen:
+    """Start the production set's events worker (deploy/cadence worker-events)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "events", "-c", "1", "-n", "bench-events@%h",
+         "--without-gossip", "--without-mingle", "-l", "warning"],
+        cwd=BASE_DIR, env=env,
+    )  # fmt: skip
+
+
+def cpu_seconds(master: int) -> float:
+    """Return the CPU seconds (user + system) used by a process's children: the live ones and those it
+    reaped (gunicorn replaces its workers every GUNICORN_MAX_REQUESTS)."""
+    fields = Path(f"/proc/{master}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[13]) + int(fields[14])
+    for pid in subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def bounce_latency(since_id: int) -> tuple[float, float, int]:
+    """Return p50 and p99 (seconds) of post stored -> contact suppressed for the Postmark bounces after `since_id`."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM c.suppressed_at - p.received_at)), count(*) "
+            "FROM messaging_eventpost p JOIN preferences_contact c ON c.email = (convert_from(p.body, 'UTF8')::jsonb ->> 'Email') "
+            "WHERE p.id > %s AND p.esp = 'postmark' AND convert_from(p.body, 'UTF8')::jsonb ->> 'RecordType' = 'Bounce' "
+            "AND c.suppressed_at >= p.received_at",
+            [since_id],
+        )
+        (p50, p99), count = cursor.fetchone()
+    return p50 or 0.0, p99 or 0.0, count
+
+
+def store_posts(lines: list[str], count: int) -> None:
+    """Store `count` Postmark posts (cycling through `lines`) as the door would, without the door."""
+    from messaging.models import EventPost
+
+    meta = {"CONTENT_TYPE": "application/json", "PATH_INFO": "/anymail/postmark/tracking/", "wsgi.url_scheme": "https"}
+    for start in range(0, count, 5000):
+        EventPost.objects.bulk_create(
+            EventPost(esp="postmark", body=lines[i % len(lines)].encode(), meta=meta)
+            for i in range(start, min(count, start + 5000))
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mails", type=int, default=10000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--process-events", type=int, default=100000, help="stored events timed through a worker")
     args = parser.parse_args()
     assert shutil.which("wrk"), "needs Debian's wrk"
     os.environ["EMAIL_BACKEND"] = "anymail.backends.postmark.EmailBackend"
     os.environ["WEBHOOK_ESPS"] = "sendgrid"
     setup(migrate=True)
     from messaging.models import EventPost
+    from messaging.tasks import event_posts_process
+    from tests.workers import purge_queues
 
     deliveries = _deliveries(args.mails)
+    lines = postmark_lines(deliveries)
     auth = os.environ["ANYMAIL_WEBHOOK_SECRET"]
+    # The door as deployed: gunicorn.conf.py (threads, preload) with the bench's worker count, and the web
+    # asking for processing every EVENT_INTAKE_TRIGGER_SECONDS as in production.
     env = {**os.environ, "DATABASE_URL": bench_database_url(), "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1",
-           "LOG_LEVEL": "WARNING", "EVENT_INTAKE_TRIGGER_SECONDS": "3600", "SECURE_SSL_REDIRECT": "false"}  # fmt: skip
+           "LOG_LEVEL": "WARNING", "SECURE_SSL_REDIRECT": "false"}  # fmt: skip
+    purge_queues("events")
     print(f"load before: {load()}")
+    access_log = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the server runs)
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", "4", "-b", f"127.0.0.1:{PORT}", "--log-level", "warning"],
-        cwd=BASE_DIR, env=env,
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "config.wsgi", "-w", "4", "-b", f"127.0.0.1:{PORT}",
+         "--log-level", "warning"],
+        cwd=BASE_DIR, env=env, stdout=access_log,  # the access log as production writes it, to a file
     )  # fmt: skip
+    worker = events_worker(env)
     try:
-        time.sleep(4)
+        time.sleep(6)
         base = f"http://127.0.0.1:{PORT}/anymail"
-        print("postmark, one event a post:")
-        print(wrk(f"{base}/postmark/tracking/", postmark_lines(deliveries), auth, args.seconds, args.connections))
-        accepted = EventPost.objects.count()
-        print(f"  accepted {accepted} posts = {accepted / args.seconds:.0f} events/s; load {load()}")
+        print("postmark, one event a post, an events worker processing meanwhile:")
+        before_id = EventPost.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        used = cpu_seconds(web.pid)
+        print(wrk(f"{base}/postmark/tracking/", lines, auth, args.seconds, args.connections))
+        used = cpu_seconds(web.pid) - used
+        accepted = EventPost.objects.filter(id__gt=before_id).count()
+        print(f"  accepted {accepted} posts = {accepted / args.seconds:.0f} events/s; gunicorn workers' CPU "
+              f"{used * 1000 / max(accepted, 1):.2f} ms a post; load {load()}")  # fmt: skip
+        deadline = time.monotonic() + 120
+        while EventPost.objects.filter(state="new").exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        p50, p99, bounces = bounce_latency(before_id)
+        print(f"  bounce -> suppression (post stored -> contact suppressed, processed while posting): "
+              f"p50 {p50:.2f} s, p99 {p99:.2f} s over {bounces} bounces")  # fmt: skip
         print("sendgrid-shaped, 1,000 events a post:")
+        before_id = EventPost.objects.order_by("-id").values_list("id", flat=True).first() or 0
         print(wrk(f"{base}/sendgrid/tracking/", sendgrid_lines(deliveries), auth, args.seconds, 4))
-        arrays = EventPost.objects.filter(esp="sendgrid").count()
+        arrays = EventPost.objects.filter(esp="sendgrid", id__gt=before_id).count()
         print(f"  accepted {arrays} posts = {arrays * 1000 / args.seconds:.0f} events/s; load {load()}")
     finally:
         web.terminate()
         web.wait()
-    EventPost.objects.filter(esp="sendgrid").delete()  # processing is timed on the Postmark posts
-    waiting = EventPost.objects.filter(state="new").count()
-    from tests.workers import purge_queues
-
+        worker.terminate()
+        worker.wait()
+    # Sustained processing: `--process-events` distinct stored Postmark events (121 for every 100 mails),
+    # one worker, from a standing start.
+    EventPost.objects.all().delete()
+    lines = postmark_lines(_deliveries(args.process_events * 100 // 121 + 1))[: args.process_events]
+    store_posts(lines, len(lines))
     purge_queues("events")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "events", "-c", "1", "-n", "bench-events@%h",
-         "--without-gossip", "--without-mingle", "-l", "warning"],
-        cwd=BASE_DIR, env=env,
-    )  # fmt: skip
+    worker = events_worker(env)
     try:
-        from messaging.tasks import event_posts_process
-
         time.sleep(5)
         started = time.monotonic()
         event_posts_process.apply_async()
         while EventPost.objects.filter(state="new").exists():
-            time.sleep(0.2)
-            if time.monotonic() - started > 600:
+            time.sleep(0.5)
+            if time.monotonic() - started > 1800:
                 break
         elapsed = time.monotonic() - started
     finally:
         worker.terminate()
         worker.wait()
-    print(f"processed {waiting} posts in {elapsed:.1f} s = {waiting / elapsed:.0f} events/s; load {load()}")
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM c.suppressed_at - p.received_at)) "
-            "FROM messaging_eventpost p JOIN preferences_contact c ON c.email = (convert_from(p.body, 'UTF8')::jsonb ->> 'Email') "
-            "WHERE convert_from(p.body, 'UTF8')::jsonb ->> 'RecordType' = 'Bounce'"
-        )
-        p50, p99 = cursor.fetchone()[0]
-    print(f"bounce -> suppression (post stored -> contact suppressed): p50 {p50:.1f} s, p99 {p99:.1f} s")
-    print("(processing started after the load run: latency includes the wait for the run to end)")
+    print(f"processed {args.process_events} stored events in {elapsed:.1f} s = {args.process_events / elapsed:.0f} events/s; "
+          f"load {load()}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from cadence.enqueue import deliveries_enqueue, deliveries_enqueue_on_their_queu
 from cadence.keys import ANNOUNCEMENT_SEND, confirmation_key, import_send_key, invitation_key, link_request_key
 from cadence.kinds import Kind
 from cadence.models import AnnouncementRecipient, ContactHealth, ContentReceipt, Schedule
-from cadence.schedules import schedule_reschedule, schedule_start, schedule_stop
+from cadence.schedules import schedule_reschedule, schedule_start, schedule_stop, schedules_stop
 from config.celery import app
 from messaging import signals as messaging_signals
 from messaging.brake import send_is_braked
@@ -178,6 +178,11 @@ def move_schedule(sender: Any, contact: Contact, changes: list[str] | None = Non
 @receiver(signals.contact_suppressed)
 def stop_schedule(sender: Any, contact: Contact, **kwargs: Any) -> None:
     schedule_stop(contact=contact)
+
+
+@receiver(signals.contacts_suppressed)
+def stop_schedules(sender: Any, contacts: list[Contact], **kwargs: Any) -> None:
+    schedules_stop(contact_ids=[contact.pk for contact in contacts])
 
 
 @receiver(messaging_signals.send_resumed, dispatch_uid="cadence.enqueue_resumed_send")

@@ -346,7 +346,12 @@ def schedule_reschedule(*, contact: Contact) -> Schedule | None:
 
 def schedule_stop(*, contact: Contact) -> int:
     """Deactivate the contact's schedule (unsubscribed or suppressed). Return 1 when one was active."""
-    return Schedule.objects.filter(contact_id=contact.pk, is_active=True).update(
+    return schedules_stop(contact_ids=[contact.pk])
+
+
+def schedules_stop(*, contact_ids: list[Any]) -> int:
+    """Deactivate the contacts' schedules in one statement. Return how many were active."""
+    return Schedule.objects.filter(contact_id__in=contact_ids, is_active=True).update(
         is_active=False, updated_at=timezone.now()
     )
 

@@ -93,3 +93,9 @@ def health_recompute_all() -> dict[str, int]:
 def health_recompute_contact(contact_id: str) -> None:
     """Recompute one contact's health after an event."""
     health.health_recompute(contact_ids=[contact_id])
+
+
+@shared_task(name="cadence.tasks.health_recompute_contacts")
+def health_recompute_contacts(contact_ids: list[str]) -> None:
+    """Recompute the health of many contacts after one batch of events, in one pass."""
+    health.health_recompute(contact_ids=contact_ids)

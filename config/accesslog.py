@@ -20,6 +20,9 @@ _START = r"(?:^|(?<=[\s\"'])|(?<=://)[^/\s\"]+)"
 _TOKEN_PATH = re.compile(rf"({_START}/+(?:confirm|preferences|unsubscribe)/)([^/\s?#\"]+)")
 _LINK_PATH = re.compile(rf"({_START}/+link/)([^\s?#\"]+)")
 _TOKEN_QUERY = re.compile(r"((?:^|[?&;])[A-Za-z_]*token=)([^&;\s#\"]+)", re.IGNORECASE)
+# What a text must hold for one of the patterns to match: most atoms of most lines hold none, and
+# looking for these costs a tenth of the three substitutions (every atom of every access log line).
+_MARKERS = ("/confirm/", "/preferences/", "/unsubscribe/", "/link/", "token=")
 
 
 def _short(value: str) -> str:
@@ -28,6 +31,9 @@ def _short(value: str) -> str:
 
 def shorten_tokens(text: str) -> str:
     """Return `text` with each link token cut to its first KEEP characters and "…"."""
+    lowered = text.lower()
+    if not any(marker in lowered for marker in _MARKERS):
+        return text
     for pattern in (_TOKEN_PATH, _LINK_PATH, _TOKEN_QUERY):
         text = pattern.sub(lambda match: match.group(1) + _short(match.group(2)), text)
     return text

@@ -73,6 +73,13 @@ MIDDLEWARE = [
     # After it, the HTTP metrics' closing half (django-prometheus wants it last).
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+# The middleware of ESP webhook posts (POST /anymail/...): they carry the ESP's credentials, never a
+# session, a login or a language (config/intake_wsgi.py).
+INTAKE_MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -512,6 +519,9 @@ BRAKE_WINDOW_HOURS = env.int("BRAKE_WINDOW_HOURS", default=24)
 DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=400)
 DELIVERY_RETENTION_BATCH_SIZE = env.int("DELIVERY_RETENTION_BATCH_SIZE", default=5000)
 DELIVERY_RETENTION_MAX_SECONDS = env.float("DELIVERY_RETENTION_MAX_SECONDS", default=120.0)
+# Processed ESP webhook posts (their raw bodies) are deleted this many days after processing, by the same
+# nightly job; quarantined ones stay until an admin deletes them.
+EVENT_POST_RETENTION_DAYS = env.int("EVENT_POST_RETENTION_DAYS", default=14)
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {

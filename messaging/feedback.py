@@ -93,7 +93,10 @@ def is_soft_bounce(esp_name: str, event: AnymailTrackingEvent, raw: dict[str, An
     if esp == "amazon ses":
         return raw.get("bounce", {}).get("bounceType") in {"Transient", "Undetermined"}
     if esp == "sparkpost":
-        return str(raw.get("bounce_class", "")) in SPARKPOST_SOFT_BOUNCE_CLASSES
+        # anymail's esp_event is the whole {"msys": {"message_event": {...}}} wrapper SparkPost posts.
+        wrapped = raw.get("msys")
+        data = next(iter(wrapped.values()), {}) if isinstance(wrapped, dict) and wrapped else raw
+        return str(data.get("bounce_class", "")) in SPARKPOST_SOFT_BOUNCE_CLASSES
     if esp == "mailjet":
         return raw.get("event") == "bounce" and not raw.get("hard_bounce", True)
     return False
@@ -331,9 +334,11 @@ def _evidence(row: _Row) -> Evidence:
 
 def _act(rows: list[_Row]) -> None:
     """Suppress, unsubscribe, brake and tell cadence, once for the batch."""
-    acting = [row for row in rows if _addressed_to(row.tracked.event, row.match.email)]
+    acting: list[_Row] = []
     for row in rows:
-        if row not in acting:
+        if _addressed_to(row.tracked.event, row.match.email):
+            acting.append(row)
+        else:
             # Recorded, but the address is not the contact's (now): it suppresses nobody.
             logger.warning("tracking event names another address than its delivery's", extra={"esp": row.tracked.esp})
     suppressions: list[tuple[Any, str, Evidence]] = []

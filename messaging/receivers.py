@@ -8,7 +8,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from messaging.models import Delivery, DeliveryEvent
-from messaging.services import deliveries_cancel
+from messaging.services import deliveries_cancel, deliveries_cancel_many
 from preferences import signals
 from preferences.models import Contact
 
@@ -17,6 +17,11 @@ from preferences.models import Contact
 @receiver(signals.contact_suppressed)
 def cancel_marketing(sender: Any, contact: Contact, **kwargs: Any) -> None:
     deliveries_cancel(contact=contact)
+
+
+@receiver(signals.contacts_suppressed)
+def cancel_marketing_of_many(sender: Any, contacts: list[Contact], **kwargs: Any) -> None:
+    deliveries_cancel_many(contact_ids=[contact.pk for contact in contacts])
 
 
 @receiver(signals.data_export_collect)

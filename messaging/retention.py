@@ -1,4 +1,5 @@
-"""Retention: deliveries and their ESP events older than DELIVERY_RETENTION_DAYS are pruned in batches.
+"""Retention: deliveries and their ESP events older than DELIVERY_RETENTION_DAYS are pruned in batches,
+and processed ESP webhook posts (EventPost) EVENT_POST_RETENTION_DAYS after they were processed.
 
 Before a batch is deleted its rows are counted into DeliveryMonthlyCount (month, kind, status), so
 monthly totals stay right. Nothing else reads old deliveries: the silence guard and the cadence rules
@@ -19,7 +20,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from messaging.models import Delivery, DeliveryEvent, DeliveryMonthlyCount
+from messaging.models import Delivery, DeliveryEvent, DeliveryMonthlyCount, EventPost
 
 FINISHED = [str(Delivery.Status.SENT), str(Delivery.Status.FAILED), str(Delivery.Status.CANCELLED)]
 
@@ -111,6 +112,34 @@ def deliveries_prune(
         result.batches += 1
     result.seconds = time.monotonic() - started
     return result
+
+
+def event_posts_prune(
+    *, now: datetime | None = None, batch_size: int | None = None, max_seconds: float | None = None
+) -> int:
+    """Delete processed ESP posts processed more than EVENT_POST_RETENTION_DAYS ago, in batches; return how many.
+
+    Their events are recorded (DeliveryEvent) and the raw body is kept only to look into recent ones.
+    New posts wait for processing, and quarantined ones stay until an admin deletes them (they are the
+    evidence of what could not be parsed).
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_POST_RETENTION_DAYS)
+    batch_size = batch_size or settings.DELIVERY_RETENTION_BATCH_SIZE
+    max_seconds = settings.DELIVERY_RETENTION_MAX_SECONDS if max_seconds is None else max_seconds
+    pruned = 0
+    started = time.monotonic()
+    while time.monotonic() - started < max_seconds:
+        # Oldest first by primary key: the old processed posts are where the index starts.
+        ids = list(
+            EventPost.objects.filter(state=EventPost.State.PROCESSED, processed_at__lt=cutoff)
+            .order_by("id")
+            .values_list("id", flat=True)[:batch_size]
+        )
+        if not ids:
+            break
+        deleted, _ = EventPost.objects.filter(id__in=ids, state=EventPost.State.PROCESSED).delete()
+        pruned += deleted
+    return pruned
 
 
 def deliveries_monthly_totals() -> dict[tuple[str, str, str], int]:

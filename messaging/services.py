@@ -94,7 +94,12 @@ def delivery_create(
 
 def deliveries_cancel(*, contact: Contact) -> int:
     """Cancel the contact's queued marketing deliveries. Return how many were cancelled."""
-    return Delivery.objects.filter(contact=contact, marketing=True, status=Delivery.Status.QUEUED).update(
+    return deliveries_cancel_many(contact_ids=[contact.pk])
+
+
+def deliveries_cancel_many(*, contact_ids: list[Any]) -> int:
+    """Cancel the contacts' queued marketing deliveries in one statement. Return how many were cancelled."""
+    return Delivery.objects.filter(contact_id__in=contact_ids, marketing=True, status=Delivery.Status.QUEUED).update(
         status=Delivery.Status.CANCELLED,
         error="cancelled: consent withdrawn",
         error_class=Delivery.ErrorClass.CANCELLED,

@@ -362,8 +362,9 @@ def contacts_suppress(*, suppressions: Iterable[tuple[Any, str, Evidence]]) -> l
 
     The contacts are locked in one query, their addresses added to the suppression list in one
     statement, the contacts updated in one and their SUPPRESSED ledger entries written in one;
-    `contact_suppressed` is sent for each newly suppressed contact. A contact named twice is
-    suppressed for the first reason. Return the contacts suppressed by this call.
+    `contacts_suppressed` is sent once with the newly suppressed contacts (their receivers stop, cancel
+    and recompute for all of them at once). A contact named twice is suppressed for the first reason.
+    Return the contacts suppressed by this call.
     """
     wanted: dict[Any, tuple[str, Evidence]] = {}
     for contact_id, reason, evidence in suppressions:
@@ -407,8 +408,7 @@ def contacts_suppress(*, suppressions: Iterable[tuple[Any, str, Evidence]]) -> l
         )
     Contact.objects.bulk_update(fresh, ["suppressed_at", "suppression_reason", "updated_at"])
     ConsentEvent.objects.bulk_create(ledger)
-    for contact in fresh:
-        signals.contact_suppressed.send(sender=Contact, contact=contact, reason=contact.suppression_reason)
+    signals.contacts_suppressed.send(sender=Contact, contacts=fresh)
     return fresh
 
 

@@ -15,6 +15,9 @@ preferences_changed = Signal()
 contact_unsubscribed = Signal()
 # A contact can no longer be mailed (hard bounce, complaint); `reason` says why.
 contact_suppressed = Signal()
+# Many contacts suppressed at once (contacts_suppress: a batch of ESP events); `contacts`, a list, and
+# each contact's `suppression_reason`. Receivers act on the whole list in a few statements.
+contacts_suppressed = Signal()
 # A pending contact asked to be subscribed (new, or again): the confirmation mail must go out.
 confirmation_requested = Signal()
 # Marketers invited imported contacts to subscribe (double opt-in): one signal per batch, with

@@ -9,7 +9,7 @@ from django.dispatch import receiver
 
 from cadence.health.services import ENGAGEMENT_EVENTS, HEALTH_EVENTS, health_recompute
 from cadence.models import ContactHealth
-from cadence.tasks import health_recompute_contact
+from cadence.tasks import health_recompute_contact, health_recompute_contacts
 from messaging import signals as messaging_signals
 from messaging.bulk_sql import values_cte
 from messaging.models import DeliveryEvent
@@ -23,6 +23,13 @@ from preferences.models import Contact
 def recompute_health(sender: Any, contact: Contact, **kwargs: Any) -> None:
     contact_id = str(contact.pk)
     transaction.on_commit(lambda: health_recompute_contact.delay(contact_id))
+
+
+@receiver(signals.contacts_suppressed)
+def recompute_health_of_many(sender: Any, contacts: list[Contact], **kwargs: Any) -> None:
+    """One task for a batch's suppressed contacts (a task per contact cost a broker publish each)."""
+    contact_ids = [str(contact.pk) for contact in contacts]
+    transaction.on_commit(lambda: health_recompute_contacts.delay(contact_ids))
 
 
 @receiver(messaging_signals.delivery_events_recorded, dispatch_uid="cadence.health_from_delivery_events")

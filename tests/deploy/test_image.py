@@ -67,11 +67,16 @@ def test_compose_runs_the_production_process_set_with_one_beat_and_flower_behind
         "migrate",
         "web",
         "worker-welcome",
-        "worker-bulk",
         "worker-events",
+        "worker-bulk",
         "beat",
         "flower",
     } <= set(services)
+    # Every queue has a consumer in the production set (the ESP events' queue had none).
+    roles = (BASE_DIR / "deploy" / "cadence").read_text()
+    consumed = {queue for line in re.findall(r"-Q \"?([^ \"]+)", roles) for queue in line.split(",")}
+    consumed |= {"bulk", "default"}  # worker-bulk's ${BULK_QUEUES:-bulk,default}
+    assert {"welcome", "events", "bulk", "default"} <= consumed
     for process, command in procfile.items():
         role = command.removeprefix("deploy/cadence ").strip()
         assert services[process.replace("_", "-")]["command"] == [role], process

@@ -6,7 +6,9 @@ event id unique; it returns the keyword arguments for the test client's `post`.
 
 Sources: Postmark "Webhooks" (postmarkapp.com/developer/webhooks), Mailgun "Webhooks" event-data
 (documentation.mailgun.com), SendGrid "Event Webhook reference", Amazon SES "Contents of event data
-that Amazon SES publishes to Amazon SNS", Brevo "Transactional webhooks".
+that Amazon SES publishes to Amazon SNS", Brevo "Transactional webhooks", SparkPost "Webhook event
+types" (developers.sparkpost.com/api/webhooks: batches of {"msys": {"<class>_event": {...}}}), Mailjet
+"Event API: real-time notifications" (dev.mailjet.com/email/guides/webhooks).
 """
 
 from __future__ import annotations
@@ -347,12 +349,123 @@ def brevo(event: str, delivery: Delivery, n: int = 1) -> dict[str, Any]:
     return _json({**common, **events[event]})
 
 
+def sparkpost(event: str, delivery: Delivery, n: int = 1) -> dict[str, Any]:
+    email = delivery.contact.email
+    common = {
+        "event_id": f"92356927693813{n:06d}",
+        "timestamp": str(EPOCH + n),
+        "transmission_id": delivery.esp_message_id or "65832150921904138",
+        "message_id": "000443ee14578172be22",
+        "customer_id": "1",
+        "campaign_id": delivery.kind,
+        "friendly_from": "hello@example.com",
+        "ip_pool": "default",
+        "rcpt_to": email.lower(),
+        "raw_rcpt_to": email,
+        "rcpt_type": "to",
+        # anymail's backend sends the message's metadata as each recipient's
+        "rcpt_meta": {"delivery_id": str(delivery.id), "kind": delivery.kind},
+        "rcpt_tags": [],
+        "template_id": "templ-1234",
+        "template_version": "1",
+        "subject": "Welcome",
+        "routing_domain": "example.com",
+        "sending_ip": "127.0.0.1",
+    }
+    engagement = {
+        "user_agent": "Mozilla/5.0 (Windows NT 10.0)",
+        "ip_address": "172.16.0.1",
+        "geo_ip": {"country": "NL"},
+    }
+    events: dict[str, tuple[str, dict[str, Any]]] = {
+        "delivered": ("message_event", {"type": "delivery", "queue_time": "12", "num_retries": "0"}),
+        "hard_bounce": (
+            "message_event",
+            {
+                "type": "bounce",
+                "bounce_class": "10",
+                "error_code": "550",
+                "reason": "550 5.1.1 Recipient address rejected: User unknown",
+                "raw_reason": "550 5.1.1 <recipient@example.com>: Recipient address rejected: User unknown",
+            },
+        ),
+        "soft_bounce": (
+            "message_event",
+            {
+                "type": "bounce",
+                "bounce_class": "22",
+                "error_code": "452",
+                "reason": "452 4.2.2 Mailbox full",
+                "raw_reason": "452 4.2.2 The email account that you tried to reach is over quota",
+            },
+        ),
+        "complained": (
+            "message_event",
+            {"type": "spam_complaint", "fbtype": "abuse", "report_by": "server.emailprovider.com"},
+        ),
+        "opened": ("track_event", {"type": "open", **engagement}),
+        "clicked": (
+            "track_event",
+            {"type": "click", "target_link_name": "Savings", "target_link_url": CLICKED_URL, **engagement},
+        ),
+        "unsubscribed": ("unsubscribe_event", {"type": "list_unsubscribe", "mailfrom": "bounces@example.com"}),
+    }
+    event_class, fields = events[event]
+    return _json([{"msys": {event_class: {**common, **fields}}}])
+
+
+def mailjet(event: str, delivery: Delivery, n: int = 1) -> dict[str, Any]:
+    common = {
+        "time": EPOCH + n,
+        "MessageID": 19421777835146490 + n,
+        "Message_GUID": f"1ab23cd4-e567-8901-2345-6789f0gh{n:04d}",
+        "email": delivery.contact.email,
+        "mj_campaign_id": 7257,
+        "mj_contact_id": 4,
+        "customcampaign": delivery.kind,
+        "CustomID": "",
+        # anymail's backend sends the metadata as the message's EventPayload
+        "Payload": json.dumps({"delivery_id": str(delivery.id), "kind": delivery.kind}),
+    }
+    engagement = {"ip": "127.0.0.1", "geo": "NL", "agent": "Mozilla/5.0 (Windows NT 10.0)"}
+    events: dict[str, dict[str, Any]] = {
+        "delivered": {
+            "event": "sent",
+            "mj_message_id": "19421777835146490",
+            "smtp_reply": "sent (250 2.0.0 OK 1433333948 fa5si855896wjc.199 - gsmtp)",
+        },
+        "hard_bounce": {
+            "event": "bounce",
+            "blocked": False,
+            "hard_bounce": True,
+            "error_related_to": "recipient",
+            "error": "user unknown",
+            "comment": "Host or domain name not found. Name service error",
+        },
+        "soft_bounce": {
+            "event": "bounce",
+            "blocked": False,
+            "hard_bounce": False,
+            "error_related_to": "recipient",
+            "error": "quota exceeded",
+            "comment": "Mailbox full",
+        },
+        "complained": {"event": "spam", "source": "JMRPP"},
+        "opened": {"event": "open", **engagement},
+        "clicked": {"event": "click", "url": CLICKED_URL, **engagement},
+        "unsubscribed": {"event": "unsub", "mj_list_id": 1, **engagement},
+    }
+    return _json({**common, **events[event]})
+
+
 BUILDERS = {
     "postmark": postmark,
     "mailgun": mailgun,
     "sendgrid": sendgrid,
     "amazon_ses": amazon_ses,
     "brevo": brevo,
+    "sparkpost": sparkpost,
+    "mailjet": mailjet,
 }
 
 # Delivery.esp_name as the send path writes it (the lower-cased anymail backend's esp_name).
@@ -362,4 +475,6 @@ DELIVERY_ESP_NAMES = {
     "sendgrid": "sendgrid",
     "amazon_ses": "amazon ses",
     "brevo": "brevo",
+    "sparkpost": "sparkpost",
+    "mailjet": "mailjet",
 }

@@ -28,6 +28,9 @@ SOFT, HARD, DEFERRED = "soft_bounced", "bounced", "deferred"
         ("Amazon SES", EventType.BOUNCED, {"bounce": {"bounceType": "Transient"}}, SOFT),
         ("SparkPost", EventType.BOUNCED, {"bounce_class": "10"}, HARD),
         ("SparkPost", EventType.BOUNCED, {"bounce_class": "22"}, SOFT),
+        # anymail's esp_event for SparkPost is the wrapper SparkPost posts
+        ("SparkPost", EventType.BOUNCED, {"msys": {"message_event": {"bounce_class": "22"}}}, SOFT),
+        ("SparkPost", EventType.BOUNCED, {"msys": {"message_event": {"bounce_class": "10"}}}, HARD),
         ("Mailjet", EventType.BOUNCED, {"event": "bounce", "hard_bounce": True}, HARD),
         ("Mailjet", EventType.BOUNCED, {"event": "bounce", "hard_bounce": False}, SOFT),
         ("Resend", EventType.BOUNCED, {}, HARD),

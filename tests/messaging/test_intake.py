@@ -31,6 +31,8 @@ BACKENDS = {
     "sendgrid": "anymail.backends.sendgrid.EmailBackend",
     "amazon_ses": "anymail.backends.amazon_ses.EmailBackend",
     "brevo": "anymail.backends.brevo.EmailBackend",
+    "sparkpost": "anymail.backends.sparkpost.EmailBackend",
+    "mailjet": "anymail.backends.mailjet.EmailBackend",
 }
 _numbers = itertools.count(1)
 

@@ -89,3 +89,17 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_nothing_and_doubles_noth
     feedback = Delivery.objects.values_list("feedback", flat=True)
     assert sorted(set(feedback)) == [DeliveryEvent.Type.BOUNCED, DeliveryEvent.Type.DELIVERED]
     assert json.loads(bytes(EventPost.objects.first().body))["MessageStream"] == "outbound"  # kept as posted
+
+
+def test_a_backlog_is_worked_off_without_waiting_for_beat():
+    """Each run is bounded; a run that ends with posts waiting asks for the next (no beat runs here)."""
+    stored_posts()
+    purge_queues("events")
+    env = {
+        "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+        "EVENT_INTAKE_BATCH_POSTS": "200",
+        "EVENT_INTAKE_MAX_SECONDS": "0",  # one batch a run
+    }
+    with running_worker(queues="events", name="events-backlog", **env):
+        event_posts_process.apply_async()
+        assert wait_for(lambda: not EventPost.objects.filter(state=EventPost.State.NEW).exists(), timeout=120)

@@ -70,3 +70,24 @@ def test_a_run_stops_when_its_time_is_up(history):
 def test_the_command_prunes(history, capsys):
     call_command("prune_deliveries", "--batch-size", "100")
     assert "5 deliveries and 5 events pruned in 1 batches" in capsys.readouterr().out
+
+
+def test_processed_webhook_posts_are_pruned_and_quarantined_ones_kept(settings):
+    """The nightly job deletes posts processed EVENT_POST_RETENTION_DAYS ago; new and quarantined posts stay."""
+    from messaging.models import EventPost
+    from messaging.tasks import deliveries_prune as nightly
+
+    settings.EVENT_POST_RETENTION_DAYS = 14
+    now = timezone.now()
+
+    def stored(state: str, processed_days_ago: int | None) -> EventPost:
+        processed_at = None if processed_days_ago is None else now - timedelta(days=processed_days_ago)
+        return EventPost.objects.create(esp="postmark", body=b"{}", state=state, processed_at=processed_at)
+
+    old = stored(EventPost.State.PROCESSED, 15)
+    recent = stored(EventPost.State.PROCESSED, 13)
+    quarantined = stored(EventPost.State.QUARANTINED, 400)
+    waiting = stored(EventPost.State.NEW, None)
+    assert nightly()["event_posts"] == 1
+    assert set(EventPost.objects.values_list("id", flat=True)) == {recent.id, quarantined.id, waiting.id}
+    assert not EventPost.objects.filter(id=old.id).exists()

@@ -80,3 +80,31 @@ def test_a_suppressed_address_that_signs_up_again_gets_no_mail_and_the_same_answ
     assert again.suppressed_at is not None and again.suppression_reason == "hard_bounce"
     assert not Delivery.objects.filter(contact=again).exists()
     assert ConsentEvent.objects.filter(contact=again, kind=ConsentEvent.Kind.SIGNUP).exists()
+
+
+def test_a_batch_of_suppressions_stops_cancels_and_recomputes_for_all_at_once(django_capture_on_commit_callbacks):
+    """A batch of ESP bounces: one statement per receiver and one health task, not three per contact."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from cadence.models import Schedule
+    from cadence.schedules import schedule_start
+    from preferences.services import contacts_suppress
+
+    contacts = ContactFactory.create_batch(5, status=Contact.Status.CONFIRMED)
+    for contact in contacts:
+        schedule_start(contact=contact)
+        Delivery.objects.create(
+            marketing=True, contact=contact, kind="nurture", template="nurture", idempotency_key=f"q-{contact.pk}"
+        )
+    evidence = Evidence(source="esp:Postmark")
+    with django_capture_on_commit_callbacks() as callbacks, CaptureQueriesContext(connection) as queries:
+        done = contacts_suppress(suppressions=[(contact.pk, "hard_bounce", evidence) for contact in contacts])
+
+    assert len(done) == 5
+    assert not Schedule.objects.filter(contact__in=contacts, is_active=True).exists()
+    assert set(Delivery.objects.filter(contact__in=contacts).values_list("status", flat=True)) == {"cancelled"}
+    assert len(callbacks) == 1  # one health task for the batch
+    schedule_updates = [q for q in queries if q["sql"].startswith('UPDATE "cadence_schedule"')]
+    delivery_updates = [q for q in queries if q["sql"].startswith('UPDATE "messaging_delivery"')]
+    assert len(schedule_updates) == 1 and len(delivery_updates) == 1
