@@ -72,11 +72,12 @@ class Result:
     sent: int
     duplicates: int
     missing: int
-    kills: int
+    kills: int  # of the sending workers
     redis_restarts: int
     crashes: int  # processes that exited on their own and were restarted, as a supervisor would
     time_to_recover: float | None  # seconds from the last fault until nobody was missing
     elapsed: float
+    events_worker_kills: int = 0  # of the events worker (the ESP webhooks' processing)
 
     @property
     def ok(self) -> bool:
@@ -399,7 +400,7 @@ def run(
     processes = Processes(env, workdir, workers, log or workdir / "processes.log")
     started = time.monotonic()
     make_contacts_due(run_id, contacts)
-    kill_count = redis_restarts = crashes = 0
+    kill_count = redis_restarts = crashes = events_kills = 0
     recovered_at: float | None = None
 
     def wait(seconds: float) -> None:
@@ -427,7 +428,7 @@ def run(
                 redis_restarts += 1
                 if standin is not None:
                     processes.kill_events_worker()
-                    kill_count += 1
+                    events_kills += 1
         last_fault = time.monotonic()
         deadline = last_fault + timeout
         while time.monotonic() < deadline:
@@ -457,6 +458,7 @@ def run(
         crashes=crashes,
         time_to_recover=None if recovered_at is None else round(recovered_at - last_fault, 1),
         elapsed=round(time.monotonic() - started, 1),
+        events_worker_kills=events_kills,
     )
 
 
