@@ -297,8 +297,8 @@ def deliveries_send(
     of equal mails is rendered once, with each person's values merged in. Mail goes to the ESP in
     chunks (one merged call per chunk where the ESP takes them, ESP_BATCH_SENDING; else one message
     per recipient on one connection), the rate limit taken per chunk. Results are written as they
-    come (each merged call before the next one; single messages a few at a time, at most
-    ESP_SEND_CONCURRENCY of them handed over unrecorded), one UPDATE per write, in one transaction with `on_recorded` (the
+    come, a few calls or messages at a time: at most ESP_SEND_CONCURRENCY merged calls or single messages
+    are handed over unrecorded, one UPDATE per write, in one transaction with `on_recorded` (the
     producer's own writes). One
     refused recipient fails alone. Raise TransientSendError at the end when some were queued again.
     """
@@ -343,13 +343,22 @@ def deliveries_send(
         # A group of one goes as a message of its own: the same mail, without the merge machinery.
         singles = [(rendered, group) for rendered, group in groups if len(group) == 1]
         limit = min(int(batch["limit"]), max_chunk() or int(batch["limit"]))
-        for rendered, group in groups:
-            if len(group) == 1:
-                continue
-            for chunk in _chunks(group, limit):
-                _send_merged(chunk, rendered, batch, recorder)
-                # Recorded before the next call: a worker killed mid-batch leaves at most one call unrecorded.
-                recorder.flush()
+        calls = [
+            (chunk, _merged_message(chunk, rendered, batch))
+            for rendered, group in groups
+            if len(group) > 1
+            for chunk in _chunks(group, limit)
+        ]
+        # Several calls at once on the lanes, recorded as they finish: no lane starts a call while its
+        # last one waits for its record, so a killed worker leaves at most one call per lane unrecorded.
+        stream = esp.send_merged_stream(
+            [message for _, message in calls], before_call=lambda message: acquire_send_slots(len(message.to))
+        )
+        for finished in stream:
+            for index, outcomes in finished:
+                for mail in calls[index][0]:
+                    recorder.finish(mail.delivery, outcomes.get(mail.delivery.contact.email))
+            recorder.flush()
     if singles:
         build = _smtp_mail if mime.smtp_configured() else _esp_message
         messages = [(mail, build(mail, rendered)) for rendered, group in singles for mail in group]
@@ -474,8 +483,8 @@ def _chunks(mails: list[_Mail], size: int) -> Iterable[list[_Mail]]:
         pending = rest
 
 
-def _send_merged(chunk: list[_Mail], group: RenderedGroup, batch: dict[str, Any], recorder: _Recorder) -> None:
-    """Send one merged message to the chunk's recipients and record each recipient's result."""
+def _merged_message(chunk: list[_Mail], group: RenderedGroup, batch: dict[str, Any]) -> AnymailMessage:
+    """Return the one merged message (merge data, metadata and headers per recipient) for the chunk."""
     first = chunk[0].delivery
     rendered = group.for_esp(batch["placeholder"])
     message = AnymailMessage(
@@ -500,10 +509,7 @@ def _send_merged(chunk: list[_Mail], group: RenderedGroup, batch: dict[str, Any]
     else:
         message.track_clicks = False
     message.tags = [first.kind]
-    acquire_send_slots(len(chunk))
-    outcomes = esp.send_merged(message)
-    for mail in chunk:
-        recorder.finish(mail.delivery, outcomes.get(mail.delivery.contact.email))
+    return message
 
 
 def deliveries_fail(

@@ -10,14 +10,15 @@ for a bank's own relay, the file or test backends):
   endpoint that takes many distinct messages in one call (a `MessageBatchApi`: Postmark's
   `/email/batch`), each lane sends whole groups of messages per call instead of one.
 - `send_merged`: one anymail batch call (`merge_data`, `merge_metadata`, `merge_headers`) for an ESP
-  that takes many personalised messages at once (`ESP_BATCH_SENDING`).
+  that takes many personalised messages at once (`ESP_BATCH_SENDING`); `send_merged_stream` makes
+  several such calls at once on the same lanes, each recorded by the caller before its lane takes another.
 
 Nothing here touches the database: the caller records the outcomes. Every message gets an outcome;
 one failing message never fails the others.
 """
 
 from messaging.esp.lanes import send_messages, send_stream
-from messaging.esp.merged import send_merged
+from messaging.esp.merged import send_merged, send_merged_stream
 from messaging.esp.outcomes import SendOutcome, outcome_for_error, retry_after_seconds
 from messaging.esp.postmark import MessageBatchApi, PostmarkBatchApi
 
@@ -28,6 +29,7 @@ __all__ = [
     "outcome_for_error",
     "retry_after_seconds",
     "send_merged",
+    "send_merged_stream",
     "send_messages",
     "send_stream",
 ]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
 from anymail.exceptions import AnymailRecipientsRefused
 from anymail.message import AnymailMessage
+from django.conf import settings
 from django.core.mail import get_connection
+from django.db import connections
 
 from messaging.esp.outcomes import (
     REFUSED_RECIPIENT_STATUSES,
@@ -15,6 +21,12 @@ from messaging.esp.outcomes import (
     _recipient_statuses,
     outcome_for_error,
 )
+
+# How long the caller waits, once one call is done, for the other lanes' calls in flight, so that it
+# records them together (as messaging.esp.lanes does for single messages).
+COLLECT_WAIT_SECONDS = 0.005
+
+MergedOutcomes = dict[str, SendOutcome]
 
 
 def send_merged(message: AnymailMessage) -> dict[str, SendOutcome]:
@@ -44,3 +56,85 @@ def send_merged(message: AnymailMessage) -> dict[str, SendOutcome]:
             note = UNKNOWN_STATUS_NOTE if recipient.status == "unknown" else ""
             outcomes[address] = SendOutcome("sent", esp_message_id=_message_id(recipient.message_id), error=note)
     return outcomes
+
+
+def send_merged_stream(
+    messages: Sequence[AnymailMessage],
+    *,
+    concurrency: int | None = None,
+    before_call: Callable[[AnymailMessage], None] | None = None,
+) -> Generator[list[tuple[int, MergedOutcomes]], None, None]:
+    """Send each batch message in a call of its own, up to `concurrency` (default `ESP_SEND_CONCURRENCY`) calls
+    at once, yielding `(index, outcomes)` pairs as the calls finish.
+
+    Asking for the next step tells the lanes that what was yielded is recorded: a call starts only while
+    fewer than `concurrency` calls are handed over and not yet recorded, so a worker killed at any moment
+    leaves at most one call per lane without a record. `before_call` runs in the calling thread before
+    each call starts (the rate limit). A 429 stops the calls not yet started: their recipients come last,
+    transient, with the ESP's Retry-After.
+    """
+    if not messages:
+        return
+    lanes = max(1, min(concurrency or settings.ESP_SEND_CONCURRENCY, len(messages)))
+    halted: SendOutcome | None = None
+    if lanes == 1:
+        for index, message in enumerate(messages):
+            if halted is not None:
+                yield [(index, _untried(message, halted))]
+                continue
+            if before_call is not None:
+                before_call(message)
+            outcomes = send_merged(message)
+            halted = _rate_limited(outcomes)
+            yield [(index, outcomes)]
+        return
+    upcoming = iter(enumerate(messages))
+    in_flight: dict[Future[MergedOutcomes], int] = {}
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="esp-merged") as pool:
+
+        def start(count: int) -> None:
+            for _ in range(count):
+                taken = next(upcoming, None)
+                if taken is None:
+                    return
+                if before_call is not None:
+                    before_call(taken[1])
+                in_flight[pool.submit(_send_merged_in_thread, taken[1])] = taken[0]
+
+        start(lanes)
+        try:
+            while in_flight:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                more, _ = wait(set(in_flight) - done, timeout=COLLECT_WAIT_SECONDS, return_when=FIRST_COMPLETED)
+                finished = [(in_flight.pop(future), future.result()) for future in done | more]
+                for _, outcomes in finished:
+                    halted = halted or _rate_limited(outcomes)
+                yield sorted(finished, key=lambda pair: pair[0])
+                if halted is None:
+                    start(len(finished))  # what was yielded is recorded: as many calls may start again
+        finally:
+            for future in in_flight:
+                future.cancel()
+    if halted is not None:
+        for index, message in upcoming:
+            yield [(index, _untried(message, halted))]
+
+
+def _send_merged_in_thread(message: AnymailMessage) -> MergedOutcomes:
+    """Send one batch message from a pool thread, which must not hold a database connection."""
+    try:
+        return send_merged(message)
+    finally:
+        with contextlib.suppress(Exception):
+            connections.close_all()  # this thread's connections only
+
+
+def _rate_limited(outcomes: MergedOutcomes) -> SendOutcome | None:
+    return next((outcome for outcome in outcomes.values() if outcome.error.startswith("429")), None)
+
+
+def _untried(message: AnymailMessage, halted: SendOutcome) -> MergedOutcomes:
+    outcome = SendOutcome(
+        "transient", error=f"not sent: the ESP asked to wait ({halted.error})"[:500], retry_after=halted.retry_after
+    )
+    return dict.fromkeys(_addr_specs(message.to), outcome)

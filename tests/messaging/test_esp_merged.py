@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from anymail.message import AnymailMessage, AnymailRecipientStatus
 
 from bench.postmark_server import PostmarkServer
-from messaging.esp import SendOutcome, send_merged
+from messaging.esp import SendOutcome, send_merged, send_merged_stream
 
 
 class SendGridStandIn(ThreadingHTTPServer):
@@ -25,6 +26,10 @@ class SendGridStandIn(ThreadingHTTPServer):
         self.calls: list[dict[str, Any]] = []
         self.status = 202
         self.headers: dict[str, str] = {}
+        self.delay = 0.0  # seconds before each answer
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -38,7 +43,14 @@ class _SendGridHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         assert self.path == "/v3/mail/send"
         assert self.headers["Authorization"] == "Bearer sendgrid-key"
-        self.server.calls.append(json.loads(body))
+        server = self.server
+        with server.lock:
+            server.calls.append(json.loads(body))
+            server.in_flight += 1
+            server.most_in_flight = max(server.most_in_flight, server.in_flight)
+        time.sleep(server.delay)
+        with server.lock:
+            server.in_flight -= 1
         status = self.server.status
         data = b"" if status == 202 else json.dumps({"errors": [{"message": "try later", "field": None}]}).encode()
         self.send_response(status)
@@ -174,3 +186,54 @@ def test_recipients_the_esp_gave_no_status_for_count_as_sent_with_a_note_and_rej
     assert "no status" in outcomes["a@example.com"].error
     assert outcomes["b@example.com"] == SendOutcome("failed", error="recipient refused: rejected")
     assert outcomes["c@example.com"] == SendOutcome("sent", esp_message_id="t1")
+
+
+def test_merged_calls_go_several_at_once_and_no_lane_starts_one_before_the_caller_asks_for_more(
+    sendgrid: SendGridStandIn,
+) -> None:
+    sendgrid.delay = 0.05
+    messages = [batch([f"p{call}-{i}@example.com" for i in range(3)]) for call in range(7)]
+    started: list[int] = []
+
+    stream = send_merged_stream(messages, concurrency=3, before_call=lambda m: started.append(len(m.to)))
+    first = next(stream)
+    time.sleep(0.2)  # the caller records slowly: nothing more may start meanwhile
+    assert len(sendgrid.calls) == 3 == len(started)
+    outcomes = dict(first)
+    for done in stream:
+        outcomes.update(done)
+
+    assert sorted(outcomes) == list(range(7))
+    assert len(sendgrid.calls) == 7
+    assert sendgrid.most_in_flight == 3  # three lanes, each with one call
+    assert all(o.status == "sent" for result in outcomes.values() for o in result.values())
+    assert set(outcomes[4]) == {f"p4-{i}@example.com" for i in range(3)}
+
+
+def test_a_429_stops_the_merged_calls_not_yet_started_with_the_esps_retry_after(sendgrid: SendGridStandIn) -> None:
+    sendgrid.status = 429
+    sendgrid.headers = {"Retry-After": "30"}
+    messages = [batch([f"p{call}@example.com"]) for call in range(5)]
+
+    outcomes = {index: result for done in send_merged_stream(messages, concurrency=2) for index, result in done}
+
+    assert len(sendgrid.calls) == 2  # the two lanes' first calls; nothing after the 429
+    assert sorted(outcomes) == list(range(5))
+    statuses = [o for result in outcomes.values() for o in result.values()]
+    assert {o.status for o in statuses} == {"transient"}
+    assert {o.retry_after for o in statuses} == {30.0}
+    assert all("asked to wait" in outcomes[index][f"p{index}@example.com"].error for index in (2, 3, 4))
+
+
+def test_one_lane_sends_the_merged_calls_one_after_the_other_in_the_calling_thread(sendgrid: SendGridStandIn) -> None:
+    messages = [batch([f"p{call}@example.com"]) for call in range(3)]
+    threads: list[str] = []
+    stream = send_merged_stream(
+        messages, concurrency=1, before_call=lambda m: threads.append(threading.current_thread().name)
+    )
+
+    assert next(stream)[0][0] == 0
+    assert len(sendgrid.calls) == 1
+    assert [index for done in stream for index, _ in done] == [1, 2]
+    assert threads == [threading.current_thread().name] * 3
+    assert sendgrid.most_in_flight == 1
