@@ -98,9 +98,9 @@ class BatchContext:
                     prepared.refused[key] = "announcement delivered in another mail already"
                 else:
                     extra.update(subject=announcement.subject(contact.locale), body=announcement.body(contact.locale))
-            if carries_copies(delivery):
+            if carries_copies(delivery) and (carried := copies.for_delivery(key)):
+                # Only a mail that claimed copies has some to deliver or give back when it is recorded.
                 self.carrying.add(key)
-                carried = copies.for_delivery(key)
                 if delivery.kind == Kind.ANNOUNCEMENT:
                     # Its own mail is the person's next mail: the other copies that wait ride along.
                     carried = [a for a in carried if a.pk != delivery.context.get("announcement_id")]
