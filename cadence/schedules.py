@@ -55,10 +55,13 @@ def welcome_series() -> list[WelcomeStep]:
     return list(WelcomeStep.objects.filter(is_active=True).order_by("position"))
 
 
-def nurture_due(
-    *, contact: Contact, last_sent_at: datetime | None, slot: int, now: datetime, jitter_key: str = ""
-) -> datetime:
-    """Return when the contact's next nurture mail is due, given when the last marketing mail went out."""
+def nurture_due(*, contact: Contact, last_sent_at: datetime | None, now: datetime) -> datetime:
+    """Return when the contact's next nurture mail is due, given when the last marketing mail went out.
+
+    The same last mail always gives the same moment (`nurture_jitter_key`): the send that records it and
+    any later re-planning (a change of frequency, a restart) agree, so re-planning without a longer
+    interval never moves a promised mail later.
+    """
     if last_sent_at is None:
         return max(now, contact.paused_until or now)
     return rules.next_due(
@@ -66,9 +69,15 @@ def nurture_due(
         interval=effective_frequency(contact, cadence_policies()).interval,
         tz=rules.zone(contact.time_zone, settings.DEFAULT_CONTACT_TIMEZONE),
         window=send_window(),
-        jitter_key=jitter_key or f"{contact.id}:{slot}",
+        jitter_key=nurture_jitter_key(contact.pk, last_sent_at),
         paused_until=contact.paused_until,
     )
+
+
+def nurture_jitter_key(contact_id: Any, last_sent_at: datetime) -> str:
+    """Return the key of the jitter that places a contact's next nurture mail in the send window: the
+    contact and the moment of their last mail, so it spreads contacts and moves on with each mail."""
+    return f"{contact_id}:{round(last_sent_at.timestamp() * 1_000_000)}"
 
 
 def welcome_step_due(*, since: datetime, delay: timedelta, now: datetime, paused_until: datetime | None) -> datetime:
@@ -253,7 +262,7 @@ def schedules_create_from_history(*, history: list[tuple[Contact, datetime, int,
                 since=contact.confirmed_at or now, delay=steps[step].delay, now=now, paused_until=contact.paused_until
             )
         else:
-            next_due = nurture_due(contact=contact, last_sent_at=last_sent_at, slot=slot, now=now)
+            next_due = nurture_due(contact=contact, last_sent_at=last_sent_at, now=now)
         schedules.append(
             Schedule(contact=contact, last_sent_at=last_sent_at, welcome_step=step, slot=slot, next_due_at=next_due)
         )
@@ -300,9 +309,7 @@ def schedule_start(*, contact: Contact) -> Schedule:
         schedule = Schedule.objects.create(contact=contact, next_due_at=next_due, welcome_step=1)
     else:
         schedule.is_active = True
-        schedule.next_due_at = nurture_due(
-            contact=contact, last_sent_at=schedule.last_sent_at, slot=schedule.slot, now=now
-        )
+        schedule.next_due_at = nurture_due(contact=contact, last_sent_at=schedule.last_sent_at, now=now)
         schedule.save(update_fields=["is_active", "next_due_at", "updated_at"])
     delivery_create(
         contact=contact,
@@ -337,9 +344,7 @@ def schedule_reschedule(*, contact: Contact) -> Schedule | None:
                 paused_until=contact.paused_until,
             )
         else:
-            schedule.next_due_at = nurture_due(
-                contact=contact, last_sent_at=schedule.last_sent_at, slot=schedule.slot, now=now
-            )
+            schedule.next_due_at = nurture_due(contact=contact, last_sent_at=schedule.last_sent_at, now=now)
         schedule.save(update_fields=["is_active", "next_due_at", "updated_at"])
         return schedule
 
@@ -392,7 +397,7 @@ def schedules_record_sends(*, deliveries: list[Delivery], policies: Policies | N
             interval=interval,
             tz=tz,
             window=window,
-            jitter_key=delivery.idempotency_key,
+            jitter_key=nurture_jitter_key(contact_id, delivery.sent_at),
             paused_until=contact.paused_until,
         )
         rows.append((contact_id, delivery.sent_at, next_due))

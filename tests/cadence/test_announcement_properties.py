@@ -5,6 +5,7 @@ announcement's audience with consent gets it exactly once, by the date the admin
 from __future__ import annotations
 
 import itertools
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ import time_machine
 from django.core import mail
 from django.db import transaction
 from django.test import TestCase
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from cadence.announcements import announcement_confirm, announcement_expand
@@ -86,6 +87,18 @@ class Run:
         self.record(list(Delivery.objects.filter(id__in=ids)))
 
     def tick(self, at: datetime) -> None:
+        """Let time pass to `at` as beat does, ticking every minute: a tick a minute after each due moment
+        on the way (ticks in between would claim nothing), then one at `at`."""
+        for _ in range(200):
+            due = Schedule.objects.filter(is_active=True, next_due_at__lt=at).order_by("next_due_at").first()
+            if due is None:
+                break
+            self.tick_once(min(max(self.now, due.next_due_at) + timedelta(minutes=1), at))
+            if self.now >= at:
+                return
+        self.tick_once(at)
+
+    def tick_once(self, at: datetime) -> None:
         self.now = at
         self.record(tick_and_send(at))
 
@@ -141,20 +154,26 @@ class Run:
             due = Schedule.objects.filter(is_active=True).order_by("next_due_at").first()
             if due is None or due.next_due_at > until:
                 break
-            self.tick(max(self.now, due.next_due_at) + timedelta(minutes=1))
+            self.tick_once(max(self.now, due.next_due_at) + timedelta(minutes=1))
 
 
-# Fixed examples, so that a run judges the code and not the draw. A wider random search
-# (--hypothesis-seed=2) finds a rare sequence where a copy arrives minutes after the promised date:
-# an open defect of the promised date's margin, not of the one-mail-per-interval rule.
+# Fixed examples in CI, so that a run judges the code and not the draw; a wider random search runs with
+#   PROPERTY_EXAMPLES=300 make test ARGS="tests/cadence/test_announcement_properties.py --hypothesis-seed=N"
+WIDE_SEARCH = os.environ.get("PROPERTY_EXAMPLES")
+
+
+# Time passes as beat lets it (Run.tick): a tick a minute after each due moment. Ticking only at the
+# steps' own moments once made a copy look late that the engine would have sent on time.
 @settings(
-    max_examples=12,
-    derandomize=True,
+    max_examples=int(WIDE_SEARCH or 12),
+    derandomize=not WIDE_SEARCH,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(people=people_strategy, steps=st.lists(operations, min_size=4, max_size=14))
 def test_announcements_keep_every_interval_and_reach_everyone_once_by_the_promised_date(people, steps, topics):
+    note(f"people={people!r}")
+    note(f"steps={steps!r}")
     with transaction.atomic():
         mail.outbox.clear()
         with time_machine.travel(START, tick=False):

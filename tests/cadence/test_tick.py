@@ -122,6 +122,27 @@ def test_a_frequency_change_counts_from_the_last_mail_and_never_sends_twice(sent
     assert schedules_claim_due(now=last + timedelta(days=21)).claimed == 0
 
 
+def test_re_planning_without_a_longer_interval_never_moves_the_next_mail_the_send_planned(sent_batches, topics):
+    # The send places the next mail (jitter inside the send window); a later re-planning of the same
+    # schedule (a change of frequency back and forth, a restart) must land on the same moment, or a
+    # promise made from it (an announcement's "everyone has it by") could be broken by a few hours.
+    ContentItemFactory(topic=topics[0], title="Rates go up", published_at=MONDAY - timedelta(days=1))
+    contacts = [ContactFactory(topics=[topics[0]], frequency="monthly") for _ in range(12)]
+    Schedule.objects.bulk_create(
+        Schedule(contact=c, next_due_at=MONDAY, last_sent_at=MONDAY - timedelta(days=40), welcome_step=9)
+        for c in contacts
+    )
+    tick_and_send(MONDAY)
+    planned = dict(Schedule.objects.values_list("contact_id", "next_due_at"))
+    assert all(due > MONDAY + timedelta(days=29) for due in planned.values())
+    with time_machine.travel(MONDAY + timedelta(days=3), tick=False):
+        for contact in contacts:
+            contact_update_preferences(contact=contact, evidence=evidence(), frequency="biweekly")
+            contact_update_preferences(contact=contact, evidence=evidence(), frequency="monthly")
+            schedule_reschedule(contact=contact)
+    assert dict(Schedule.objects.values_list("contact_id", "next_due_at")) == planned
+
+
 def test_a_pause_moves_the_next_mail_to_its_end_and_resuming_brings_it_back(sent_batches):
     now = datetime(2026, 11, 25, 10, tzinfo=UTC)
     contact = ContactFactory(frequency="biweekly")

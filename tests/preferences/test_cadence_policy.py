@@ -55,7 +55,7 @@ def test_the_cadence_engine_schedules_by_the_policy(django_capture_on_commit_cal
         assert schedules_claim_due(now=now).claimed == 1
     moved = Schedule.objects.get(contact=contact).next_due_at
     assert least_days <= (moved - now).days <= least_days + 2
-    exact = nurture_due(contact=contact, last_sent_at=now, slot=2, now=now)
+    exact = nurture_due(contact=contact, last_sent_at=now, now=now)
     assert (exact - now).days >= least_days
     if potential == Contact.Potential.HIGH:
         assert (exact - now).days < 30
