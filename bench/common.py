@@ -75,6 +75,7 @@ def generate(*, contacts: int, due: int, seed: int = 1) -> None:
 
     from cadence.models import ContentItem, Schedule
     from messaging.models import Delivery
+    from preferences.frequencies import frequencies as offered_frequencies
     from preferences.models import Contact, Topic
 
     rng = random.Random(seed)
@@ -111,6 +112,7 @@ def generate(*, contacts: int, due: int, seed: int = 1) -> None:
     fixed = {f.attname: f.get_default() for f in fields}
     zones = ["Europe/Amsterdam", "Europe/Amsterdam", "Europe/London", "America/New_York", "Asia/Tokyo"]
     frequencies = ["biweekly", "monthly", "quarterly"]
+    interval_days = {frequency.key: frequency.days for frequency in offered_frequencies()}
     ids: list[uuid.UUID] = []
     started = time.monotonic()
     with connection.cursor() as cursor:
@@ -163,7 +165,9 @@ def generate(*, contacts: int, due: int, seed: int = 1) -> None:
                     if is_due
                     else now + timedelta(days=rng.randint(1, 30))
                 )
-                copy.write_row([contact_id, True, next_due, now - timedelta(days=31), 3, 1, now, now])
+                # The last mail one interval and a day ago: the tick's rule lets the next one go now.
+                last_sent = now - timedelta(days=interval_days[frequencies[n % 3]] + 1)
+                copy.write_row([contact_id, True, next_due, last_sent, 3, 1, now, now])
                 if n % 20000 == 0 or n == contacts - 1:
                     progress("schedules", n + 1, contacts, started)
         cursor.execute("ANALYZE preferences_contact; ANALYZE cadence_schedule; ANALYZE preferences_contact_topics")

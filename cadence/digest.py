@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BigIntegerField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from cadence.models import ContentItem, ContentReceipt
+from messaging.bulk_sql import Unindexed
 from preferences.models import Contact, Locale, Topic
 
 # Templates that carry a digest.
@@ -48,9 +49,13 @@ def digest_items_for(
     for item in candidates:
         by_language.setdefault(item.language, []).append(item)
     seen: dict[Any, dict[int, datetime]] = {contact.pk: {} for contact in contacts}
-    receipts = ContentReceipt.objects.filter(
-        contact_id__in=list(seen), item_id__in=[item.pk for item in candidates]
-    ).values_list("contact_id", "item_id", "received_at")
+    # Looked up by contact (a few receipts each), never by item: every contact received those.
+    receipts = (
+        ContentReceipt.objects.filter(contact_id__in=list(seen))
+        .alias(item_key=Unindexed("item_id", output_field=BigIntegerField()))
+        .filter(item_key__any=[item.pk for item in candidates])
+        .values_list("contact_id", "item_id", "received_at")
+    )
     for contact_id, item_id, received_at in receipts:
         seen[contact_id][item_id] = received_at
     digests: dict[Any, list[ContentItem]] = {}

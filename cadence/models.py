@@ -160,8 +160,9 @@ class ContentItem(models.Model):
 class ContentReceipt(models.Model):
     """That a contact received a content item in a nurture mail, so it is not sent again."""
 
+    # Indexed by `receipt_contact_item`, which leads with it.
     contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="content_receipts", verbose_name=_("contact")
+        Contact, on_delete=models.CASCADE, related_name="content_receipts", db_index=False, verbose_name=_("contact")
     )
     item = models.ForeignKey(
         ContentItem, on_delete=models.CASCADE, related_name="receipts", verbose_name=_("content item")

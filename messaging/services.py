@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
 from messaging import esp
-from messaging.bulk_sql import values_cte  # also registers the `__any` lookup
+from messaging.bulk_sql import Unindexed, values_cte  # also registers the `__any` lookup
 from messaging.esp import mime
 from messaging.models import Delivery
 from messaging.ratelimit import acquire_send_slots, max_chunk
@@ -305,7 +305,9 @@ def deliveries_send(
     token = uuid.uuid4()
     now = timezone.now()
     result = BatchResult()
-    claimed = Delivery.objects.filter(id__any=list(delivery_ids), status=Delivery.Status.QUEUED).update(
+    ids = list(delivery_ids)
+    claimable = Delivery.objects.filter(id__any=ids).alias(current=Unindexed("status"))
+    claimed = claimable.filter(current=Delivery.Status.QUEUED).update(
         status=Delivery.Status.SENDING,
         claim_token=token,
         claimed_at=now,
@@ -317,7 +319,8 @@ def deliveries_send(
     )
     if not claimed:
         return result
-    deliveries = list(Delivery.objects.select_related("contact").filter(claim_token=token))
+    # By primary key (claim_token has no index: looked up alone it would scan the whole table).
+    deliveries = list(Delivery.objects.select_related("contact").filter(id__any=ids, claim_token=token))
     contacts_attach_topics(delivery.contact for delivery in deliveries)
     recorder = _Recorder(result, on_recorded)
     suppressed = listed_hashes(delivery.contact.email for delivery in deliveries)
