@@ -49,6 +49,15 @@ from bench import common
 
 ESPS = ("test", "postmark", "smtp")
 BULK_COMMAND = ["celery", "-A", "config", "worker", "-Q", "bulk,default", "-c", "2", "-n", "bulk@%h"]
+
+
+def bulk_command(concurrency: int) -> list[str]:
+    """The README's bulk worker command with `-c` set (deploy/cadence's BULK_CONCURRENCY)."""
+    command = list(BULK_COMMAND)
+    command[command.index("-c") + 1] = str(concurrency)
+    return command
+
+
 WELCOME_COMMAND = ["celery", "-A", "config", "worker", "-Q", "welcome", "-c", "2", "-n", "welcome@%h"]
 RESULTS_LOG = common.BASE_DIR / "var" / "bench-send.jsonl"
 
@@ -278,6 +287,7 @@ def run(
     timeout: float,
     stall_seconds: float = 60.0,
     generate: bool = True,
+    bulk_concurrency: int = 2,
 ) -> dict[str, Any]:
     """Generate the data, run the workers and the tick, wait until every due mail is recorded; return figures."""
     from django.db import connection
@@ -291,6 +301,7 @@ def run(
     figures: dict[str, Any] = {
         "benchmark": "send",
         "esp": esp,
+        "bulk_concurrency": bulk_concurrency,
         "contacts": contacts,
         "broker": "amqp" if broker and broker.startswith("amqp") else "redis",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -319,8 +330,9 @@ def run(
         env.update(DATABASE_URL=common.bench_database_url(), LOG_LEVEL="WARNING", **server["env"])
         if broker:
             env["CELERY_BROKER_URL"] = broker
-        print(f"Workers: {' '.join(BULK_COMMAND)} and {' '.join(WELCOME_COMMAND)} (log in {workdir})")
-        bulk = stack.enter_context(worker(BULK_COMMAND, env=env, log=workdir / "bulk.log", name="bulk"))
+        bulk_cmd = bulk_command(bulk_concurrency)
+        print(f"Workers: {' '.join(bulk_cmd)} and {' '.join(WELCOME_COMMAND)} (log in {workdir})")
+        bulk = stack.enter_context(worker(bulk_cmd, env=env, log=workdir / "bulk.log", name="bulk"))
         welcome = stack.enter_context(worker(WELCOME_COMMAND, env=env, log=workdir / "welcome.log", name="welcome"))
         host = socket.gethostname()
         wait_for_workers([f"bulk@{host}", f"welcome@{host}"])
@@ -430,6 +442,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--stall-seconds", type=float, default=60.0, help="stop when nothing moves this long")
     parser.add_argument("--compare", action="store_true", help="also run django-post-office and print the ratio")
     parser.add_argument("--post-office-processes", type=int, default=2)
+    parser.add_argument("--bulk-concurrency", type=int, default=2, help="bulk worker processes (-c; the README runs 2)")
     args = parser.parse_args(argv)
 
     common.setup(migrate=True)
@@ -442,6 +455,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         smtp_delay_ms=args.smtp_delay_ms,
         timeout=args.timeout,
         stall_seconds=args.stall_seconds,
+        bulk_concurrency=args.bulk_concurrency,
     )
     if args.compare:
         figures["post_office"] = post_office(args, figures)

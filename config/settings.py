@@ -345,6 +345,12 @@ SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=60)
 ESP_SEND_CONCURRENCY = env.int("ESP_SEND_CONCURRENCY", default=8)
 if ESP_SEND_CONCURRENCY < 1:
     raise ImproperlyConfigured("ESP_SEND_CONCURRENCY must be at least 1.")
+# The same for an SMTP relay (EMAIL_URL): one connection per lane, each waiting on the relay's replies to
+# MAIL, RCPT and DATA. Size it to the relay: Postfix takes 50 connections per client host by default, so
+# 16 leaves room for three worker processes on one host.
+SMTP_SEND_CONCURRENCY = env.int("SMTP_SEND_CONCURRENCY", default=16)
+if SMTP_SEND_CONCURRENCY < 1:
+    raise ImproperlyConfigured("SMTP_SEND_CONCURRENCY must be at least 1.")
 # Distinct messages per call to Postmark's /email/batch (at most 500); each lane sends whole calls.
 # 0 sends one message per call (POST /email).
 ESP_POSTMARK_BATCH_SIZE = env.int("ESP_POSTMARK_BATCH_SIZE", default=500)

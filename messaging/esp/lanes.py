@@ -19,7 +19,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.utils import DNS_NAME
 from django.db import connections
 
-from messaging.esp.mime import PersonalMail, send_personal
+from messaging.esp.mime import PersonalMail, send_personal, smtp_configured
 from messaging.esp.outcomes import (
     SendOutcome,
     _connection_broken,
@@ -49,7 +49,7 @@ def send_messages(
 ) -> list[SendOutcome]:
     """Send each message on its own and return their outcomes in the same order.
 
-    Up to `concurrency` (default `ESP_SEND_CONCURRENCY`) lanes send at once, each over one connection
+    Up to `concurrency` (default `default_lanes()`) lanes send at once, each over one connection
     of its own for the whole call. A 429 (the ESP's rate limit) stops the call: messages not yet
     handed over come back transient with the ESP's Retry-After, so the ESP is not pressed harder.
     Messages without a Message-ID get one when the backend is not anymail (SMTP, files), and it is
@@ -80,7 +80,7 @@ def send_stream(
     batch_api = _batch_api_for(get_connection())
     batch_size = batch_api.batch_size() if batch_api is not None else 1
     calls = math.ceil(len(messages) / batch_size)
-    lanes = max(1, min(concurrency or settings.ESP_SEND_CONCURRENCY, calls))
+    lanes = max(1, min(concurrency or default_lanes(), calls))
     limit = lanes if unrecorded_limit == 0 else unrecorded_limit
     chunk = _Chunk(messages, batch_api=batch_api, batch_size=batch_size, unrecorded_limit=limit)
     if lanes == 1:
@@ -109,6 +109,11 @@ def send_stream(
     untried = chunk.untried()
     if untried:
         yield untried
+
+
+def default_lanes() -> int:
+    """Lanes per worker process: `SMTP_SEND_CONCURRENCY` for an SMTP relay, else `ESP_SEND_CONCURRENCY`."""
+    return settings.SMTP_SEND_CONCURRENCY if smtp_configured() else settings.ESP_SEND_CONCURRENCY
 
 
 class _Chunk:

@@ -32,7 +32,7 @@ def test_a_worker_killed_mid_batch_leaves_at_most_one_mail_per_lane_taken_by_the
     due_contacts(BATCH)
     # Three commands a mail (MAIL, RCPT, DATA), 15 ms each: eight lanes take the batch in about 1.2 s.
     with SmtpSink(latency=0.015) as sink:
-        relay = {"EMAIL_URL": f"smtp://127.0.0.1:{sink.port}", "ESP_SEND_CONCURRENCY": str(LANES)}
+        relay = {"EMAIL_URL": f"smtp://127.0.0.1:{sink.port}", "SMTP_SEND_CONCURRENCY": str(LANES)}
         with worker("doomed", **relay) as doomed:
             result = schedules_claim_due(batch_size=BATCH)
             assert result.claimed == BATCH

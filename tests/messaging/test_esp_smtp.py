@@ -57,6 +57,16 @@ def test_lanes_overlap_at_the_relay(relay: SmtpSink) -> None:
     assert relay.stats.max_in_flight > 1
 
 
+def test_an_smtp_relay_gets_smtp_send_concurrency_connections_not_the_esps(relay: SmtpSink, settings) -> None:
+    settings.ESP_SEND_CONCURRENCY = 2
+    settings.SMTP_SEND_CONCURRENCY = 5
+    relay.latency = 0.03
+    send_messages([mail(f"person{i}@example.com") for i in range(20)])
+
+    assert relay.stats.connections == 5
+    assert relay.stats.max_in_flight == 5
+
+
 def test_each_message_gets_its_own_message_id_as_its_esp_message_id(relay: SmtpSink) -> None:
     messages = [mail(f"person{i}@example.com") for i in range(4)]
     outcomes = send_messages(messages, concurrency=2)
