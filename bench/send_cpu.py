@@ -129,7 +129,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             figures = {"cpu_ms_per_mail": cpu / max(sent, 1) * 1000, "wall_ms_per_mail": wall / max(sent, 1) * 1000}
             print(
                 f"{args.esp:>8} round {round_ + 1}: {sent} sent, {figures['cpu_ms_per_mail']:.3f} ms CPU per mail, "
-                f"{figures['wall_ms_per_mail']:.3f} ms wall per mail",
+                f"{figures['wall_ms_per_mail']:.3f} ms wall per mail, {_rss_mb():.0f} MB resident",
                 flush=True,
             )
             if sent != len(measured):
@@ -146,6 +146,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         Contact.objects.filter(email__startswith=f"cpu-{run}-").delete()
         Topic.objects.filter(slug__startswith=f"cpu-{run}-").delete()
     return best
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
 
 
 if __name__ == "__main__":

@@ -318,6 +318,7 @@ class _BatchLane:
 
     def close(self) -> None:
         if self.backend is not None:
+            self.api.release(self.backend)
             _close_quietly(self.backend)
             self.backend = None
 

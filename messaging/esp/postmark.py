@@ -96,6 +96,9 @@ class MessageBatchApi:
             return entry.payload
         return backend.build_message_payload(entry.message, backend.send_defaults)
 
+    def release(self, backend: AnymailRequestsBackend) -> None:
+        """Forget what was kept for the backend's calls (its lane is done with it)."""
+
     def post(self, backend: AnymailRequestsBackend, entries: list[BatchEntry]) -> list[SendOutcome]:
         """Make one call with these entries and return their outcomes in order."""
         raise NotImplementedError
@@ -130,6 +133,12 @@ class PostmarkBatchApi(MessageBatchApi):
         if shape is not None and _derivable(payload, message):
             prototypes[shape] = entry
         return entry
+
+    def release(self, backend: AnymailRequestsBackend) -> None:
+        # A prototype's payload refers to its backend: left in the weak dictionary, the backend (its
+        # session, its last request body) would never be collected, one per lane and batch.
+        with _prototypes_lock:
+            _prototypes.pop(backend, None)
 
     def post(self, backend: AnymailRequestsBackend, entries: list[BatchEntry]) -> list[SendOutcome]:
         first = entries[0].payload
