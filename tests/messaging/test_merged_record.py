@@ -15,6 +15,7 @@ from django.utils import timezone
 from cadence.batch import batch_send
 from cadence.models import Schedule
 from messaging.models import Delivery
+from preferences.models import Contact
 from tests.factories import ContactFactory, ContentItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,7 @@ def killed_on_third_call() -> Iterator[list[list[str]]]:
 
 def due_nurture(topic: Any, locales: list[str]) -> list[Delivery]:
     """Contacts due for their nurture mail, one per locale given, and their queued deliveries."""
-    contacts = [ContactFactory(topics=[topic], locale=locale) for locale in locales]
+    contacts: list[Contact] = [ContactFactory.create(topics=[topic], locale=locale) for locale in locales]
     now = timezone.now()
     Schedule.objects.bulk_create(
         Schedule(contact=c, next_due_at=now, last_sent_at=now - timedelta(days=40), welcome_step=9, slot=1)
