@@ -319,8 +319,11 @@ def deliveries_send(
     )
     if not claimed:
         return result
-    # By primary key (claim_token has no index: looked up alone it would scan the whole table).
+    # By primary key (claim_token has no index: looked up alone it would scan the whole table), then in
+    # the order the batch names them, whatever order the database returns them in.
     deliveries = list(Delivery.objects.select_related("contact").filter(id__any=ids, claim_token=token))
+    position = {str(delivery_id): n for n, delivery_id in enumerate(ids)}
+    deliveries.sort(key=lambda delivery: position.get(str(delivery.id), 0))
     contacts_attach_topics(delivery.contact for delivery in deliveries)
     recorder = _Recorder(result, on_recorded)
     suppressed = listed_hashes(delivery.contact.email for delivery in deliveries)

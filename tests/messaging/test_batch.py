@@ -49,7 +49,7 @@ def test_recipients_go_out_in_chunks_of_the_esp_limit_each_with_their_own_values
     result = services.deliveries_send(delivery_ids=[d.id for d in deliveries])
 
     assert len(result.sent) == 5
-    assert [len(m.to) for m in mail.outbox] == [2, 2, 1]
+    assert sorted(len(m.to) for m in mail.outbox) == [1, 2, 2]  # the calls go at once, in any order
     for message in mail.outbox:
         params = message.anymail_test_params
         assert params["is_batch_send"] is True
